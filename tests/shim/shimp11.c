@@ -126,8 +126,7 @@ static int run(struct run *r, const char *module, const char *token,
         if (slots[i].token && strcmp(slots[i].token->label, token) == 0)
             slot = &slots[i];
     if (!slot || PKCS11_open_session(slot, 0) < 0 ||
-        PKCS11_login(slot, 0, pin) < 0 ||
-        !(key = find_key(slot, keylabel)) ||
+        PKCS11_login(slot, 0, pin) < 0 || !(key = find_key(slot, keylabel)) ||
         !(r->pkey = PKCS11_get_private_key(key))) {
         fprintf(stderr, "shimp11: token %s or key %s unusable\n", token,
                 keylabel);

@@ -261,8 +261,7 @@ static int run(struct run *r, const char *module, const char *token,
         fprintf(stderr, "shimsign: no PIN file or no token %s\n", token);
         goto fin;
     }
-    rv = r->p11->C_OpenSession(r->slot, CKF_SERIAL_SESSION, NULL, NULL,
-                               &login);
+    rv = r->p11->C_OpenSession(r->slot, CKF_SERIAL_SESSION, NULL, NULL, &login);
     if (rv == CKR_OK)
         rv = r->p11->C_Login(login, CKU_USER, pin, pinlen);
     if (rv != CKR_OK) {

@@ -45,11 +45,11 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#define LABEL_MAX 32   /* CK_TOKEN_INFO.label is 32 bytes, blank padded */
+#define LABEL_MAX 32 /* CK_TOKEN_INFO.label is 32 bytes, blank padded */
 #define KEYLABEL_MAX 64
 #define MAX_TOKENS 32
 #define MAX_SLOTS 64
-#define PARAM_MAX 256  /* largest mechanism parameter swapkey can replay */
+#define PARAM_MAX 256 /* largest mechanism parameter swapkey can replay */
 #define DELAY_MAX_MS 600000UL
 
 enum fault_kind {
@@ -68,7 +68,7 @@ static const char *const fault_names[FAULT_COUNT] = {
 struct fault {
     bool on;
     unsigned long after;
-    unsigned long ms;            /* delay only */
+    unsigned long ms;             /* delay only */
     char label[KEYLABEL_MAX + 1]; /* swapkey only: the evil key's CKA_LABEL */
 };
 
@@ -86,12 +86,12 @@ struct session {
     CK_SLOT_ID slot;
     struct token *tok;
     bool lost;
-    bool mech_ok;                /* mech/param hold the last C_SignInit's */
+    bool mech_ok; /* mech/param hold the last C_SignInit's */
     CK_MECHANISM mech;
     unsigned char param[PARAM_MAX];
     CK_OBJECT_HANDLE evil;
     bool have_evil;
-    unsigned char *buf;          /* C_SignUpdate data, replayed by swapkey */
+    unsigned char *buf; /* C_SignUpdate data, replayed by swapkey */
     size_t len, cap;
 };
 
@@ -156,8 +156,8 @@ static struct token *token_get(struct token *t, size_t *n, const char *label)
 }
 
 /* Parses one line (comment already cut off) into t[]; -1 after printing. */
-static int conf_line(char *text, const char *path, unsigned ln,
-                     struct token *t, size_t *n)
+static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
+                     size_t *n)
 {
     char *save = NULL, *tok_label = NULL, *keylabel = NULL;
     const char *afters = NULL, *mss = NULL;
@@ -528,7 +528,8 @@ static CK_RV resign(struct session *s, CK_BYTE_PTR data, CK_ULONG len,
     if (rv != CKR_OK)
         return rv;
     if (multipart) {
-        rv = g.real->C_SignUpdate(s->h, s->buf, s->len);
+        if (s->len > 0)
+            rv = g.real->C_SignUpdate(s->h, s->buf, s->len);
         if (rv == CKR_OK)
             rv = g.real->C_SignFinal(s->h, sig, &cap);
     } else {
