@@ -152,6 +152,17 @@ int hsm_key_generate(struct hsm_set *set, const hsm_keyset_t *ks,
                      hsm_key_t *key, unsigned bits, hsm_replicate_t how,
                      hsm_diag_t *diag);
 
+/* Destroys KEY's objects (by CKA_ID) on every HSM of SET: undoes a
+ * hsm_key_generate whose key could not be recorded in the key set. */
+int hsm_key_destroy(struct hsm_set *set, const hsm_key_t *key,
+                    hsm_diag_t *diag);
+
+/* Creates the AES-256 key-encryption key used by HSM_REPLICATE_WRAP on
+ * every HSM of SET (made in host memory, created on each token, wiped).
+ * Refuses (HSM_ECOLLISION) if any token already has one.  A wrap keygen
+ * does this by itself when no token has a KEK. */
+int hsm_kek_init(struct hsm_set *set, hsm_diag_t *diag);
+
 /* One line of the consistency proof's verdict. */
 typedef struct hsm_mismatch {
     size_t hsm;             /* 1-based */
