@@ -1,0 +1,43 @@
+/*
+ * gate/check.c - one gate run: the checks in order (keys, every RRSIG,
+ * chain of trust, coverage, denial, ZONEMD, content, transition).  Each
+ * check lives in its own file; this one only sequences them.
+ */
+#include "gate/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gate_check_run(struct gate_result **out, const struct gate_zone *z,
+                   const gate_opts_t *o, gate_diag_t *diag)
+{
+    struct gate_result *r = calloc(1, sizeof(*r));
+    int err;
+    char name[1100];
+    if (!r)
+        return -ENOMEM;
+    r->zone = z;
+    r->opts = o;
+    zone_name_str(ldns_rdf_data(z->origin), name, sizeof(name));
+    if (!(r->zone_name = strdup(name)) || (err = keys_load(r)) < 0 ||
+        (err = rrsig_check_all(r)) < 0) {
+        err = -ENOMEM;
+        snprintf(diag->msg, sizeof(diag->msg), "out of memory");
+        goto fail;
+    }
+    if ((o->ds_file || o->anchor_file) && (err = trust_check(r, diag)) < 0)
+        goto fail;
+    coverage_check(r);
+    denial_check(r);
+    zonemd_check(r);
+    if (o->unsigned_file && (err = content_check(r, diag)) < 0)
+        goto fail;
+    if (o->previous_file && (err = transition_check(r, diag)) < 0)
+        goto fail;
+    *out = r;
+    return 0;
+fail:
+    gate_result_free(r);
+    return err;
+}

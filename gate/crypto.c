@@ -1,0 +1,181 @@
+/*
+ * gate/crypto.c - OpenSSL EVP keys from DNSKEY rdata and verification of
+ * one signature.  RSA (RFC 3110, 5702), ECDSA (RFC 6605: r||s turned into
+ * DER here), Ed25519/Ed448 (RFC 8080).  Built directly on EVP, never on
+ * the signer's code.  Does not build RRSIG signing input (rrsig.c).
+ */
+#include "gate/internal.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <string.h>
+
+int crypto_alg_supported(uint8_t alg)
+{
+    switch (alg) {
+    case 5: case 7: case 8: case 10: case 13: case 14: case 15: case 16:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static const EVP_MD *alg_md(uint8_t alg)
+{
+    switch (alg) {
+    case 5: case 7: return EVP_sha1();
+    case 8: case 13: return EVP_sha256();
+    case 14: return EVP_sha384();
+    case 10: return EVP_sha512();
+    default: return NULL;
+    }
+}
+
+static EVP_PKEY *pkey_fromdata(const char *type, OSSL_PARAM *params)
+{
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (ctx && EVP_PKEY_fromdata_init(ctx) == 1)
+        if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+            pkey = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+/* RFC 3110 2: exponent length (1 or 3 octets), exponent, modulus. */
+static EVP_PKEY *rsa_key(const uint8_t *k, size_t len)
+{
+    size_t elen, off;
+    if (len < 3)
+        return NULL;
+    if (k[0]) {
+        elen = k[0];
+        off = 1;
+    } else {
+        elen = (size_t)k[1] << 8 | k[2];
+        off = 3;
+    }
+    if (elen == 0 || off + elen >= len)
+        return NULL;
+    EVP_PKEY *pkey = NULL;
+    BIGNUM *e = BN_bin2bn(k + off, (int)elen, NULL);
+    BIGNUM *n = BN_bin2bn(k + off + elen, (int)(len - off - elen), NULL);
+    OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *p = NULL;
+    if (e && n && b && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, n) &&
+        OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, e) &&
+        (p = OSSL_PARAM_BLD_to_param(b)))
+        pkey = pkey_fromdata("RSA", p);
+    OSSL_PARAM_free(p);
+    OSSL_PARAM_BLD_free(b);
+    BN_free(e);
+    BN_free(n);
+    return pkey;
+}
+
+/* RFC 6605 4: the key is x||y; OpenSSL wants the point 0x04||x||y. */
+static EVP_PKEY *ec_key(const char *group, size_t want, const uint8_t *k,
+                        size_t len)
+{
+    uint8_t pt[1 + 96];
+    if (len != want)
+        return NULL;
+    pt[0] = 4;
+    memcpy(pt + 1, k, len);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                         (char *)group, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt,
+                                          len + 1),
+        OSSL_PARAM_construct_end(),
+    };
+    return pkey_fromdata("EC", p);
+}
+
+int crypto_pkey_from_dnskey(EVP_PKEY **out, const uint8_t *rd, size_t len)
+{
+    if (len < 4)
+        return GATE_ERR_CRYPTO;
+    const uint8_t *k = rd + 4;
+    size_t klen = len - 4;
+    EVP_PKEY *pkey = NULL;
+    ERR_clear_error();
+    switch (rd[3]) {
+    case 5: case 7: case 8: case 10:
+        pkey = rsa_key(k, klen);
+        break;
+    case 13:
+        pkey = ec_key("prime256v1", 64, k, klen);
+        break;
+    case 14:
+        pkey = ec_key("secp384r1", 96, k, klen);
+        break;
+    case 15:
+        if (klen == 32)
+            pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, k, 32);
+        break;
+    case 16:
+        if (klen == 57)
+            pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED448, NULL, k, 57);
+        break;
+    default:
+        return GATE_ERR_CRYPTO;
+    }
+    ERR_clear_error();
+    if (!pkey)
+        return GATE_ERR_CRYPTO;
+    *out = pkey;
+    return 0;
+}
+
+/* RFC 6605 4: r||s, each half the signature, into DER for EVP. */
+static int ecdsa_der(const uint8_t *sig, size_t slen, uint8_t **der,
+                     int *dlen)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, (int)(slen / 2), NULL);
+    BIGNUM *s = BN_bin2bn(sig + slen / 2, (int)(slen / 2), NULL);
+    int ok = es && r && s && ECDSA_SIG_set0(es, r, s);
+    if (!ok) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return -1;
+    }
+    *der = NULL;
+    *dlen = i2d_ECDSA_SIG(es, der);
+    ECDSA_SIG_free(es);
+    return *dlen > 0 ? 0 : -1;
+}
+
+int crypto_verify(EVP_PKEY *pkey, uint8_t alg, const uint8_t *data,
+                  size_t dlen, const uint8_t *sig, size_t slen)
+{
+    uint8_t *der = NULL;
+    int derlen = 0, ret = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return -1;
+    if (alg == 13 || alg == 14) {
+        if (slen != (alg == 13 ? 64u : 96u))
+            goto out;
+        if (ecdsa_der(sig, slen, &der, &derlen) < 0) {
+            ret = -1;
+            goto out;
+        }
+        sig = der;
+        slen = (size_t)derlen;
+    }
+    if (EVP_DigestVerifyInit(ctx, NULL, alg_md(alg), NULL, pkey) != 1) {
+        ret = -1;
+        goto out;
+    }
+    ret = EVP_DigestVerify(ctx, sig, slen, data, dlen) == 1;
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}

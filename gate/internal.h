@@ -1,0 +1,204 @@
+/*
+ * gate/internal.h - struct bodies shared by gate/'s own files.
+ *
+ * Records are kept compact: one 32-byte gate_rec_t per RR plus its owner
+ * and rdata bytes in one arena, in canonical form (RFC 4034 6.2, made by
+ * ldns_rr2canonical), never one ldns_rr per record for the whole zone.
+ */
+#ifndef ZONEGATE_GATE_INTERNAL_H
+#define ZONEGATE_GATE_INTERNAL_H
+
+#include "gate/gate.h"
+
+#include <ldns/ldns.h>
+#include <openssl/evp.h>
+
+/* One RR. */
+typedef struct {
+    uint64_t name;  /* arena offset of the owner, canonical wire form */
+    uint64_t rdata; /* arena offset of the canonical rdata */
+    uint32_t ttl;
+    uint32_t line;  /* line in the zone file */
+    uint16_t type;
+    uint16_t rdlen;
+    uint8_t namelen;
+    uint8_t labels; /* labels without the root */
+} gate_rec_t;
+
+/* Name flags. */
+enum {
+    GATE_N_APEX = 1,
+    GATE_N_CUT = 2,      /* delegation point (NS, not apex) */
+    GATE_N_OCCLUDED = 4, /* below a cut or DNAME: glue or occluded */
+    GATE_N_HASHED = 8,   /* only NSEC3 (+RRSIG): an NSEC3 owner */
+};
+
+typedef struct {
+    uint32_t first_rrset;
+    uint32_t nrrsets;
+    uint32_t rec;   /* a record of this name (for owner bytes) */
+    uint8_t flags;
+} gate_name_t;
+
+typedef struct {
+    uint32_t first; /* first record index */
+    uint32_t count;
+    uint32_t name;  /* gate_name_t index */
+    uint16_t type;
+    uint8_t auth;   /* must be signed */
+} gate_rrset_t;
+
+struct gate_zone {
+    char *path;
+    ldns_rdf *origin;     /* canonical */
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    gate_rec_t *recs;
+    size_t nrecs, recs_cap;
+    size_t duplicates;    /* identical RRs dropped */
+    gate_name_t *names;
+    size_t nnames;
+    gate_rrset_t *rrsets;
+    size_t nrrsets;
+    uint32_t serial;
+    int64_t soa_rrset;    /* rrset index of the apex SOA, -1 none */
+    int64_t dnskey_rrset; /* apex DNSKEY rrset, -1 none */
+};
+
+static inline const uint8_t *rec_name(const struct gate_zone *z,
+                                      const gate_rec_t *r)
+{
+    return z->arena + r->name;
+}
+
+static inline const uint8_t *rec_rdata(const struct gate_zone *z,
+                                       const gate_rec_t *r)
+{
+    return z->arena + r->rdata;
+}
+
+/* zone.c: sort records canonically, drop duplicates, build names/rrsets. */
+int zone_index(struct gate_zone *z);
+/* Canonical name order (RFC 4034 6.1) on lower-cased wire names. */
+int name_cmp(const uint8_t *a, const uint8_t *b);
+/* 1 if a is b or below b (wire names). */
+int name_is_sub(const uint8_t *a, const uint8_t *b);
+size_t name_len(const uint8_t *n);
+int name_labels(const uint8_t *n);
+/* rrset index of type at name index, -1 if none. */
+int64_t zone_find_rrset(const struct gate_zone *z, size_t name, uint16_t type);
+/* Name index of wire name, -1 if none. */
+int64_t zone_find_name(const struct gate_zone *z, const uint8_t *wire);
+/* Owner as presentation text into buf. */
+void zone_name_str(const uint8_t *wire, char *buf, size_t len);
+/* Type mnemonic into buf. */
+void zone_type_str(uint16_t type, char *buf, size_t len);
+
+/* A published DNSKEY. */
+typedef struct {
+    uint16_t tag;
+    uint16_t flags;
+    uint8_t alg;
+    uint32_t rec;    /* record index */
+    EVP_PKEY *pkey;  /* NULL: unsupported algorithm or bad key */
+    int trusted;     /* matches the DS set / trust anchor */
+} gate_key_t;
+
+/* crypto.c: EVP keys from DNSKEY rdata, RRSIG verification. */
+int crypto_alg_supported(uint8_t alg);
+int crypto_pkey_from_dnskey(EVP_PKEY **out, const uint8_t *rdata, size_t len);
+/* 1 verifies, 0 does not, <0 error. */
+int crypto_verify(EVP_PKEY *pkey, uint8_t alg, const uint8_t *data,
+                  size_t dlen, const uint8_t *sig, size_t slen);
+
+/* One finding. */
+typedef struct {
+    uint8_t cls;      /* gate_class_t */
+    uint8_t verdict;  /* gate_verdict_t */
+    uint8_t alg;
+    uint16_t keytag;
+    uint16_t type;    /* RR type concerned (0: none) */
+    int64_t rec;      /* record whose owner is reported, -1 none */
+    const char *reason; /* fixed string */
+    char *owner;      /* owner text when rec is -1 (may be NULL) */
+} gate_finding_t;
+
+/* Per-key signature tallies for the report. */
+typedef struct {
+    uint16_t tag;
+    uint8_t alg;
+    uint8_t published;
+    uint64_t ok, bad;
+} gate_keystat_t;
+
+/* Per-RRSIG outcome bits (rrsig.c). */
+enum {
+    SIG_VERIFIED = 1,
+    SIG_BOGUS = 2,
+    SIG_UNKNOWN_KEY = 4,
+    SIG_EXPIRED = 8,
+    SIG_NOT_YET = 16,
+    SIG_LOW = 32,
+    SIG_FIELD = 64,
+    SIG_UNSUPPORTED = 128,
+    SIG_ORPHAN = 256,   /* covers a type absent at its owner */
+    SIG_NONAUTH = 512,  /* covers a non-authoritative RRset */
+};
+
+struct gate_result {
+    const struct gate_zone *zone;
+    const gate_opts_t *opts;
+    char *zone_name;
+    gate_finding_t *f;
+    size_t nf, cap;
+    size_t class_count[GATE_C_COUNT];
+    gate_key_t *keys;
+    size_t nkeys;
+    gate_keystat_t *kstats;
+    size_t nkstats;
+    uint64_t sigs_checked, sigs_verified, rrsets_checked;
+    uint32_t *sigs;         /* record index of every RRSIG */
+    size_t nsigs;
+    uint32_t *sig_rrset;    /* per RRSIG: covered rrset, UINT32_MAX none */
+    uint16_t *sig_status;   /* per RRSIG: SIG_* bits */
+    int16_t *sig_key;       /* per RRSIG: key index that verified, -1 */
+    int oom;
+};
+
+/* findings.c */
+void result_add(struct gate_result *r, gate_class_t cls, gate_verdict_t v,
+                int64_t rec, uint16_t type, uint16_t tag, uint8_t alg,
+                const char *reason);
+void result_add_owner(struct gate_result *r, gate_class_t cls,
+                      const uint8_t *owner, uint16_t type, const char *reason);
+
+/* The checks; each adds findings to r. */
+int keys_load(struct gate_result *r);                      /* rrsig.c */
+void keys_free(struct gate_result *r);
+int trust_check(struct gate_result *r, gate_diag_t *diag);  /* trust.c */
+int rrsig_check_all(struct gate_result *r);                 /* rrsig.c */
+void coverage_check(struct gate_result *r);                 /* coverage.c */
+void denial_check(struct gate_result *r);                   /* denial.c */
+void nsec_check(struct gate_result *r);                     /* nsec.c */
+void nsec3_check(struct gate_result *r);                    /* nsec3.c */
+int content_check(struct gate_result *r, gate_diag_t *diag); /* content.c */
+void zonemd_check(struct gate_result *r);                   /* zonemd.c */
+int transition_check(struct gate_result *r, gate_diag_t *diag);
+
+/* Read DS/DNSKEY RRs from a file (trust.c, ldns reader). */
+int rrs_read_file(ldns_rr_list **out, const char *path, const ldns_rdf *origin,
+                  gate_diag_t *diag);
+
+/* Type bitmap helpers (RFC 4034 4.1.2). */
+int bitmap_has(const uint8_t *bm, size_t len, uint16_t type);
+/* Build the bitmap of types into out (>= 8704 bytes); returns length. */
+size_t bitmap_build(const uint16_t *types, size_t n, uint8_t *out);
+
+/* Types an NSEC/NSEC3 bitmap must list at name i (nsec.c); t >= 512. */
+size_t denial_types_at(const struct gate_zone *z, size_t i, uint16_t *t);
+
+/* Atomic file write helper (release.c). */
+int atomic_write(const char *path, const void *data, size_t len,
+                 gate_diag_t *diag);
+
+#endif

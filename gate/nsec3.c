@@ -1,0 +1,394 @@
+/*
+ * gate/nsec3.c - the NSEC3 chain (RFC 5155 7.1, 8.2, 8.3; RFC 9276):
+ * hashes are recomputed with libldns (ldns_nsec3_hash_name) for every
+ * name that needs an NSEC3: authoritative names, empty non-terminals,
+ * secure delegations, and insecure ones unless Opt-Out is set.  The chain
+ * must hold exactly those hashes, sorted, each next-hashed-owner pointing
+ * to the following hash and the last to the first; bitmaps must list the
+ * types present; NSEC3PARAM, every NSEC3 and the policy (iterations 0, no
+ * salt, unless allowed) must agree.
+ */
+#include "gate/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t hash[64];
+    uint8_t hlen;
+    uint8_t required;
+    int64_t name;     /* name index, or -1 for an empty non-terminal */
+    uint8_t *ent;     /* ENT owner wire (malloc), or NULL */
+} want_t;
+
+typedef struct {
+    uint8_t hash[64];
+    uint8_t hlen;
+    uint32_t rec;
+} have_t;
+
+typedef struct {
+    uint8_t alg, flags;
+    uint16_t iter;
+    uint8_t saltlen;
+    const uint8_t *salt;
+} params_t;
+
+static int b32hex_decode(const uint8_t *in, size_t n, uint8_t *out, size_t max)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v;
+        uint8_t c = in[i];
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'v')
+            v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'V')
+            v = c - 'A' + 10;
+        else
+            return -1;
+        acc = acc << 5 | (uint32_t)v;
+        bits += 5;
+        if (bits >= 8) {
+            if (o >= max)
+                return -1;
+            out[o++] = (uint8_t)(acc >> (bits - 8));
+            bits -= 8;
+        }
+    }
+    return (int)o;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+    const uint8_t *x = a, *y = b; /* hash is the first member */
+    return memcmp(x, y, 64);
+}
+
+/* Hash a wire name with libldns; writes raw hash. */
+static int hash_name(const uint8_t *wire, const params_t *p, uint8_t *out)
+{
+    ldns_rdf *n = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, name_len(wire),
+                                        wire);
+    if (!n)
+        return -1;
+    ldns_rdf *h = ldns_nsec3_hash_name(n, p->alg, p->iter, p->saltlen,
+                                       (uint8_t *)p->salt);
+    ldns_rdf_deep_free(n);
+    if (!h)
+        return -1;
+    const uint8_t *d = ldns_rdf_data(h);
+    int len = b32hex_decode(d + 1, d[0], out, 64);
+    ldns_rdf_deep_free(h);
+    return len;
+}
+
+static int parse_nsec3(const uint8_t *rd, size_t len, params_t *p,
+                       const uint8_t **next, uint8_t *nlen,
+                       const uint8_t **bm, size_t *bmlen)
+{
+    if (len < 5 || len < 5u + rd[4] + 1)
+        return -1;
+    p->alg = rd[0];
+    p->flags = rd[1];
+    p->iter = (uint16_t)(rd[2] << 8 | rd[3]);
+    p->saltlen = rd[4];
+    p->salt = rd + 5;
+    size_t o = 5 + p->saltlen;
+    *nlen = rd[o];
+    if (o + 1 + *nlen > len)
+        return -1;
+    *next = rd + o + 1;
+    *bm = rd + o + 1 + *nlen;
+    *bmlen = len - (o + 1 + *nlen);
+    return 0;
+}
+
+static int same_params(const params_t *a, const params_t *b)
+{
+    return a->alg == b->alg && a->iter == b->iter &&
+           a->saltlen == b->saltlen && !memcmp(a->salt, b->salt, a->saltlen);
+}
+
+/* RFC 5155 4, RFC 9276 3.1: NSEC3PARAM present, agreeing, in policy. */
+static int params_check(struct gate_result *r, params_t *p, int *optout)
+{
+    const struct gate_zone *z = r->zone;
+    const uint8_t *apex = ldns_rdf_data(z->origin);
+    int64_t ps = zone_find_rrset(z, 0, LDNS_RR_TYPE_NSEC3PARAM);
+    int have = 0, mixed = 0;
+    *optout = -1;
+    for (size_t i = 0; i < z->nrrsets; i++) {
+        const gate_rrset_t *s = &z->rrsets[i];
+        if (s->type != LDNS_RR_TYPE_NSEC3)
+            continue;
+        const gate_rec_t *rec = &z->recs[s->first];
+        params_t q;
+        const uint8_t *nx, *bm;
+        uint8_t nl;
+        size_t bl;
+        if (parse_nsec3(rec_rdata(z, rec), rec->rdlen, &q, &nx, &nl, &bm,
+                        &bl) < 0)
+            continue;
+        if (!have) {
+            *p = q;
+            have = 1;
+            *optout = q.flags & 1;
+        } else if ((q.flags & 1) != *optout) {
+            mixed = 1;
+        }
+        if (!same_params(&q, p) || (q.flags & ~1))
+            result_add(r, GATE_C_NSEC3_PARAM, GATE_FAIL, s->first,
+                       LDNS_RR_TYPE_NSEC3, 0, 0,
+                       "NSEC3 parameters or flags differ from the chain's");
+    }
+    if (mixed)
+        result_add_owner(r, GATE_C_NSEC3_PARAM, apex, LDNS_RR_TYPE_NSEC3,
+                         "Opt-Out flag differs between NSEC3 records");
+    if (ps < 0 || !(z->names[0].flags & GATE_N_APEX)) {
+        result_add_owner(r, GATE_C_NSEC3_PARAM, apex, LDNS_RR_TYPE_NSEC3PARAM,
+                         "no NSEC3PARAM at the apex");
+    } else {
+        const gate_rec_t *rec = &z->recs[z->rrsets[ps].first];
+        const uint8_t *rd = rec_rdata(z, rec);
+        params_t q = {0};
+        if (rec->rdlen >= 5 && rec->rdlen == 5u + rd[4]) {
+            q.alg = rd[0];
+            q.flags = rd[1];
+            q.iter = (uint16_t)(rd[2] << 8 | rd[3]);
+            q.saltlen = rd[4];
+            q.salt = rd + 5;
+        }
+        if (!have) {
+            *p = q;
+            have = 1;
+        }
+        if (z->rrsets[ps].count != 1 || !same_params(&q, p) || q.flags != 0)
+            result_add(r, GATE_C_NSEC3_PARAM, GATE_FAIL, z->rrsets[ps].first,
+                       LDNS_RR_TYPE_NSEC3PARAM, 0, 0,
+                       "NSEC3PARAM disagrees with the NSEC3 chain");
+    }
+    if (!have)
+        return -1;
+    if (p->alg != 1) {
+        result_add_owner(r, GATE_C_NSEC3_PARAM, apex, LDNS_RR_TYPE_NSEC3PARAM,
+                         "NSEC3 hash algorithm is not SHA-1");
+        return -1;
+    }
+    if (p->iter > r->opts->allow_iterations)
+        result_add_owner(r, GATE_C_NSEC3_PARAM, apex, LDNS_RR_TYPE_NSEC3PARAM,
+                         "NSEC3 iterations above policy (RFC 9276 3.1)");
+    if (p->saltlen > 0 && !r->opts->allow_salt)
+        result_add_owner(r, GATE_C_NSEC3_PARAM, apex, LDNS_RR_TYPE_NSEC3PARAM,
+                         "NSEC3 salt set against policy (RFC 9276 3.1)");
+    return 0;
+}
+
+typedef struct {
+    want_t *v;
+    size_t n, cap;
+} wants_t;
+
+static want_t *want_push(wants_t *w)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        want_t *n = realloc(w->v, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        w->v = n;
+        w->cap = cap;
+    }
+    want_t *x = &w->v[w->n++];
+    memset(x, 0, sizeof(*x));
+    return x;
+}
+
+/* RFC 5155 7.1: names needing an NSEC3, empty non-terminals included. */
+static int collect_wants(struct gate_result *r, const params_t *p, int optout,
+                         wants_t *w)
+{
+    const struct gate_zone *z = r->zone;
+    const uint8_t *apex = ldns_rdf_data(z->origin);
+    for (size_t i = 0; i < z->nnames; i++) {
+        const gate_name_t *n = &z->names[i];
+        if (n->flags & (GATE_N_OCCLUDED | GATE_N_HASHED))
+            continue;
+        int req = 1;
+        if ((n->flags & GATE_N_CUT) &&
+            zone_find_rrset(z, i, LDNS_RR_TYPE_DS) < 0 && optout == 1)
+            req = 0;
+        want_t *x = want_push(w);
+        if (!x)
+            return -1;
+        x->name = (int64_t)i;
+        x->required = (uint8_t)req;
+        int hl = hash_name(rec_name(z, &z->recs[n->rec]), p, x->hash);
+        if (hl < 0)
+            return -1;
+        x->hlen = (uint8_t)hl;
+        /* ancestors up to the apex that hold no records: ENTs */
+        const uint8_t *a = rec_name(z, &z->recs[n->rec]);
+        while (name_cmp(a, apex) != 0) {
+            a += a[0] + 1;
+            if (name_cmp(a, apex) == 0 || zone_find_name(z, a) >= 0)
+                break;
+            want_t *e = want_push(w);
+            if (!e)
+                return -1;
+            e->name = -1;
+            e->required = (uint8_t)req;
+            e->ent = malloc(name_len(a));
+            if (!e->ent)
+                return -1;
+            memcpy(e->ent, a, name_len(a));
+            if ((hl = hash_name(a, p, e->hash)) < 0)
+                return -1;
+            e->hlen = (uint8_t)hl;
+        }
+    }
+    qsort(w->v, w->n, sizeof(*w->v), hash_cmp);
+    /* one entry per ENT, required if any name below requires it */
+    size_t o = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (o > 0 && !hash_cmp(&w->v[o - 1], &w->v[i]) && w->v[i].ent &&
+            w->v[o - 1].ent) {
+            w->v[o - 1].required |= w->v[i].required;
+            free(w->v[i].ent);
+            continue;
+        }
+        w->v[o++] = w->v[i];
+    }
+    w->n = o;
+    return 0;
+}
+
+static int collect_haves(const struct gate_zone *z, have_t **out, size_t *n)
+{
+    size_t c = 0, k = 0;
+    for (size_t i = 0; i < z->nrrsets; i++)
+        if (z->rrsets[i].type == LDNS_RR_TYPE_NSEC3)
+            c += z->rrsets[i].count;
+    have_t *h = calloc(c ? c : 1, sizeof(*h));
+    if (!h)
+        return -1;
+    for (size_t i = 0; i < z->nrrsets; i++) {
+        const gate_rrset_t *s = &z->rrsets[i];
+        if (s->type != LDNS_RR_TYPE_NSEC3)
+            continue;
+        for (uint32_t j = 0; j < s->count; j++) {
+            const uint8_t *o = rec_name(z, &z->recs[s->first + j]);
+            int hl = b32hex_decode(o + 1, o[0], h[k].hash, 64);
+            h[k].hlen = hl < 0 ? 0 : (uint8_t)hl;
+            h[k].rec = s->first + j;
+            k++;
+        }
+    }
+    qsort(h, k, sizeof(*h), hash_cmp);
+    *out = h;
+    *n = k;
+    return 0;
+}
+
+static void check_match(struct gate_result *r, const want_t *w,
+                        const have_t *h)
+{
+    const struct gate_zone *z = r->zone;
+    const gate_rec_t *rec = &z->recs[h->rec];
+    params_t q;
+    const uint8_t *nx, *bm;
+    uint8_t nl;
+    size_t bl;
+    if (parse_nsec3(rec_rdata(z, rec), rec->rdlen, &q, &nx, &nl, &bm, &bl) < 0)
+        return;
+    uint16_t t[512];
+    uint8_t want[8704];
+    size_t n = w->name >= 0 ? denial_types_at(z, (size_t)w->name, t) : 0;
+    size_t wl = bitmap_build(t, n, want);
+    if (wl != bl || memcmp(want, bm, bl) != 0)
+        result_add(r, GATE_C_NSEC3_BITMAP, GATE_FAIL, h->rec,
+                   LDNS_RR_TYPE_NSEC3, 0, 0,
+                   "type bitmap disagrees with the types at the name");
+}
+
+static void check_links(struct gate_result *r, const have_t *h, size_t n)
+{
+    const struct gate_zone *z = r->zone;
+    for (size_t i = 0; i < n; i++) {
+        const gate_rec_t *rec = &z->recs[h[i].rec];
+        params_t q;
+        const uint8_t *nx, *bm;
+        uint8_t nl;
+        size_t bl;
+        if (h[i].hlen == 0 || parse_nsec3(rec_rdata(z, rec), rec->rdlen, &q,
+                                          &nx, &nl, &bm, &bl) < 0) {
+            result_add(r, GATE_C_NSEC3_CHAIN, GATE_FAIL, h[i].rec,
+                       LDNS_RR_TYPE_NSEC3, 0, 0, "malformed NSEC3 owner or rdata");
+            continue;
+        }
+        if (i > 0 && !memcmp(h[i].hash, h[i - 1].hash, 64))
+            result_add(r, GATE_C_NSEC3_CHAIN, GATE_FAIL, h[i].rec,
+                       LDNS_RR_TYPE_NSEC3, 0, 0, "two NSEC3 records with one hash");
+        const have_t *nxt = &h[(i + 1) % n];
+        if (nl != nxt->hlen || memcmp(nx, nxt->hash, nl) != 0)
+            result_add(r, GATE_C_NSEC3_CHAIN, GATE_FAIL, h[i].rec,
+                       LDNS_RR_TYPE_NSEC3, 0, 0,
+                       "next hashed owner is not the following NSEC3");
+    }
+}
+
+void nsec3_check(struct gate_result *r)
+{
+    const struct gate_zone *z = r->zone;
+    params_t p = {0};
+    int optout;
+    wants_t w = {0};
+    have_t *h = NULL;
+    size_t nh = 0;
+    if (params_check(r, &p, &optout) < 0)
+        return;
+    if (collect_wants(r, &p, optout, &w) < 0 ||
+        collect_haves(z, &h, &nh) < 0) {
+        result_add_owner(r, GATE_C_NSEC3_CHAIN, ldns_rdf_data(z->origin),
+                         LDNS_RR_TYPE_NSEC3, "out of memory: unchecked");
+        r->oom = 1;
+        goto out;
+    }
+    check_links(r, h, nh);
+    size_t i = 0, j = 0;
+    while (i < w.n || j < nh) {
+        int c = i >= w.n ? 1 : j >= nh ? -1 : hash_cmp(&w.v[i], &h[j]);
+        if (c == 0) {
+            check_match(r, &w.v[i], &h[j]);
+            i++;
+            j++;
+            while (j < nh && !hash_cmp(&h[j], &h[j - 1]))
+                j++;
+        } else if (c < 0) {
+            if (w.v[i].required) {
+                if (w.v[i].ent)
+                    result_add_owner(r, GATE_C_NSEC3_CHAIN, w.v[i].ent,
+                                     LDNS_RR_TYPE_NSEC3,
+                                     "empty non-terminal has no NSEC3");
+                else
+                    result_add(r, GATE_C_NSEC3_CHAIN, GATE_FAIL,
+                               z->names[w.v[i].name].rec, LDNS_RR_TYPE_NSEC3,
+                               0, 0, "name has no NSEC3");
+            }
+            i++;
+        } else {
+            result_add(r, GATE_C_NSEC3_CHAIN, GATE_FAIL, h[j].rec,
+                       LDNS_RR_TYPE_NSEC3, 0, 0,
+                       "NSEC3 whose hash matches no name in the zone");
+            j++;
+        }
+    }
+out:
+    for (size_t k = 0; k < w.n; k++)
+        free(w.v[k].ent);
+    free(w.v);
+    free(h);
+}

@@ -1,0 +1,293 @@
+/*
+ * gate/release.c - putting a passed zone in service (DESIGN.md invariants
+ * 3 and 4): temporary file in the target directory, fsync, rename, fsync
+ * of the directory; the release history (one JSON object per line,
+ * history.jsonl) is rewritten the same way.  On fail nothing here runs
+ * except the --on-fail hook.  Written for the gate; the signer has its own.
+ */
+#include "gate/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int dir_of(const char *path, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", path);
+    char *d = dirname(buf);
+    if (d != buf)
+        memmove(buf, d, strlen(d) + 1);
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -errno;
+    int err = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return err;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Temporary file next to path; *fd open for writing. */
+static int tmp_open(const char *path, char *tmp, size_t len, int *fd)
+{
+    snprintf(tmp, len, "%s.tmp.XXXXXX", path);
+    *fd = mkstemp(tmp);
+    if (*fd < 0)
+        return -errno;
+    fchmod(*fd, 0644);
+    return 0;
+}
+
+static int tmp_commit(int fd, const char *tmp, const char *path)
+{
+    int err = 0;
+    if (fsync(fd) < 0)
+        err = -errno;
+    if (close(fd) < 0 && !err)
+        err = -errno;
+    if (!err && rename(tmp, path) < 0)
+        err = -errno;
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    char dir[4096];
+    dir_of(path, dir, sizeof(dir));
+    return fsync_dir(dir);
+}
+
+int atomic_write(const char *path, const void *data, size_t len,
+                 gate_diag_t *diag)
+{
+    char tmp[4200];
+    int fd, err = tmp_open(path, tmp, sizeof(tmp), &fd);
+    if (!err) {
+        err = write_all(fd, data, len);
+        if (err) {
+            close(fd);
+            unlink(tmp);
+        } else {
+            err = tmp_commit(fd, tmp, path);
+        }
+    }
+    if (err)
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-err));
+    return err;
+}
+
+/* "tld." -> "tld.zone", "." -> "root.zone"; refuses names with '/'. */
+static int zone_file_name(const char *zone, char *buf, size_t len)
+{
+    if (strcmp(zone, ".") == 0) {
+        snprintf(buf, len, "root.zone");
+        return 0;
+    }
+    if (strchr(zone, '/') || zone[0] == '.' || strchr(zone, '\\'))
+        return GATE_ERR_USAGE;
+    snprintf(buf, len, "%szone", zone);
+    return 0;
+}
+
+static int copy_to_tmp(const char *src, int fd)
+{
+    int in = open(src, O_RDONLY);
+    if (in < 0)
+        return -errno;
+    char buf[1 << 16];
+    int err = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((err = write_all(fd, buf, (size_t)n)) < 0)
+            break;
+    }
+    close(in);
+    return err;
+}
+
+/* One JSON line: time, serial, DNSKEY RRset, signing keys, largest TTLs. */
+static char *history_line(const struct gate_result *r, int64_t now,
+                          const char *file)
+{
+    const struct gate_zone *z = r->zone;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp)
+        return NULL;
+    uint32_t max_dnskey = 0, max_rrsig = 0, max_data = 0, max_ds = 0;
+    for (size_t i = 0; i < z->nrecs; i++) {
+        const gate_rec_t *rec = &z->recs[i];
+        uint32_t *m = rec->type == LDNS_RR_TYPE_DNSKEY ? &max_dnskey
+                      : rec->type == LDNS_RR_TYPE_RRSIG ? &max_rrsig
+                      : rec->type == LDNS_RR_TYPE_DS    ? &max_ds
+                                                        : &max_data;
+        if (rec->ttl > *m)
+            *m = rec->ttl;
+    }
+    fprintf(fp, "{\"time\": %lld, \"zone\": \"%s\", \"serial\": %u, "
+                "\"file\": \"%s\", \"dnskey\": [",
+            (long long)now, r->zone_name, z->serial, file);
+    for (size_t k = 0; k < r->nkeys; k++) {
+        const gate_rec_t *rec = &z->recs[r->keys[k].rec];
+        fprintf(fp, "%s{\"keytag\": %u, \"algorithm\": %u, \"flags\": %u, "
+                    "\"ttl\": %u, \"rdata_hex\": \"",
+                k ? ", " : "", r->keys[k].tag, r->keys[k].alg,
+                r->keys[k].flags, rec->ttl);
+        for (uint16_t b = 0; b < rec->rdlen; b++)
+            fprintf(fp, "%02x", rec_rdata(z, rec)[b]);
+        fprintf(fp, "\"}");
+    }
+    fprintf(fp, "], \"signed_by\": [");
+    int first = 1;
+    for (size_t k = 0; k < r->nkstats; k++)
+        if (r->kstats[k].ok) {
+            fprintf(fp, "%s{\"keytag\": %u, \"algorithm\": %u}",
+                    first ? "" : ", ", r->kstats[k].tag, r->kstats[k].alg);
+            first = 0;
+        }
+    fprintf(fp, "], \"max_ttl\": {\"dnskey\": %u, \"rrsig\": %u, \"ds\": %u, "
+                "\"data\": %u}}\n",
+            max_dnskey, max_rrsig, max_ds, max_data);
+    if (fclose(fp) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int history_write(const char *path, const char *line, int *fd_out,
+                         char *tmp, size_t tlen)
+{
+    int fd, err = tmp_open(path, tmp, tlen, &fd);
+    if (err)
+        return err;
+    int old = open(path, O_RDONLY);
+    if (old >= 0) {
+        close(old);
+        err = copy_to_tmp(path, fd);
+    } else if (errno != ENOENT) {
+        err = -errno;
+    }
+    if (!err)
+        err = write_all(fd, line, strlen(line));
+    if (err) {
+        close(fd);
+        unlink(tmp);
+        return err;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int gate_release(const struct gate_result *r, const char *path,
+                 const char *dir, int64_t now, gate_diag_t *diag)
+{
+    char fname[1200], dst[4200], hist[4200], ztmp[4300], htmp[4300];
+    char *line = NULL;
+    int zfd = -1, hfd = -1, err;
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(diag->msg, sizeof(diag->msg), "%s: not a directory", dir);
+        return -ENOTDIR;
+    }
+    if ((err = zone_file_name(r->zone_name, fname, sizeof(fname))) < 0) {
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "zone name %s cannot name a file", r->zone_name);
+        return err;
+    }
+    snprintf(dst, sizeof(dst), "%s/%s", dir, fname);
+    snprintf(hist, sizeof(hist), "%s/history.jsonl", dir);
+    if (!(line = history_line(r, now, fname))) {
+        err = -ENOMEM;
+        goto fail;
+    }
+    if ((err = tmp_open(dst, ztmp, sizeof(ztmp), &zfd)) < 0 ||
+        (err = copy_to_tmp(path, zfd)) < 0)
+        goto fail;
+    if ((err = history_write(hist, line, &hfd, htmp, sizeof(htmp))) < 0)
+        goto fail;
+    if (fsync(zfd) < 0 || fsync(hfd) < 0) {
+        err = -errno;
+        goto fail;
+    }
+    /* the zone first: a history line never names a zone not in place */
+    if ((err = tmp_commit(zfd, ztmp, dst)) < 0) {
+        zfd = -1;
+        goto fail;
+    }
+    zfd = -1;
+    err = tmp_commit(hfd, htmp, hist);
+    hfd = -1;
+    if (err < 0)
+        goto fail;
+    free(line);
+    return 0;
+fail:
+    snprintf(diag->msg, sizeof(diag->msg), "release into %s failed: %s", dir,
+             strerror(err < 0 && err > -4096 ? -err : EIO));
+    if (zfd >= 0) {
+        close(zfd);
+        unlink(ztmp);
+    }
+    if (hfd >= 0) {
+        close(hfd);
+        unlink(htmp);
+    }
+    free(line);
+    return err;
+}
+
+int gate_hook_run(const char *cmd, const char *report, gate_diag_t *diag)
+{
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    FILE *fp = popen(cmd, "w");
+    if (!fp) {
+        signal(SIGPIPE, old);
+        snprintf(diag->msg, sizeof(diag->msg), "--on-fail: %s",
+                 strerror(errno));
+        return GATE_ERR_HOOK;
+    }
+    fputs(report, fp);
+    int st = pclose(fp);
+    signal(SIGPIPE, old);
+    if (st != 0) {
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "--on-fail command exited with status %d",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        return GATE_ERR_HOOK;
+    }
+    return 0;
+}
