@@ -1,0 +1,235 @@
+/*
+ * signer/internal.h - struct bodies and helpers shared by signer/'s files.
+ *
+ * The zone is one growable byte arena of record blobs plus one array of
+ * 8-byte arena offsets sorted in canonical order (RFC 4034 6.1, 6.3).
+ * A blob is
+ *     u16 klen, key[klen]     canonical sort key of the owner (below)
+ *     u16 type, u32 ttl, u32 line, u8 file, u8 flags, u16 rdlen, rdata
+ * so the fixed per-record cost is 8 (index) + 16 (header) bytes plus the
+ * owner and RDATA wire bytes.  Owner names are kept only as their sort
+ * key: labels from the root down, each lowercased (RFC 4034 6.2) with
+ * 0x00 -> 01 01 and 0x01 -> 01 02 escaped and followed by a 0x00
+ * separator, so memcmp on keys is canonical name order and "key A is a
+ * prefix of key B" is "A is B or an ancestor of B".  RDATA is stored in
+ * canonical form (names of the RFC 4034 6.2 types lowercased).
+ */
+#ifndef ZONEGATE_SIGNER_INTERNAL_H
+#define ZONEGATE_SIGNER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "signer/signer.h"
+
+#define T_A 1
+#define T_NS 2
+#define T_CNAME 5
+#define T_SOA 6
+#define T_MX 15
+#define T_TXT 16
+#define T_AAAA 28
+#define T_DNAME 39
+#define T_DS 43
+#define T_RRSIG 46
+#define T_NSEC 47
+#define T_DNSKEY 48
+#define T_NSEC3 50
+#define T_NSEC3PARAM 51
+#define T_CDS 59
+#define T_CDNSKEY 60
+
+#define KEY_MAX 512 /* sort key of a 255-octet name, escapes included */
+
+/* Blob flags. */
+#define RF_SIGN 0x01   /* first record of an RRset to be signed */
+#define RF_GEN 0x02    /* made by the signer (DNSKEY, NSEC3, ...) */
+
+typedef struct arena {
+    uint8_t *buf;
+    size_t len, cap;
+} arena_t;
+
+int arena_reserve(arena_t *a, size_t more);
+int arena_put(arena_t *a, const void *p, size_t n);
+void arena_free(arena_t *a);
+
+typedef struct zone {
+    arena_t a;          /* record blobs */
+    uint64_t *idx;      /* offsets, canonical order after zone_sort */
+    size_t n, cap;
+    char **files;       /* names of the files read ($INCLUDE), <= 255 */
+    size_t nfiles;
+    uint8_t origin[256]; /* wire, lowercase */
+    size_t origin_len;
+    uint8_t okey[KEY_MAX];
+    size_t okey_len;
+    unsigned origin_labels;
+} zone_t;
+
+/* A record as seen through its blob. */
+typedef struct rec {
+    const uint8_t *key;
+    uint16_t klen;
+    uint16_t type;
+    uint32_t ttl;
+    uint32_t line;
+    uint8_t file;
+    uint8_t flags;
+    uint16_t rdlen;
+    const uint8_t *rdata;
+    uint64_t off; /* blob offset, for in-place edits */
+} rec_t;
+
+static inline uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+static inline uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+static inline void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline void rec_at(const zone_t *z, size_t i, rec_t *r)
+{
+    const uint8_t *p = z->a.buf + z->idx[i];
+    r->off = z->idx[i];
+    r->klen = get16(p);
+    r->key = p + 2;
+    p += 2 + r->klen;
+    r->type = get16(p);
+    r->ttl = get32(p + 2);
+    r->line = get32(p + 6);
+    r->file = p[10];
+    r->flags = p[11];
+    r->rdlen = get16(p + 12);
+    r->rdata = p + 14;
+}
+/* Offset of the flags byte of blob OFF. */
+static inline uint8_t *rec_flags_ptr(zone_t *z, uint64_t off)
+{
+    uint8_t *p = z->a.buf + off;
+    return p + 2 + get16(p) + 11;
+}
+
+/* zone.c */
+int zone_init(zone_t *z, const uint8_t *origin_wire, size_t len);
+void zone_free(zone_t *z);
+/* Appends a record; OWNER is wire form (any case), RDATA canonical. */
+int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
+             uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+             uint32_t line, uint8_t file, uint8_t flags);
+/* Appends a record whose owner is given as a sort key. */
+int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
+                 uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                 uint8_t flags);
+/* Sorts the index in canonical order. */
+int zone_sort(zone_t *z);
+/* Merges the sorted index of SRC's records (stored in Z's arena, offsets
+ * in IDX) into Z's sorted index. */
+int zone_merge(zone_t *z, const uint64_t *idx, size_t n);
+int rec_cmp(const rec_t *a, const rec_t *b);
+/* End of the run of records with the same owner (and type if BYTYPE). */
+size_t zone_run_end(const zone_t *z, size_t i, bool bytype);
+/* First index with (key, type) >= the given one. */
+size_t zone_lower_bound(const zone_t *z, const uint8_t *key, size_t klen,
+                        uint16_t type);
+
+/* name.c: wire names and sort keys. */
+/* Wire name -> sort key; returns key length or 0 if too long. */
+size_t name_to_key(const uint8_t *wire, size_t wlen, uint8_t *key);
+/* Sort key -> lowercase wire name; returns wire length. */
+size_t key_to_wire(const uint8_t *key, size_t klen, uint8_t *wire);
+/* Number of labels of a wire name (root 0). */
+unsigned name_labels(const uint8_t *wire);
+size_t name_wire_len(const uint8_t *wire, size_t max);
+void name_lower(uint8_t *wire);
+/* Presentation form of a wire name into buf (>= 1100 bytes). */
+size_t name_to_text(const uint8_t *wire, char *buf);
+/* Is key A an ancestor-or-self of key B? */
+static inline bool key_under(const uint8_t *a, size_t alen, const uint8_t *b,
+                             size_t blen)
+{
+    return alen <= blen && memcmp(a, b, alen) == 0;
+}
+/* Number of labels in a key. */
+unsigned key_labels(const uint8_t *key, size_t klen);
+/* Length of the key of the parent of KEY (one label less). */
+size_t key_parent_len(const uint8_t *key, size_t klen);
+
+/* rdata.c: per-type RDATA layout. */
+/* Layout string of TYPE or NULL (generic).  Codes in rdata.c. */
+const char *rdata_layout(uint16_t type);
+/* Lowercases the names in RDATA of the RFC 4034 6.2 types in place;
+ * returns 0, or -1 if RDATA does not fit the type's layout. */
+int rdata_canonicalize(uint16_t type, uint8_t *rdata, size_t len);
+/* Type mnemonic ("A", "TYPE65534"), buf >= 16. */
+const char *type_name(uint16_t type, char *buf);
+
+/* nsec3.c */
+void nsec3_hash(const uint8_t *wire, size_t wlen, const uint8_t *salt,
+                size_t salt_len, uint16_t iterations, uint8_t out[20]);
+/* Base32hex (RFC 4648 7), lowercase, no padding; returns length. */
+size_t base32hex_encode(const uint8_t *in, size_t len, char *out);
+/* Type bitmap (RFC 4034 4.1.2) of the sorted, unique TYPES. */
+size_t type_bitmap(const uint16_t *types, size_t n, uint8_t *out);
+
+/* rrsig.c */
+typedef struct rrsig_hdr {
+    uint16_t covered;
+    uint8_t alg;
+    uint8_t labels;
+    uint32_t orig_ttl;
+    uint32_t expiration;
+    uint32_t inception;
+    uint16_t keytag;
+    const uint8_t *signer; /* wire, lowercase */
+    size_t signer_len;
+} rrsig_hdr_t;
+/* RRSIG RDATA without the signature (RFC 4034 3.1); returns length. */
+size_t rrsig_rdata_hdr(const rrsig_hdr_t *h, uint8_t *out);
+/* Appends one RR of the RRset in canonical form (RFC 4034 3.1.8.1) to A. */
+int rrsig_signed_rr(arena_t *a, const uint8_t *owner, size_t olen,
+                    uint16_t type, uint32_t ttl, const uint8_t *rdata,
+                    uint16_t rdlen);
+/* Deterministic jitter in [0, max] for an RRset. */
+int64_t rrsig_jitter(const uint8_t *key, size_t klen, uint16_t type,
+                     int64_t max);
+
+/* reader.c */
+typedef void (*warn_fn)(void *arg, const char *line);
+enum read_mode {
+    READ_UNSIGNED, /* zone to sign: checks, DNSSEC records dropped */
+    READ_SIGNED,   /* previous signed zone: everything kept */
+};
+int reader_load(zone_t *z, const char *path, enum read_mode mode,
+                warn_fn warn, void *warg, uint64_t *warnings,
+                signer_diag_t *diag);
+
+/* writer.c */
+typedef struct sigstream sigstream_t;
+int writer_write(const zone_t *z, const char *path,
+                 int (*next_sig)(void *arg, size_t *pos,
+                                 const uint8_t **rdata, uint16_t *len),
+                 void *sarg, signer_diag_t *diag);
+/* One RR in presentation form; returns the line length (buf >= 70000). */
+size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
+                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                  char *buf);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * signer/writer.c - the signed zone in presentation form, one RR per line,
+ * in canonical order (RFC 4034 6.1-6.3; at each name the RRSIG RRset sits
+ * at its type number, 46), written atomically: temporary file in the
+ * output's directory, fsync, rename, fsync of the directory (DESIGN.md
+ * invariant 4).  The printer is our own: the types of rdata.c by name and
+ * everything else in RFC 3597 generic form (TYPEnnn \# len hex).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "signer/internal.h"
+
+static const char *ptype(uint16_t type, char *buf)
+{
+    const char *l = rdata_layout(type);
+    if (l)
+        return type_name(type, buf);
+    snprintf(buf, 16, "TYPE%u", type);
+    return buf;
+}
+
+static size_t put_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    return 2 * n;
+}
+
+static size_t put_str(const uint8_t *p, size_t n, char *out)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c < 0x20 || c >= 0x7f) {
+            o += (size_t)sprintf(out + o, "\\%03u", c);
+        } else {
+            if (c == '"' || c == '\\')
+                out[o++] = '\\';
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    return o;
+}
+
+/* Presentation form of RDATA by layout; returns length or 0 on a layout
+ * mismatch (the caller then prints the generic form). */
+static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
+                         char *out)
+{
+    const char *lay = rdata_layout(type);
+    size_t o = 0, p = 0;
+    char tb[16];
+    if (!lay)
+        return 0;
+    for (const char *c = lay; *c; c++) {
+        if (c != lay)
+            out[o++] = ' ';
+        size_t n;
+        switch (*c) {
+        case 'N':
+            n = name_wire_len(rd + p, len - p);
+            if (n == 0)
+                return 0;
+            o += name_to_text(rd + p, out + o);
+            p += n;
+            break;
+        case 'C':
+            if (p + 1 > len)
+                return 0;
+            o += (size_t)sprintf(out + o, "%u", rd[p]);
+            p += 1;
+            break;
+        case 'S':
+        case 'T':
+            if (p + 2 > len)
+                return 0;
+            if (*c == 'S')
+                o += (size_t)sprintf(out + o, "%u", get16(rd + p));
+            else
+                o += (size_t)sprintf(out + o, "%s", ptype(get16(rd + p), tb));
+            p += 2;
+            break;
+        case 'L':
+        case 'E':
+            if (p + 4 > len)
+                return 0;
+            if (*c == 'L') {
+                o += (size_t)sprintf(out + o, "%u", get32(rd + p));
+            } else {
+                signer_time_format(get32(rd + p), out + o);
+                o += 14;
+            }
+            p += 4;
+            break;
+        case '4':
+            if (p + 4 > len)
+                return 0;
+            o += (size_t)sprintf(out + o, "%u.%u.%u.%u", rd[p], rd[p + 1],
+                                 rd[p + 2], rd[p + 3]);
+            p += 4;
+            break;
+        case '6':
+            if (p + 16 > len)
+                return 0;
+            for (int i = 0; i < 8; i++)
+                o += (size_t)sprintf(out + o, i ? ":%x" : "%x",
+                                     get16(rd + p + 2 * i));
+            p += 16;
+            break;
+        case 's':
+        case 'a':
+        case 'H':
+        case 'Z':
+            if (p >= len || p + 1 + rd[p] > len)
+                return 0;
+            n = rd[p];
+            if (*c == 's')
+                o += put_str(rd + p + 1, n, out + o);
+            else if (*c == 'a') {
+                if (n == 0)
+                    return 0;
+                for (size_t i = 0; i < n; i++) {
+                    uint8_t ch = rd[p + 1 + i];
+                    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                          (ch >= 'A' && ch <= 'Z')))
+                        return 0;
+                    out[o++] = (char)ch;
+                }
+            } else if (*c == 'H') {
+                if (n == 0)
+                    out[o++] = '-';
+                else
+                    o += put_hex(rd + p + 1, n, out + o);
+            } else {
+                if (n == 0)
+                    return 0;
+                o += base32hex_encode(rd + p + 1, n, out + o);
+            }
+            p += 1 + n;
+            break;
+        case 'M':
+            if (p == len)
+                return 0;
+            while (p < len) {
+                if (p + 1 + rd[p] > len)
+                    return 0;
+                if (out[o - 1] == '"')
+                    out[o++] = ' ';
+                o += put_str(rd + p + 1, rd[p], out + o);
+                p += 1 + rd[p];
+            }
+            break;
+        case 'q':
+            o += put_str(rd + p, len - p, out + o);
+            p = len;
+            break;
+        case 'B':
+            if (p == len)
+                return 0;
+            o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, rd + p,
+                                         (int)(len - p));
+            p = len;
+            break;
+        case 'X':
+            if (p == len)
+                return 0;
+            o += put_hex(rd + p, len - p, out + o);
+            p = len;
+            break;
+        case 'b': {
+            bool first = true;
+            o--; /* no space unless a type follows */
+            while (p < len) {
+                if (p + 2 > len)
+                    return 0;
+                uint8_t win = rd[p], bl = rd[p + 1];
+                if (bl == 0 || bl > 32 || p + 2 + bl > len)
+                    return 0;
+                for (unsigned i = 0; i < bl * 8u; i++)
+                    if (rd[p + 2 + i / 8] & (0x80 >> (i % 8))) {
+                        out[o++] = ' ';
+                        o += (size_t)sprintf(out + o, "%s",
+                                             ptype((uint16_t)(win << 8 | i), tb));
+                    }
+                p += 2 + bl;
+                first = false;
+            }
+            (void)first;
+            break;
+        }
+        default:
+            return 0;
+        }
+    }
+    if (p != len)
+        return 0;
+    out[o] = 0;
+    return o;
+}
+
+size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
+                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                  char *buf)
+{
+    char tb[16];
+    (void)olen;
+    size_t o = name_to_text(owner, buf);
+    size_t head = o;
+    o += (size_t)sprintf(buf + o, " %u IN %s ", ttl, ptype(type, tb));
+    size_t n = rdata_text(type, rdata, rdlen, buf + o);
+    if (n == 0) {
+        o = head;
+        o += (size_t)sprintf(buf + o, " %u IN TYPE%u \\# %u", ttl, type,
+                             rdlen);
+        if (rdlen) {
+            buf[o++] = ' ';
+            o += put_hex(rdata, rdlen, buf + o);
+        }
+    } else {
+        o += n;
+    }
+    buf[o++] = '\n';
+    buf[o] = 0;
+    return o;
+}
+
+struct pending {
+    int (*next)(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len);
+    void *arg;
+    bool have, done, err;
+    size_t pos;
+    const uint8_t *rd;
+    uint16_t len;
+};
+
+static void pend_fill(struct pending *p)
+{
+    if (p->have || p->done)
+        return;
+    int r = p->next ? p->next(p->arg, &p->pos, &p->rd, &p->len) : 1;
+    if (r == 0)
+        p->have = true;
+    else
+        p->done = true;
+    if (r < 0)
+        p->err = true;
+}
+
+static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
+                      FILE *f, char *buf)
+{
+    uint8_t owner[256];
+    rec_t r;
+    rec_at(z, i, &r);
+    size_t olen = key_to_wire(r.key, r.klen, owner);
+    bool sigs_done = false;
+    for (size_t j = i; j <= e; j++) {
+        if (j < e)
+            rec_at(z, j, &r);
+        if (!sigs_done && (j == e || r.type > T_RRSIG)) {
+            sigs_done = true;
+            for (pend_fill(pd); pd->have && pd->pos < e; pend_fill(pd)) {
+                uint32_t ttl = get32(pd->rd + 4); /* original TTL */
+                size_t n = rr_to_text(owner, olen, T_RRSIG, ttl, pd->rd,
+                                      pd->len, buf);
+                if (fwrite(buf, 1, n, f) != n)
+                    return -EIO;
+                pd->have = false;
+            }
+        }
+        if (pd->err)
+            return -ECANCELED;
+        if (j == e)
+            break;
+        size_t n = rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
+                              buf);
+        if (fwrite(buf, 1, n, f) != n)
+            return -EIO;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return r;
+}
+
+int writer_write(const zone_t *z, const char *path,
+                 int (*next_sig)(void *arg, size_t *pos, const uint8_t **rd,
+                                 uint16_t *len),
+                 void *sarg, signer_diag_t *diag)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    char *buf = malloc(70000 * 4);
+    FILE *f = NULL;
+    int fd = -1, ret = 0;
+    struct pending pd = {.next = next_sig, .arg = sarg};
+    if (!tmp || !buf) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        ret = -errno;
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-ret));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    fchmod(fd, 0644);
+    f = fdopen(fd, "w");
+    if (!f) {
+        ret = -errno;
+        close(fd);
+        goto fail;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    for (size_t i = 0; i < z->n;) {
+        size_t e = zone_run_end(z, i, false);
+        ret = write_name(z, i, e, &pd, f, buf);
+        if (ret)
+            goto fail;
+        i = e;
+    }
+    pend_fill(&pd); /* drains: every chunk signed, none left over */
+    if (pd.err || pd.have) {
+        ret = -ECANCELED;
+        goto fail;
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        ret = -errno;
+        goto fail;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        ret = -errno;
+        goto fail;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0) {
+        ret = -errno;
+        goto fail;
+    }
+    ret = fsync_dir(path);
+    if (ret)
+        snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",
+                 path, strerror(-ret));
+    goto out;
+fail:
+    snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
+             strerror(ret < 0 ? -ret : EIO));
+    if (f)
+        fclose(f);
+    unlink(tmp);
+out:
+    free(tmp);
+    free(buf);
+    return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
+}

@@ -1,0 +1,263 @@
+/*
+ * signer/zone.c - the in-memory zone: one byte arena of record blobs and a
+ * sorted array of their offsets (layout in internal.h).
+ *
+ * Built for TLD scale: no heap object per record; a record costs 24 bytes
+ * plus its owner key and RDATA.  Sorting uses an 8-byte big-endian prefix
+ * of the owner key below the origin and falls back to the full canonical
+ * comparison (RFC 4034 6.1 names, 6.3 RDATA) only on ties.
+ *
+ * Zone content policy (copied into the README):
+ *  - Owner names and the names inside RDATA of the RFC 4034 6.2 types are
+ *    kept and written in canonical (lowercase) form; other RDATA as given.
+ *  - TTLs that disagree inside an RRset (RFC 2181 5.2): the whole RRset
+ *    takes the smallest TTL, with a warning FILE:LINE for each record
+ *    whose TTL was changed.
+ *  - Duplicate records (same owner, class, type, RDATA in canonical form):
+ *    one is kept, a warning FILE:LINE names each dropped copy.
+ *  - DNSSEC records in the input (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY)
+ *    are dropped with a warning FILE:LINE for each one: the signer makes
+ *    them anew (the DNSKEY RRset from the key set).  CDS/CDNSKEY and DS
+ *    are kept as data.
+ *  - Errors (exit 2, nothing written): syntax, no SOA or several, SOA not
+ *    at the origin, records outside the origin, class other than IN,
+ *    CNAME beside other data, DS at a name that is not a delegation,
+ *    over-long labels or names.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "signer/internal.h"
+
+int arena_reserve(arena_t *a, size_t more)
+{
+    if (a->len + more <= a->cap)
+        return 0;
+    size_t cap = a->cap ? a->cap : 1 << 20;
+    while (cap < a->len + more)
+        cap *= 2;
+    uint8_t *b = realloc(a->buf, cap);
+    if (!b)
+        return -ENOMEM;
+    a->buf = b;
+    a->cap = cap;
+    return 0;
+}
+
+int arena_put(arena_t *a, const void *p, size_t n)
+{
+    int r = arena_reserve(a, n);
+    if (r)
+        return r;
+    memcpy(a->buf + a->len, p, n);
+    a->len += n;
+    return 0;
+}
+
+void arena_free(arena_t *a)
+{
+    free(a->buf);
+    memset(a, 0, sizeof(*a));
+}
+
+int zone_init(zone_t *z, const uint8_t *origin_wire, size_t len)
+{
+    memset(z, 0, sizeof(*z));
+    if (len > 255)
+        return SIGNER_EINPUT;
+    memcpy(z->origin, origin_wire, len);
+    z->origin_len = len;
+    name_lower(z->origin);
+    z->okey_len = name_to_key(z->origin, len, z->okey);
+    z->origin_labels = name_labels(z->origin);
+    return 0;
+}
+
+void zone_free(zone_t *z)
+{
+    if (!z)
+        return;
+    arena_free(&z->a);
+    free(z->idx);
+    for (size_t i = 0; i < z->nfiles; i++)
+        free(z->files[i]);
+    free(z->files);
+    memset(z, 0, sizeof(*z));
+}
+
+int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
+                 uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                 uint8_t flags)
+{
+    if (z->n == z->cap) {
+        size_t cap = z->cap ? z->cap * 2 : 1 << 16;
+        uint64_t *p = realloc(z->idx, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        z->idx = p;
+        z->cap = cap;
+    }
+    int r = arena_reserve(&z->a, 2 + klen + 14 + rdlen);
+    if (r)
+        return r;
+    uint64_t off = z->a.len;
+    uint8_t *p = z->a.buf + off;
+    put16(p, (uint16_t)klen);
+    memcpy(p + 2, key, klen);
+    p += 2 + klen;
+    put16(p, type);
+    put32(p + 2, ttl);
+    put32(p + 6, 0);
+    p[10] = 0;
+    p[11] = flags;
+    put16(p + 12, rdlen);
+    memcpy(p + 14, rdata, rdlen);
+    z->a.len += 2 + klen + 14 + rdlen;
+    z->idx[z->n++] = off;
+    return 0;
+}
+
+int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
+             uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+             uint32_t line, uint8_t file, uint8_t flags)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = name_to_key(owner, olen, key);
+    if (klen == 0)
+        return SIGNER_EINPUT;
+    int r = zone_add_key(z, key, klen, type, ttl, rdata, rdlen, flags);
+    if (r)
+        return r;
+    uint8_t *p = z->a.buf + z->idx[z->n - 1] + 2 + klen;
+    put32(p + 6, line);
+    p[10] = file;
+    return 0;
+}
+
+static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+int rec_cmp(const rec_t *a, const rec_t *b)
+{
+    int c = bytes_cmp(a->key, a->klen, b->key, b->klen);
+    if (c)
+        return c;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    return bytes_cmp(a->rdata, a->rdlen, b->rdata, b->rdlen);
+}
+
+struct sortent {
+    uint64_t pfx;
+    uint64_t off;
+};
+
+static int sortent_cmp(const void *pa, const void *pb, void *arg)
+{
+    const struct sortent *a = pa, *b = pb;
+    if (a->pfx != b->pfx)
+        return a->pfx < b->pfx ? -1 : 1;
+    const zone_t *z = arg;
+    zone_t tmp = *z;
+    uint64_t offs[2] = {a->off, b->off};
+    tmp.idx = offs;
+    rec_t ra, rb;
+    rec_at(&tmp, 0, &ra);
+    rec_at(&tmp, 1, &rb);
+    return rec_cmp(&ra, &rb);
+}
+
+int zone_sort(zone_t *z)
+{
+    if (z->n == 0)
+        return 0;
+    struct sortent *e = malloc(z->n * sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    for (size_t i = 0; i < z->n; i++) {
+        const uint8_t *p = z->a.buf + z->idx[i];
+        size_t klen = get16(p);
+        uint64_t pfx = 0;
+        for (size_t j = 0; j < 8; j++) {
+            size_t k = z->okey_len + j;
+            pfx = pfx << 8 | (k < klen ? p[2 + k] : 0);
+        }
+        e[i].pfx = pfx;
+        e[i].off = z->idx[i];
+    }
+    qsort_r(e, z->n, sizeof(*e), sortent_cmp, z);
+    for (size_t i = 0; i < z->n; i++)
+        z->idx[i] = e[i].off;
+    free(e);
+    return 0;
+}
+
+int zone_merge(zone_t *z, const uint64_t *idx, size_t n)
+{
+    if (n == 0)
+        return 0;
+    uint64_t *m = malloc((z->n + n) * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    zone_t tmp = *z;
+    size_t i = 0, j = 0, k = 0;
+    while (i < z->n || j < n) {
+        bool take_a;
+        if (j == n) {
+            take_a = true;
+        } else if (i == z->n) {
+            take_a = false;
+        } else {
+            uint64_t offs[2] = {z->idx[i], idx[j]};
+            rec_t ra, rb;
+            tmp.idx = offs;
+            rec_at(&tmp, 0, &ra);
+            rec_at(&tmp, 1, &rb);
+            take_a = rec_cmp(&ra, &rb) <= 0;
+        }
+        m[k++] = take_a ? z->idx[i++] : idx[j++];
+    }
+    free(z->idx);
+    z->idx = m;
+    z->n = z->cap = k;
+    return 0;
+}
+
+size_t zone_run_end(const zone_t *z, size_t i, bool bytype)
+{
+    rec_t a, b;
+    rec_at(z, i, &a);
+    size_t j = i + 1;
+    for (; j < z->n; j++) {
+        rec_at(z, j, &b);
+        if (b.klen != a.klen || memcmp(a.key, b.key, a.klen) != 0)
+            break;
+        if (bytype && b.type != a.type)
+            break;
+    }
+    return j;
+}
+
+size_t zone_lower_bound(const zone_t *z, const uint8_t *key, size_t klen,
+                        uint16_t type)
+{
+    size_t lo = 0, hi = z->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        rec_t r;
+        rec_at(z, mid, &r);
+        int c = bytes_cmp(r.key, r.klen, key, klen);
+        if (c == 0)
+            c = r.type < type ? -1 : (r.type > type);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -1,0 +1,280 @@
+/*
+ * signer/zonesign.c - the zonesign program (CLI.md "zonesign"): parses
+ * arguments, opens the HSMs and the key set, calls signer_zone_sign,
+ * prints the summary and maps results to exit codes (0 ok, 1 HSMs
+ * inconsistent, 2 usage, input or operational error).  No DNSSEC logic.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hsm/hsm.h"
+#include "signer/signer.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: zonesign [--hsm URI]... [--hsm-list FILE] --keyset FILE "
+          "[--origin NAME]\n"
+          "         [--nsec3 [--opt-out] [--salt HEX|-] [--iterations N] | "
+          "--nsec]\n"
+          "         [--inception T] [--expiration T] [--jitter DURATION] "
+          "[--refresh DURATION]\n"
+          "         [--serial keep|increment|unixtime|date]\n"
+          "         [--previous SIGNED_ZONE] [--threads N] [--submitters N]"
+          " [--quiet]\n"
+          "         -o OUT  IN\n"
+          "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
+          "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
+          "expiration now+14d,\n"
+          "jitter 5% and refresh 25% of the validity, serial keep, threads"
+          " = cores.\n",
+          f);
+}
+
+static void warn_line(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "zonesign: %s\n", line);
+}
+
+static void mismatch_line(const hsm_mismatch_t *m, void *arg)
+{
+    (void)arg;
+    char found[16];
+    if (m->found_tag < 0)
+        snprintf(found, sizeof(found), "none");
+    else
+        snprintf(found, sizeof(found), "%d", m->found_tag);
+    fprintf(stderr,
+            "zonesign: HSM %zu (token %s): key %s: expected key tag %u, "
+            "found %s: %s\n",
+            m->hsm, m->token ? m->token : "?", m->label ? m->label : "?",
+            m->expected_tag, found, m->reason ? m->reason : "mismatch");
+}
+
+static void stat_line(void *arg, size_t i, const hsm_stat_t *st)
+{
+    (void)arg;
+    fprintf(stderr, "zonesign: HSM %zu (token %s): %llu signatures%s%s\n",
+            i + 1, st->token ? st->token : "?",
+            (unsigned long long)st->signatures,
+            st->in_rotation ? "" : ", taken out: ",
+            st->in_rotation ? "" : st->reason);
+}
+
+static int hex_parse(const char *s, uint8_t *out, size_t *len)
+{
+    size_t n = strlen(s);
+    if (strcmp(s, "-") == 0) {
+        *len = 0;
+        return 0;
+    }
+    if (n % 2 || n / 2 > 255)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+            !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+enum {
+    O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
+    O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
+    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"hsm", required_argument, 0, O_HSM},
+        {"hsm-list", required_argument, 0, O_HSMLIST},
+        {"keyset", required_argument, 0, O_KEYSET},
+        {"origin", required_argument, 0, O_ORIGIN},
+        {"nsec3", no_argument, 0, O_NSEC3},
+        {"opt-out", no_argument, 0, O_OPTOUT},
+        {"salt", required_argument, 0, O_SALT},
+        {"iterations", required_argument, 0, O_ITER},
+        {"nsec", no_argument, 0, O_NSEC},
+        {"inception", required_argument, 0, O_INC},
+        {"expiration", required_argument, 0, O_EXP},
+        {"jitter", required_argument, 0, O_JITTER},
+        {"refresh", required_argument, 0, O_REFRESH},
+        {"serial", required_argument, 0, O_SERIAL},
+        {"previous", required_argument, 0, O_PREV},
+        {"threads", required_argument, 0, O_THREADS},
+        {"submitters", required_argument, 0, O_SUBMIT},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    char **uris = NULL;
+    size_t nuris = 0;
+    const char *keyset = NULL, *inc = "now-1h", *exp = "now+14d";
+    const char *jitter = NULL, *refresh = NULL;
+    int nsec3 = 0, nsec = 0, quiet = 0, rc = 2, opt;
+    signer_opts_t o;
+    memset(&o, 0, sizeof(o));
+    o.denial = SIGNER_DENIAL_NSEC3;
+    o.jitter = o.refresh = -1;
+    hsm_diag_t hd = {{0}};
+    hsm_keyset_t *ks = NULL;
+    struct hsm_set *set = NULL;
+
+    while ((opt = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case O_HSM: {
+            char **u = realloc(uris, (nuris + 1) * sizeof(*u));
+            if (!u || !(u[nuris] = strdup(optarg))) {
+                fprintf(stderr, "zonesign: out of memory\n");
+                goto out;
+            }
+            uris = u;
+            nuris++;
+            break;
+        }
+        case O_HSMLIST:
+            if (hsm_urilist_load(&uris, &nuris, optarg, &hd) != 0) {
+                fprintf(stderr, "zonesign: %s\n", hd.msg);
+                goto out;
+            }
+            break;
+        case O_KEYSET: keyset = optarg; break;
+        case O_ORIGIN: o.origin = optarg; break;
+        case O_NSEC3: nsec3 = 1; break;
+        case O_OPTOUT: o.opt_out = 1; break;
+        case O_SALT:
+            if (hex_parse(optarg, o.salt, &o.salt_len) != 0) {
+                fprintf(stderr, "zonesign: bad --salt\n");
+                goto out;
+            }
+            break;
+        case O_ITER: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v > 65535) {
+                fprintf(stderr, "zonesign: bad --iterations\n");
+                goto out;
+            }
+            o.iterations = (uint16_t)v;
+            break;
+        }
+        case O_NSEC: nsec = 1; break;
+        case O_INC: inc = optarg; break;
+        case O_EXP: exp = optarg; break;
+        case O_JITTER: jitter = optarg; break;
+        case O_REFRESH: refresh = optarg; break;
+        case O_SERIAL:
+            if (strcmp(optarg, "keep") == 0)
+                o.serial = SIGNER_SERIAL_KEEP;
+            else if (strcmp(optarg, "increment") == 0)
+                o.serial = SIGNER_SERIAL_INCREMENT;
+            else if (strcmp(optarg, "unixtime") == 0)
+                o.serial = SIGNER_SERIAL_UNIXTIME;
+            else if (strcmp(optarg, "date") == 0)
+                o.serial = SIGNER_SERIAL_DATE;
+            else {
+                fprintf(stderr, "zonesign: bad --serial '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        case O_PREV: o.previous = optarg; break;
+        case O_THREADS:
+        case O_SUBMIT: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v > 256 || (opt == O_SUBMIT && v == 0)) {
+                fprintf(stderr, "zonesign: bad %s\n",
+                        opt == O_THREADS ? "--threads" : "--submitters");
+                goto out;
+            }
+            if (opt == O_THREADS)
+                o.threads = (unsigned)v;
+            else
+                o.submitters = (unsigned)v;
+            break;
+        }
+        case O_QUIET: quiet = 1; break;
+        case 'o': o.output = optarg; break;
+        case 'h':
+        case O_HELP: usage(stdout); rc = 0; goto out;
+        default: usage(stderr); goto out;
+        }
+    }
+    if (optind + 1 != argc || !o.output || !keyset) {
+        fprintf(stderr, "zonesign: need --keyset, -o OUT and one input zone"
+                        " (see --help)\n");
+        goto out;
+    }
+    if (nsec && (nsec3 || o.opt_out)) {
+        fprintf(stderr, "zonesign: --nsec excludes --nsec3 and --opt-out\n");
+        goto out;
+    }
+    if (nsec)
+        o.denial = SIGNER_DENIAL_NSEC;
+    if (nuris == 0) {
+        fprintf(stderr, "zonesign: no HSM given (--hsm or --hsm-list)\n");
+        goto out;
+    }
+    o.input = argv[optind];
+    o.now = (int64_t)time(NULL);
+    if (signer_time_parse(inc, o.now, &o.inception) != 0 ||
+        signer_time_parse(exp, o.now, &o.expiration) != 0) {
+        fprintf(stderr, "zonesign: bad --inception or --expiration time\n");
+        goto out;
+    }
+    if ((jitter && signer_duration_parse(jitter, &o.jitter) != 0) ||
+        (refresh && signer_duration_parse(refresh, &o.refresh) != 0)) {
+        fprintf(stderr, "zonesign: bad --jitter or --refresh duration\n");
+        goto out;
+    }
+    o.progress = !quiet && isatty(2);
+    if (hsm_keyset_load(&ks, keyset, &hd) != 0) {
+        fprintf(stderr, "zonesign: %s\n", hd.msg);
+        goto out;
+    }
+    int hr = hsm_set_open(&set, (const char *const *)uris, nuris, &hd);
+    if (hr != 0) {
+        fprintf(stderr, "zonesign: %s%s%s\n", hsm_strerror(hr),
+                hd.msg[0] ? ": " : "", hd.msg);
+        goto out;
+    }
+    signer_hooks_t hooks = {.warn = warn_line, .mismatch = mismatch_line,
+                            .hsm_stat = stat_line};
+    signer_stats_t st;
+    signer_diag_t d = {{0}};
+    memset(&st, 0, sizeof(st));
+    int r = signer_zone_sign(&o, set, ks, &hooks, &st, &d);
+    if (r != 0) {
+        fprintf(stderr, "zonesign: %s\n", d.msg[0] ? d.msg : signer_strerror(r));
+        rc = r == SIGNER_EMISMATCH ? 1 : 2;
+        goto out;
+    }
+    fprintf(stderr,
+            "zonesign: signed %s: serial %u, %llu records in, %llu RRsets "
+            "(%llu signed), %llu %s made, signatures made %llu, reused "
+            "%llu, %llu warnings, %.2f s\n",
+            o.output, st.serial, (unsigned long long)st.records_in,
+            (unsigned long long)st.rrsets, (unsigned long long)st.signed_rrsets,
+            (unsigned long long)st.nsec3,
+            o.denial == SIGNER_DENIAL_NSEC ? "NSEC" : "NSEC3",
+            (unsigned long long)st.sigs_made,
+            (unsigned long long)st.sigs_reused,
+            (unsigned long long)st.warnings, st.seconds);
+    rc = 0;
+out:
+    hsm_set_free(set);
+    hsm_keyset_free(ks);
+    for (size_t i = 0; i < nuris; i++) {
+        /* URIs may carry pin-value=: wipe before freeing */
+        memset(uris[i], 0, strlen(uris[i]));
+        free(uris[i]);
+    }
+    free(uris);
+    return rc;
+}
