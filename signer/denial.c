@@ -140,10 +140,12 @@ static int do_name(struct dctx *c, size_t i, size_t e, bool *cut)
             types[nt++] = r.type;
         j = te;
     }
+    if (c->o->denial == SIGNER_DENIAL_NSEC) {
+        types[nt++] = T_NSEC;
+        any_signed = true; /* the NSEC RRset itself is signed here */
+    }
     if (any_signed)
         types[nt++] = T_RRSIG;
-    if (c->o->denial == SIGNER_DENIAL_NSEC)
-        types[nt++] = T_NSEC;
     qsort(types, nt, sizeof(types[0]), cmp_u16);
     *cut = deleg || has_dname;
     bool insecure = deleg && !has_ds;

@@ -681,8 +681,12 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     hsm_diag_t hd = {{0}};
     int hr = hsm_pool_new(&c->pool, set, ks, &po, &hd);
     if (hr) {
-        snprintf(diag->msg, sizeof(diag->msg), "%s%s%.900s", hsm_strerror(hr),
-                 hd.msg[0] ? ": " : "", hd.msg);
+        if (hr == HSM_EMISMATCH)
+            snprintf(diag->msg, sizeof(diag->msg),
+                     "%s: nothing signed, nothing written", hsm_strerror(hr));
+        else
+            snprintf(diag->msg, sizeof(diag->msg), "%s%s%.900s",
+                     hsm_strerror(hr), hd.msg[0] ? ": " : "", hd.msg);
         ret = hr == HSM_EMISMATCH ? SIGNER_EMISMATCH : SIGNER_EHSM;
         goto out;
     }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# tests/signer/test_badinput.sh - malformed input: exit 2, one line
+# "zonesign: FILE:LINE: reason" with the true line, no output file, and an
+# existing OUT left untouched.  Fixtures: tests/data/signer/bad-*.zone, each
+# with its expected line in a "; expect-line: N" header (0: no line).
+ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/softhsm.sh"
+. "$ZG_SRC/tests/signer/common.sh"
+zs_need softhsm2-util zonesign zonehsm
+zg_tmpdir
+zg_softhsm_init "$ZG_TMP/hsm" 1 || { not_ok "softhsm init"; done_testing; }
+zs_keys "$ZG_TMP/ks" 1 13 csk || { not_ok "keygen"; done_testing; }
+
+for f in "$ZG_SRC"/tests/data/signer/bad-*.zone; do
+    name=$(basename "$f")
+    want=$(sed -n 's/^; expect-line: *\([0-9]*\).*/\1/p' "$f" | head -1)
+    out="$ZG_TMP/out-$name"
+    zs_sign 1 --keyset "$ZG_TMP/ks" -o "$out" "$f" 2>"$ZG_TMP/err"
+    rc=$?
+    check "$name: exit 2 (got $rc)" test "$rc" -eq 2
+    check "$name: no output file" test ! -e "$out"
+    check "$name: one error line" test "$(grep -c '^zonesign: ' "$ZG_TMP/err" | head -1)" -ge 1
+    if [ "${want:-0}" -gt 0 ]; then
+        check "$name: error names $name:$want" grep -q "^zonesign: $f:$want: " "$ZG_TMP/err"
+    fi
+    diag "$(head -1 "$ZG_TMP/err")"
+done
+
+# a missing input file
+zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/x" "$ZG_TMP/nonexistent.zone" 2>"$ZG_TMP/err"
+check "missing file: exit 2" test $? -eq 2
+check "missing file: named" grep -q "nonexistent.zone" "$ZG_TMP/err"
+check "missing file: no output" test ! -e "$ZG_TMP/x"
+
+# an existing OUT stays untouched when the input is bad
+echo "previous content" >"$ZG_TMP/keep.zone"
+zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/keep.zone" \
+    "$ZG_SRC/tests/data/signer/bad-syntax.zone" 2>/dev/null
+check "previous OUT untouched" grep -qx "previous content" "$ZG_TMP/keep.zone"
+check "no temporary files left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
+
+# warnings, not errors: duplicates, TTL disagreement, DNSSEC records in input
+f="$ZG_SRC/tests/data/signer/warn-policy.zone"
+zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/w.signed" "$f" 2>"$ZG_TMP/err"
+check "warn-policy.zone: signed (exit 0)" test $? -eq 0
+check "duplicate warned with file:line" grep -q "$f:7: duplicate A record dropped" "$ZG_TMP/err"
+check "TTL disagreement warned with file:line" grep -q "$f:9: TTL 600 of A record set to 300" "$ZG_TMP/err"
+check "input DNSKEY warned with file:line" grep -q "$f:10: DNSKEY record in the input dropped" "$ZG_TMP/err"
+check "one copy of the duplicate kept" test "$(grep -c '^dup.tld. .* A 192.0.2.1$' "$ZG_TMP/w.signed")" -eq 1
+check "RRset TTL is the smallest" test "$(awk '$1=="ttl.tld." && $4=="A" {print $2}' "$ZG_TMP/w.signed" | sort -u)" = 300
+
+# bad options: exit 2
+check_exit 2 "bad --serial" zs_sign 1 --keyset "$ZG_TMP/ks" --serial bogus -o "$ZG_TMP/y" "$f" 2>/dev/null
+check_exit 2 "bad --expiration" zs_sign 1 --keyset "$ZG_TMP/ks" --expiration tomorrow -o "$ZG_TMP/y" "$f" 2>/dev/null
+check_exit 2 "expiration before inception" zs_sign 1 --keyset "$ZG_TMP/ks" --inception now --expiration now-1d -o "$ZG_TMP/y" "$f" 2>/dev/null
+check "no output after bad options" test ! -e "$ZG_TMP/y"
+done_testing

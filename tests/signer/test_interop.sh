@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# tests/signer/test_interop.sh - zonesign output for algorithms 8, 13 and
+# 14, KSK+ZSK and CSK, NSEC3 with and without opt-out, and NSEC, on the
+# sample zone and on zonegen zones, through three HSMs; every output must
+# pass dnssec-verify, ldns-verify-zone and kzonecheck, and carry exactly
+# the input's data.
+ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/softhsm.sh"
+. "$ZG_SRC/tests/signer/common.sh"
+zs_need softhsm2-util dnssec-verify ldns-verify-zone kzonecheck ldns-read-zone \
+    zonesign zonehsm zonegen
+zg_tmpdir
+zg_softhsm_init "$ZG_TMP/hsm" 3 || { not_ok "softhsm init"; done_testing; }
+
+zonegen --origin tld. --delegations 2000 --ds-fraction 0.1 --glue-fraction 0.1 \
+    --seed 3 --extras -o "$ZG_TMP/gen.zone"
+check "zonegen made a zone" test -s "$ZG_TMP/gen.zone"
+cp "$ZG_SRC/zones/sample/tld.zone" "$ZG_TMP/sample.zone"
+
+run() { # name alg mode zone denial-args...
+    local name=$1 alg=$2 mode=$3 zone=$4
+    shift 4
+    local ks="$ZG_TMP/ks-$alg-$mode" out="$ZG_TMP/$name.signed"
+    [ -f "$ks" ] || zs_keys "$ks" 3 "$alg" "$mode" || { not_ok "$name: keygen"; return; }
+    if ! zs_sign 3 --keyset "$ks" --quiet "$@" -o "$out" "$ZG_TMP/$zone" 2>"$ZG_TMP/$name.err"; then
+        not_ok "$name: zonesign"
+        diag "$(cat "$ZG_TMP/$name.err")"
+        return
+    fi
+    ok "$name: zonesign"
+    # a CSK carries the KSK flag: tell dnssec-verify not to want a ZSK
+    if [ "$mode" = csk ]; then ZS_BIND_ARGS=-z; else ZS_BIND_ARGS=; fi
+    check "$name: dnssec-verify" zs_verify_bind tld. "$out"
+    check "$name: ldns-verify-zone" zs_verify_ldns tld. "$out"
+    check "$name: kzonecheck" zs_verify_knot tld. "$out"
+    check "$name: data equals input" zs_same_data "$ZG_TMP/$zone" "$out"
+    # every HSM took part
+    check "$name: three HSMs signed" test "$(grep -c 'HSM [123] (token hsm[123]): [1-9]' "$ZG_TMP/$name.err")" -eq 3
+}
+
+for alg in 13 14 8; do
+    run "sample-$alg-split-nsec3" "$alg" split sample.zone
+    run "gen-$alg-split-optout" "$alg" split gen.zone --nsec3 --opt-out
+done
+run sample-13-csk-nsec 13 csk sample.zone --nsec
+run gen-13-csk-nsec3 13 csk gen.zone
+run gen-14-csk-optout 14 csk gen.zone --opt-out
+run gen-8-csk-nsec 8 csk gen.zone --nsec
+
+# NSEC3 with opt-out: the flag is set, insecure delegations have no NSEC3
+out="$ZG_TMP/gen-13-split-optout.signed"
+check "opt-out flag set on NSEC3" grep -q 'IN NSEC3 1 1 0 - ' "$out"
+n_plain=$(grep -c ' IN NSEC3 ' "$ZG_TMP/gen-13-csk-nsec3.signed")
+n_opt=$(grep -c ' IN NSEC3 ' "$out")
+check "opt-out chain shorter ($n_opt < $n_plain)" test "$n_opt" -lt "$n_plain"
+check "NSEC3PARAM flags 0, iterations 0, empty salt" grep -q 'IN NSEC3PARAM 1 0 0 -$' "$out"
+# RFC 9077: NSEC3 TTL = min(SOA TTL, SOA MINIMUM)
+minimum=$(awk '$4=="SOA"{print ($2<$11)?$2:$11; exit}' "$out")
+check "NSEC3 TTL is min(SOA TTL, MINIMUM) = $minimum" \
+    test -z "$(awk -v m="$minimum" '$4=="NSEC3" && $2!=m' "$out")"
+# delegation NS and glue never signed
+check "no RRSIG over NS below the apex" \
+    test -z "$(awk '$4=="RRSIG" && $5=="NS" && $1!="tld."' "$out")"
+check "wildcard RRSIG labels exclude the *" grep -q '^\*\.wild\.tld\. 3600 IN RRSIG A 13 2 ' "$ZG_TMP/sample-13-split-nsec3.signed"
+done_testing
