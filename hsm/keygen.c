@@ -87,7 +87,7 @@ static CK_RV create_public(struct hsm_token *t, const hsm_key_t *key,
     CK_KEY_TYPE kt = alg_is_rsa(key->alg) ? CKK_RSA : CKK_EC;
     size_t plen;
     const uint8_t *params = alg_ec_params(key->alg, &plen);
-    CK_ATTRIBUTE a[10];
+    CK_ATTRIBUTE a[12];
     CK_ULONG n = 0;
     CK_OBJECT_HANDLE h;
 
@@ -96,6 +96,8 @@ static CK_RV create_public(struct hsm_token *t, const hsm_key_t *key,
     a[n++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
     a[n++] = (CK_ATTRIBUTE){CKA_PRIVATE, &no, sizeof(no)};
     a[n++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
+    a[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &no, sizeof(no)};
+    a[n++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
     a[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)key->id, key->id_len};
     a[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)key->label,
                             strlen(key->label)};
@@ -131,6 +133,8 @@ static int kek_create_all(struct hsm_set *set, hsm_diag_t *diag)
         {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_WRAP, &yes, sizeof(yes)},
         {CKA_UNWRAP, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_DECRYPT, &no, sizeof(no)},
         {CKA_LABEL, (void *)KEK_LABEL, sizeof(KEK_LABEL) - 1},
         {CKA_VALUE, value, sizeof(value)},
     };
@@ -218,7 +222,7 @@ static int gen_on_token(struct hsm_token *t, hsm_key_t *key, unsigned bits,
     static CK_BYTE e65537[] = {0x01, 0x00, 0x01};
     size_t plen;
     const uint8_t *params = alg_ec_params(key->alg, &plen);
-    CK_ATTRIBUTE pub[8], prv[8];
+    CK_ATTRIBUTE pub[12], prv[12];
     CK_ULONG np = 0, nv = 0;
     CK_OBJECT_HANDLE hpub;
     uint8_t *v = NULL;
@@ -229,6 +233,8 @@ static int gen_on_token(struct hsm_token *t, hsm_key_t *key, unsigned bits,
     pub[np++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
     pub[np++] = (CK_ATTRIBUTE){CKA_PRIVATE, &no, sizeof(no)};
     pub[np++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
+    pub[np++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &no, sizeof(no)};
+    pub[np++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
     pub[np++] = (CK_ATTRIBUTE){CKA_ID, key->id, key->id_len};
     pub[np++] = (CK_ATTRIBUTE){CKA_LABEL, key->label, strlen(key->label)};
     if (alg_is_rsa(key->alg)) {
@@ -244,6 +250,9 @@ static int gen_on_token(struct hsm_token *t, hsm_key_t *key, unsigned bits,
     prv[nv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
     prv[nv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &yes, sizeof(yes)};
     prv[nv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
+    prv[nv++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
+    prv[nv++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
+    prv[nv++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof(no)};
     prv[nv++] = (CK_ATTRIBUTE){CKA_ID, key->id, key->id_len};
     prv[nv++] = (CK_ATTRIBUTE){CKA_LABEL, key->label, strlen(key->label)};
     rv = t->mod->f->C_GenerateKeyPair(t->admin, &mech, pub, np, prv, nv,
@@ -291,6 +300,9 @@ static int unwrap_into(struct hsm_set *set, size_t i, const hsm_key_t *key,
         {CKA_SENSITIVE, &yes, sizeof(yes)},
         {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
         {CKA_ID, (void *)key->id, key->id_len},
         {CKA_LABEL, (void *)key->label, strlen(key->label)},
     };
@@ -487,7 +499,7 @@ static CK_RV create_private(struct hsm_token *t, const hsm_key_t *key,
     CK_KEY_TYPE kt = alg_is_rsa(key->alg) ? CKK_RSA : CKK_EC;
     size_t plen;
     const uint8_t *params = alg_ec_params(key->alg, &plen);
-    CK_ATTRIBUTE a[20];
+    CK_ATTRIBUTE a[24];
     CK_ULONG n = 0;
     CK_OBJECT_HANDLE h;
 
@@ -498,6 +510,9 @@ static CK_RV create_private(struct hsm_token *t, const hsm_key_t *key,
     a[n++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
     a[n++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
     a[n++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
+    a[n++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
+    a[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
+    a[n++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof(no)};
     a[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)key->id, key->id_len};
     a[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)key->label,
                             strlen(key->label)};

@@ -71,6 +71,19 @@ static int module_load(struct hsm_module *m, const char *path,
 
     if ((m->path = strdup(path)) == NULL)
         return -ENOMEM;
+    /* Our own handle first: a module that does not load is reported in
+     * one line here, before libp11 prints its own complaint. */
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL) {
+        const char *e = dlerror();
+        diag_set(diag, "cannot load PKCS#11 module %s", e != NULL ? e : path);
+        return HSM_EMODULE;
+    }
+    getf = (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList");
+    if (getf == NULL || getf(&m->f) != CKR_OK || m->f == NULL) {
+        diag_set(diag, "PKCS#11 module %s has no C_GetFunctionList", path);
+        return HSM_EMODULE;
+    }
     m->p11ctx = PKCS11_CTX_new();
     if (m->p11ctx == NULL)
         return -ENOMEM;
@@ -79,15 +92,7 @@ static int module_load(struct hsm_module *m, const char *path,
         ERR_clear_error();
         PKCS11_CTX_free(m->p11ctx);
         m->p11ctx = NULL;
-        diag_set(diag, "cannot load PKCS#11 module %s", path);
-        return HSM_EMODULE;
-    }
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    getf = m->dl != NULL ? (CK_C_GetFunctionList)dlsym(m->dl,
-                                                        "C_GetFunctionList")
-                         : NULL;
-    if (getf == NULL || getf(&m->f) != CKR_OK || m->f == NULL) {
-        diag_set(diag, "PKCS#11 module %s has no C_GetFunctionList", path);
+        diag_set(diag, "cannot initialise PKCS#11 module %s", path);
         return HSM_EMODULE;
     }
     /* Already initialised by libp11 in this process: expected. */
@@ -159,8 +164,14 @@ static int token_open(struct hsm_set *set, size_t i, const hsm_uri_t *u,
     CK_RV rv;
     int rc = module_get(set, u->module_path, &m, diag);
 
-    if (rc != 0)
+    if (rc != 0) {
+        char msg[sizeof(diag->msg)];
+        if (diag != NULL) {
+            snprintf(msg, sizeof(msg), "%s", diag->msg);
+            diag_set(diag, "HSM %zu: %s", i + 1, msg);
+        }
         return rc;
+    }
     t->mod = &set->mods[m];
     slots = set->mod_slots[m];
     nslots = set->mod_nslots[m];

@@ -294,8 +294,10 @@ static void print_mismatch(const hsm_mismatch_t *m, void *arg)
                 m->expected_tag, m->found_tag, m->reason);
     else
         fprintf(stderr, "zonehsm: HSM %zu (token %s): key %s: expected key "
-                        "tag %u, found none: %s\n", m->hsm, m->token,
-                m->label, m->expected_tag, m->reason);
+                        "tag %u, found %s: %s\n", m->hsm, m->token,
+                m->label, m->expected_tag,
+                strncmp(m->reason, "no ", 3) == 0 ? "none" : "unknown",
+                m->reason);
 }
 
 static int cmd_check(struct args *a)
