@@ -92,14 +92,22 @@ size_t alg_digest(uint8_t alg, const uint8_t *data, size_t len, uint8_t *md)
     }
 }
 
-size_t alg_sig_max(uint8_t alg, size_t pub_len)
+size_t alg_sig_max(uint8_t alg, const uint8_t *pub, size_t pub_len)
 {
+    size_t el, off = 1;
     if (alg == 13)
         return 64;
     if (alg == 14)
         return 96;
-    /* RSA: the modulus length bounds the signature. */
-    return pub_len;
+    if (!alg_is_rsa(alg) || pub_len < 3)
+        return 0;
+    /* RSA: as long as the modulus (RFC 3110: exponent length first). */
+    el = pub[0];
+    if (el == 0) {
+        el = (size_t)pub[1] << 8 | pub[2];
+        off = 3;
+    }
+    return off + el < pub_len ? pub_len - off - el : 0;
 }
 
 int alg_rsa_pub(const uint8_t *e, size_t e_len, const uint8_t *n,

@@ -96,7 +96,7 @@ bool alg_is_ec(uint8_t alg);
 /* Digest of DATA for ALG into md (64 bytes); returns its length or 0. */
 size_t alg_digest(uint8_t alg, const uint8_t *data, size_t len, uint8_t *md);
 /* Largest signature for a DNSKEY public key field. */
-size_t alg_sig_max(uint8_t alg, size_t pub_len);
+size_t alg_sig_max(uint8_t alg, const uint8_t *pub, size_t pub_len);
 /* RFC 3110 encoding of an RSA public key (big-endian e and n). */
 int alg_rsa_pub(const uint8_t *e, size_t e_len, const uint8_t *n,
                 size_t n_len, uint8_t *out, size_t *out_len);

@@ -90,16 +90,20 @@ static void take_out(struct hsm_pool *p, size_t i, bool bad_sig,
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Next HSM in rotation; the ones left share the work evenly. */
 static int pick(struct hsm_pool *p)
 {
-    size_t n = p->set->n;
+    size_t n = p->set->n, live = 0, want;
     unsigned r = atomic_fetch_add(&p->rr, 1);
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (r + k) % n;
-        if (atomic_load(&p->h[i].in))
+    for (size_t i = 0; i < n; i++)
+        live += atomic_load(&p->h[i].in) != 0;
+    if (live == 0)
+        return -1;
+    want = r % live;
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&p->h[i].in) && want-- == 0)
             return (int)i;
-    }
-    return -1;
+    return pick(p); /* one went out meanwhile */
 }
 
 /* Signs one job on HSM I; false if that HSM must go. */
@@ -118,7 +122,7 @@ static bool sign_on(struct worker *w, size_t i, hsm_job_t *j)
                  hsm_ckr_name(rv));
         return false;
     }
-    if (len > alg_sig_max(k->alg, k->pubkey_len)) {
+    if (len > alg_sig_max(k->alg, k->pubkey, k->pubkey_len)) {
         take_out(p, i, true, "key %s: signature of %zu bytes", k->label,
                  len);
         return false;
@@ -252,7 +256,8 @@ size_t hsm_pool_sig_max(const struct hsm_pool *p, size_t key)
 {
     if (key >= p->ks->count)
         return 0;
-    return alg_sig_max(p->ks->keys[key].alg, p->ks->keys[key].pubkey_len);
+    return alg_sig_max(p->ks->keys[key].alg, p->ks->keys[key].pubkey,
+                       p->ks->keys[key].pubkey_len);
 }
 
 size_t hsm_pool_count(const struct hsm_pool *p) { return p->set->n; }
