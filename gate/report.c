@@ -43,8 +43,20 @@ int gate_report_text(const struct gate_result *r, FILE *fp, int examples)
             fprintf(fp, "problem %s: %zu (EDE %d)\n",
                     gate_class_name((gate_class_t)c), r->class_count[c],
                     gate_class_ede((gate_class_t)c));
+    /* keys with the most failing signatures first */
+    size_t *order = malloc((r->nkstats ? r->nkstats : 1) * sizeof(*order));
+    if (!order)
+        return -ENOMEM;
     for (size_t k = 0; k < r->nkstats; k++) {
-        const gate_keystat_t *s = &r->kstats[k];
+        size_t j = k;
+        while (j > 0 && r->kstats[order[j - 1]].bad < r->kstats[k].bad) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = k;
+    }
+    for (size_t k = 0; k < r->nkstats; k++) {
+        const gate_keystat_t *s = &r->kstats[order[k]];
         uint64_t all = s->ok + s->bad;
         fprintf(fp,
                 "key %u alg %u%s: %llu signatures verify, %llu do not "
@@ -53,6 +65,7 @@ int gate_report_text(const struct gate_result *r, FILE *fp, int examples)
                 (unsigned long long)s->ok, (unsigned long long)s->bad,
                 (unsigned long long)(all ? (s->bad * 100 + all / 2) / all : 0));
     }
+    free(order);
     for (int c = 0; c < GATE_C_COUNT; c++) {
         int shown = 0;
         for (size_t i = 0; i < r->nf && shown < examples; i++) {

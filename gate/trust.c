@@ -3,7 +3,9 @@
  * RFC 6605 for SHA-384): some DS (or DNSKEY trust anchor) must match a
  * published DNSKEY, and the apex DNSKEY RRset must carry a verifying,
  * currently valid RRSIG made by such a key.  Reads the DS/anchor file with
- * libldns; DS digests are computed with OpenSSL EVP.  A DS for a key not
+ * libldns; DS digests are computed with OpenSSL EVP.  A verifying RRSIG
+ * outside its validity window still links the chain here: rrsig.c reports
+ * the window under its own class, so one fault gives one class.  A DS for a key not
  * (yet) published is no fault (double-DS rollovers, RFC 6781 4.1.2).
  */
 #include "gate/internal.h"
@@ -168,12 +170,11 @@ int trust_check(struct gate_result *r, gate_diag_t *diag)
     for (size_t i = 0; i < r->nsigs; i++) {
         uint16_t st = r->sig_status[i];
         if (r->sig_rrset[i] == (uint32_t)z->dnskey_rrset &&
-            (st & SIG_VERIFIED) && !(st & (SIG_EXPIRED | SIG_NOT_YET)) &&
-            r->sig_key[i] >= 0 && r->keys[r->sig_key[i]].trusted)
+            (st & SIG_VERIFIED) && r->sig_key[i] >= 0 && r->keys[r->sig_key[i]].trusted)
             return 0;
     }
     result_add(r, GATE_C_TRUST_ANCHOR, GATE_FAIL,
                z->rrsets[z->dnskey_rrset].first, LDNS_RR_TYPE_DNSKEY, 0, 0,
-               "DNSKEY RRset has no valid RRSIG by a key matching the DS set");
+               "DNSKEY RRset has no verifying RRSIG by a key matching the DS set");
     return 0;
 }

@@ -74,7 +74,8 @@ int main(int argc, char **argv)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > 0 ? (int)cores : 1;
     o.examples = 5;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0; /* one error line of our own, not getopt's */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': o.origin = optarg; break;
         case 'd': o.ds_file = optarg; break;
@@ -107,7 +108,14 @@ int main(int argc, char **argv)
             break;
         case O_ALLOW_SALT: o.allow_salt = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case ':':
+            fprintf(stderr, "zonegate: %s needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "zonegate: unknown option %s (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
         }
     }
     if (optind != argc - 1)
