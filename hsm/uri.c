@@ -115,6 +115,7 @@ static int set_once(char **slot, char *val, const char *name,
                     hsm_diag_t *diag)
 {
     if (*slot != NULL) {
+        free(val);
         diag_set(diag, "malformed PKCS#11 URI: attribute %s given twice",
                  name);
         return HSM_EURI;

@@ -1,1 +1,220 @@
-int main(void){return 0;}
+/*
+ * tests/hsm/bench_hsm.c - signatures per second: OpenSSL in-process, raw
+ * C_Sign on the token, and the hsm/ signing pool on 1 and N tokens, 1 and
+ * 2 threads.  A benchmark, not a test; scripts/bench-hsm runs it.
+ *
+ *   bench_hsm KEYSET LABEL SECONDS ROUNDS URI...
+ *
+ * Messages are 150 bytes; hashing is counted in every path.  Each figure
+ * is the median of ROUNDS runs of SECONDS each.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+#include "hsm/internal.h"
+
+#define MSG 150
+#define BATCH 2000
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct run {
+    int kind;            /* 0 OpenSSL, 1 raw C_Sign, 2 pool */
+    double seconds;
+    uint8_t alg;
+    EVP_PKEY *pk;        /* OpenSSL */
+    struct hsm_token *tok;
+    CK_OBJECT_HANDLE priv;
+    struct hsm_pool *pool;
+    size_t key;
+    atomic_ulong count;
+    atomic_int stop;
+};
+
+static void *worker(void *arg)
+{
+    struct run *r = arg;
+    uint8_t msg[MSG], sig[1024];
+    CK_SESSION_HANDLE s = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    const EVP_MD *h = r->alg == 10 ? EVP_sha512()
+                      : r->alg == 14 ? EVP_sha384() : EVP_sha256();
+    RAND_bytes(msg, sizeof(msg));
+    if (r->kind == 1 &&
+        r->tok->mod->f->C_OpenSession(r->tok->slot_id, CKF_SERIAL_SESSION,
+                                      NULL, NULL, &s) != CKR_OK)
+        return NULL;
+    while (!atomic_load(&r->stop)) {
+        size_t len = sizeof(sig);
+        if (r->kind == 0) {
+            if (EVP_DigestSignInit(md, NULL, h, NULL, r->pk) != 1 ||
+                EVP_DigestSign(md, sig, &len, msg, sizeof(msg)) != 1)
+                break;
+        } else if (raw_sign(r->tok->mod->f, s, r->priv, r->alg, msg,
+                            sizeof(msg), sig, &len) != CKR_OK) {
+            break;
+        }
+        atomic_fetch_add(&r->count, 1);
+        msg[0]++;
+    }
+    if (s != 0)
+        r->tok->mod->f->C_CloseSession(s);
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+/* The pool path: one caller submitting batches (and a second caller when
+ * two threads are asked for, so the workers never wait on one caller). */
+static void *pool_caller(void *arg)
+{
+    struct run *r = arg;
+    hsm_job_t *jobs = calloc(BATCH, sizeof(*jobs));
+    uint8_t *data = malloc((size_t)BATCH * MSG), *sigs = malloc(BATCH * 512);
+    hsm_diag_t d;
+    RAND_bytes(data, BATCH * MSG);
+    for (size_t i = 0; i < BATCH; i++)
+        jobs[i] = (hsm_job_t){.data = data + i * MSG, .len = MSG,
+                              .key = (uint32_t)r->key, .sig = sigs + i * 512};
+    while (!atomic_load(&r->stop)) {
+        if (hsm_pool_sign(r->pool, jobs, BATCH, &d) != 0)
+            break;
+        atomic_fetch_add(&r->count, BATCH);
+    }
+    free(jobs);
+    free(data);
+    free(sigs);
+    return NULL;
+}
+
+static double measure(struct run *r, unsigned threads)
+{
+    pthread_t th[8];
+    double t0, t1;
+    unsigned callers = r->kind == 2 ? 2 : threads;
+    atomic_store(&r->count, 0);
+    atomic_store(&r->stop, 0);
+    t0 = now();
+    for (unsigned i = 0; i < callers; i++)
+        pthread_create(&th[i], NULL, r->kind == 2 ? pool_caller : worker, r);
+    usleep((useconds_t)(r->seconds * 1e6));
+    atomic_store(&r->stop, 1);
+    for (unsigned i = 0; i < callers; i++)
+        pthread_join(th[i], NULL);
+    t1 = now();
+    return (double)atomic_load(&r->count) / (t1 - t0);
+}
+
+static double rounds(struct run *r, unsigned threads, int n)
+{
+    double v[32];
+    for (int i = 0; i < n && i < 32; i++)
+        v[i] = measure(r, threads);
+    return median(v, n < 32 ? n : 32);
+}
+
+static void line(const char *path, uint8_t alg, unsigned tokens,
+                 unsigned threads, double rate)
+{
+    printf("%-20s alg %-3u tokens %u threads %u  %9.0f sig/s\n", path, alg,
+           tokens, threads, rate);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    hsm_keyset_t *ks = NULL;
+    struct hsm_set *set = NULL;
+    hsm_diag_t d = {""};
+    struct run r;
+    int k, nrounds;
+    size_t nuris;
+    const hsm_key_t *key;
+
+    if (argc < 6) {
+        fprintf(stderr, "usage: bench_hsm KEYSET LABEL SECONDS ROUNDS URI...\n");
+        return 2;
+    }
+    if (hsm_keyset_load(&ks, argv[1], &d) != 0 ||
+        (k = hsm_keyset_find(ks, argv[2])) < 0) {
+        fprintf(stderr, "bench_hsm: %s\n", d.msg[0] ? d.msg : "no such key");
+        return 2;
+    }
+    key = &ks->keys[k];
+    memset(&r, 0, sizeof(r));
+    r.seconds = atof(argv[3]);
+    nrounds = atoi(argv[4]);
+    nuris = (size_t)(argc - 5);
+    r.alg = key->alg;
+    r.key = (size_t)k;
+
+    /* OpenSSL in-process, a fresh key of the same kind. */
+    r.kind = 0;
+    r.pk = alg_is_rsa(key->alg)
+               ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+                                   (size_t)(8 * alg_sig_max(key->alg,
+                                                            key->pubkey,
+                                                            key->pubkey_len)))
+               : EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+                                   key->alg == 13 ? "P-256" : "P-384");
+    for (unsigned t = 1; t <= 2; t++)
+        line("openssl-in-process", key->alg, 0, t, rounds(&r, t, nrounds));
+    EVP_PKEY_free(r.pk);
+
+    /* Token 1 alone: raw C_Sign, then the pool. */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass == 0 ? 1 : nuris;
+        if (pass == 1 && nuris == 1)
+            break;
+        if (hsm_set_open(&set, (const char *const *)argv + 5, n, &d) != 0) {
+            fprintf(stderr, "bench_hsm: %s\n", d.msg);
+            return 2;
+        }
+        if (pass == 0) {
+            r.kind = 1;
+            r.tok = &set->tok[0];
+            if (raw_find(r.tok, r.tok->admin, CKO_PRIVATE_KEY, key->id,
+                         key->id_len, NULL, &r.priv, 1) != 1) {
+                fprintf(stderr, "bench_hsm: key not on token 1\n");
+                return 2;
+            }
+            for (unsigned t = 1; t <= 2; t++)
+                line("raw-C_Sign", key->alg, 1, t, rounds(&r, t, nrounds));
+        }
+        r.kind = 2;
+        for (unsigned t = 1; t <= 2; t++) {
+            hsm_pool_opts_t o = {.threads = t};
+            if (hsm_pool_new(&r.pool, set, ks, &o, &d) != 0) {
+                fprintf(stderr, "bench_hsm: %s\n", d.msg);
+                return 2;
+            }
+            line("hsm-pool", key->alg, (unsigned)n, t,
+                 rounds(&r, t, nrounds));
+            hsm_pool_free(r.pool);
+        }
+        hsm_set_free(set);
+    }
+    hsm_keyset_free(ks);
+    return 0;
+}
