@@ -138,8 +138,11 @@ int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
 int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                  uint8_t flags);
-/* Sorts the index in canonical order. */
+/* Sorts the index in canonical order and lays the arena out in it. */
 int zone_sort(zone_t *z);
+int zone_compact(zone_t *z);
+/* Sorts the index only (the arena may be shared with another view). */
+int zone_sort_index(zone_t *z);
 /* Merges the sorted index of SRC's records (stored in Z's arena, offsets
  * in IDX) into Z's sorted index. */
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n);

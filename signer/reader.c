@@ -302,9 +302,11 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
     if (!c.err && c.soa == 0)
         fail(&c, path, s->line_counter, "no SOA record at the origin");
     if (!c.err) {
-        ret = zone_sort(z);
+        ret = zone_sort_index(z);
         if (ret == 0)
             check_zone(&c);
+        if (ret == 0 && !c.err)
+            ret = zone_compact(z); /* duplicates dropped: reclaim them */
     }
     if (!ret)
         ret = c.err;

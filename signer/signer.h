@@ -103,6 +103,7 @@ typedef struct signer_stats {
     uint64_t warnings;
     uint32_t serial;
     double seconds;
+    double t_read, t_prepare, t_proof, t_sign_write; /* phase seconds */
 } signer_stats_t;
 
 /* Reads, signs and writes a zone: opts->input to opts->output through the

@@ -266,6 +266,10 @@ int main(int argc, char **argv)
             (unsigned long long)st.sigs_made,
             (unsigned long long)st.sigs_reused,
             (unsigned long long)st.warnings, st.seconds);
+    fprintf(stderr,
+            "zonesign: phases: read %.2f s, prepare %.2f s, proof %.2f s, "
+            "sign+write %.2f s\n",
+            st.t_read, st.t_prepare, st.t_proof, st.t_sign_write);
     rc = 0;
 out:
     hsm_set_free(set);
