@@ -316,14 +316,17 @@ static int unwrap_into(struct hsm_set *set, size_t i, const hsm_key_t *key,
     }
     rv = t->mod->f->C_UnwrapKey(t->admin, &mech, kek, (uint8_t *)blob,
                                 blob_len, a, sizeof(a) / sizeof(a[0]), &h);
-    if (rv == CKR_OK)
-        rv = create_public(t, key, p);
     if (rv != CKR_OK) {
-        diag_set(diag, "HSM %zu (token %s): cannot place the key: %s%s",
-                 i + 1, t->label, hsm_ckr_name(rv),
-                 rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID
-                     ? " (the tokens hold different key-encryption keys?)"
-                     : "");
+        diag_set(diag, "HSM %zu (token %s): cannot place the key: "
+                       "C_UnwrapKey: %s (does it hold the same "
+                       "key-encryption key as HSM 1?)", i + 1, t->label,
+                 hsm_ckr_name(rv));
+        return HSM_EDEVICE;
+    }
+    rv = create_public(t, key, p);
+    if (rv != CKR_OK) {
+        diag_set(diag, "HSM %zu (token %s): cannot create the public key "
+                       "object: %s", i + 1, t->label, hsm_ckr_name(rv));
         return HSM_EDEVICE;
     }
     return 0;
