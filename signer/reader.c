@@ -299,8 +299,11 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
     zs_set_processing(s, on_record, on_error, &c);
     if (zs_parse_all(s) != 0 && !c.err)
         fail(&c, path, s->line_counter, "%s", zs_strerror(s->error.code));
-    if (!c.err && c.soa == 0)
-        fail(&c, path, s->line_counter, "no SOA record at the origin");
+    if (!c.err && c.soa == 0) {
+        c.err = SIGNER_EINPUT;
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "%s: no SOA record at the origin", path);
+    }
     if (!c.err) {
         ret = zone_sort_index(z);
         if (ret == 0)

@@ -15,6 +15,9 @@ zs_keys "$ZG_TMP/ks" 1 13 csk || { not_ok "keygen"; done_testing; }
 for f in "$ZG_SRC"/tests/data/signer/bad-*.zone; do
     name=$(basename "$f")
     want=$(sed -n 's/^; expect-line: *\([0-9]*\).*/\1/p' "$f" | head -1)
+    wfile=$(sed -n 's/^; expect-file: *\([^ ]*\).*/\1/p' "$f" | head -1)
+    where=$f
+    [ -n "$wfile" ] && where="$(dirname "$f")/$wfile"
     out="$ZG_TMP/out-$name"
     zs_sign 1 --keyset "$ZG_TMP/ks" -o "$out" "$f" 2>"$ZG_TMP/err"
     rc=$?
@@ -22,7 +25,7 @@ for f in "$ZG_SRC"/tests/data/signer/bad-*.zone; do
     check "$name: no output file" test ! -e "$out"
     check "$name: one error line" test "$(grep -c '^zonesign: ' "$ZG_TMP/err" | head -1)" -ge 1
     if [ "${want:-0}" -gt 0 ]; then
-        check "$name: error names $name:$want" grep -q "^zonesign: $f:$want: " "$ZG_TMP/err"
+        check "$name: error names $(basename "$where"):$want" grep -q "^zonesign: $where:$want: " "$ZG_TMP/err"
     fi
     diag "$(head -1 "$ZG_TMP/err")"
 done
@@ -49,6 +52,19 @@ check "TTL disagreement warned with file:line" grep -q "$f:9: TTL 600 of A recor
 check "input DNSKEY warned with file:line" grep -q "$f:10: DNSKEY record in the input dropped" "$ZG_TMP/err"
 check "one copy of the duplicate kept" test "$(grep -c '^dup.tld. .* A 192.0.2.1$' "$ZG_TMP/w.signed")" -eq 1
 check "RRset TTL is the smallest" test "$(awk '$1=="ttl.tld." && $4=="A" {print $2}' "$ZG_TMP/w.signed" | sort -u)" = 300
+
+# $INCLUDE, multi-line records and relative names: signs and validates
+f="$ZG_SRC/tests/data/signer/good-include.zone"
+zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/inc.signed" "$f" 2>"$ZG_TMP/err"
+check "good-include.zone: signed" test $? -eq 0
+check "included records present" grep -q '^www.tld. 3600 IN TXT "included"$' "$ZG_TMP/inc.signed"
+check "included DS signed" grep -q '^secure.tld. 3600 IN RRSIG DS ' "$ZG_TMP/inc.signed"
+check "glue not signed" test -z "$(grep '^ns.sub.tld. .* RRSIG' "$ZG_TMP/inc.signed")"
+if command -v ldns-verify-zone >/dev/null; then
+    check "good-include.zone: ldns-verify-zone" zs_verify_ldns tld. "$ZG_TMP/inc.signed"
+else
+    not_ok "ldns-verify-zone missing"
+fi
 
 # bad options: exit 2
 check_exit 2 "bad --serial" zs_sign 1 --keyset "$ZG_TMP/ks" --serial bogus -o "$ZG_TMP/y" "$f" 2>/dev/null

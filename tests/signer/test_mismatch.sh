@@ -40,6 +40,26 @@ check "HSMs 1 and 2 not blamed" test -z "$(grep -E 'HSM [12] \(token' "$ZG_TMP/e
 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet -o "$ZG_TMP/new.zone" "$zone" 2>/dev/null
 check "no output file when OUT did not exist" test ! -e "$ZG_TMP/new.zone"
 
+# the .de 2026 fault exactly: hsm5 holds a different pair under the SAME
+# label and CKA_ID (planted with pkcs11-tool)
+zs_need pkcs11-tool
+softhsm2-util --init-token --free --label hsm5 --so-pin "$ZG_SO_PIN" \
+    --pin "$ZG_PIN" </dev/null >/dev/null
+id=$(sed -n 's/.* id=\([0-9a-f]*\) .*/\1/p' "$ZG_TMP/ks")
+pkcs11-tool --module "$ZG_SOFTHSM_MODULE" --token-label hsm5 --login \
+    --pin "$ZG_PIN" --keypairgen --key-type EC:prime256v1 --id "$id" \
+    --label csk >/dev/null 2>&1
+check "planted pair on hsm5 with CKA_ID $id" test -n "$id"
+echo "previous content" >"$ZG_TMP/out5.zone"
+zonesign --hsm "$(zg_uri 1)" --hsm "$(zg_uri 2)" --hsm "$(zg_uri 5)" \
+    --keyset "$ZG_TMP/ks" --quiet -o "$ZG_TMP/out5.zone" "$zone" 2>"$ZG_TMP/err5"
+rc=$?
+diag "$(cat "$ZG_TMP/err5")"
+check "same label and CKA_ID, other key: exit 1 (got $rc)" test "$rc" -eq 1
+check "planted: HSM 3 (token hsm5) named" grep -q "HSM 3 (token hsm5)" "$ZG_TMP/err5"
+check "planted: expected key tag $tag named" grep -q "expected key tag $tag" "$ZG_TMP/err5"
+check "planted: OUT untouched" grep -qx "previous content" "$ZG_TMP/out5.zone"
+
 # a token without the key at all
 softhsm2-util --init-token --free --label hsm4 --so-pin "$ZG_SO_PIN" \
     --pin "$ZG_PIN" </dev/null >/dev/null
