@@ -154,7 +154,8 @@ size_t zone_lower_bound(const zone_t *z, const uint8_t *key, size_t klen,
                         uint16_t type);
 
 /* name.c: wire names and sort keys. */
-/* Wire name -> sort key; returns key length or 0 if too long. */
+#define KEY_BAD ((size_t)-1)
+/* Wire name -> sort key; returns key length (0 for the root) or KEY_BAD. */
 size_t name_to_key(const uint8_t *wire, size_t wlen, uint8_t *key);
 /* Sort key -> lowercase wire name; returns wire length. */
 size_t key_to_wire(const uint8_t *key, size_t klen, uint8_t *wire);

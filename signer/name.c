@@ -54,7 +54,7 @@ size_t name_to_key(const uint8_t *wire, size_t wlen, uint8_t *key)
     size_t n = 0, k = 0;
     for (size_t i = 0; i < wlen && wire[i] != 0; i += (size_t)wire[i] + 1) {
         if (n == 128)
-            return 0;
+            return KEY_BAD;
         lab[n++] = wire + i;
     }
     while (n > 0) {
@@ -70,7 +70,7 @@ size_t name_to_key(const uint8_t *wire, size_t wlen, uint8_t *key)
         }
         key[k++] = 0;
         if (k > KEY_MAX - 130)
-            return 0;
+            return KEY_BAD;
     }
     return k;
 }

@@ -247,6 +247,8 @@ static int check_zone(struct rctx *c)
 {
     zone_t *z = c->z;
     size_t w = 0;
+    const uint8_t *dname = NULL; /* owner key of the last DNAME seen */
+    size_t dlen = 0;
     for (size_t i = 0; i < z->n && !c->err;) {
         size_t ne = zone_run_end(z, i, false);
         size_t start = w;
@@ -263,6 +265,20 @@ static int check_zone(struct rctx *c)
             bool apex = r.klen == z->okey_len;
             /* check_name reads the compacted run */
             check_name(c, start, w, apex);
+            if (dname && key_under(dname, dlen, r.key, r.klen)) {
+                fail(c, rfile(z, &r), r.line,
+                     "data below a DNAME (RFC 6672 2.3)");
+                break;
+            }
+            dname = NULL;
+            for (size_t m = start; m < w; m++) {
+                rec_t d;
+                rec_at(z, m, &d);
+                if (d.type == T_DNAME) {
+                    dname = d.key;
+                    dlen = d.klen;
+                }
+            }
         }
         i = ne;
     }

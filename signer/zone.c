@@ -22,6 +22,7 @@
  *  - Errors (exit 2, nothing written): syntax, no SOA or several, SOA not
  *    at the origin, records outside the origin, class other than IN,
  *    CNAME beside other data, DS at a name that is not a delegation,
+ *    data below a DNAME (RFC 6672 2.3),
  *    over-long labels or names.
  */
 #include <errno.h>
@@ -69,6 +70,8 @@ int zone_init(zone_t *z, const uint8_t *origin_wire, size_t len)
     z->origin_len = len;
     name_lower(z->origin);
     z->okey_len = name_to_key(z->origin, len, z->okey);
+    if (z->okey_len == KEY_BAD)
+        return SIGNER_EINPUT;
     z->origin_labels = name_labels(z->origin);
     return 0;
 }
@@ -123,7 +126,7 @@ int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
 {
     uint8_t key[KEY_MAX];
     size_t klen = name_to_key(owner, olen, key);
-    if (klen == 0)
+    if (klen == KEY_BAD)
         return SIGNER_EINPUT;
     int r = zone_add_key(z, key, klen, type, ttl, rdata, rdlen, flags);
     if (r)

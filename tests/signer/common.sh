@@ -17,12 +17,12 @@ zs_keys() {
     mapfile -t hsm < <(zg_hsm_args "$n")
     if [ "$mode" = csk ]; then
         zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-            --label "csk$alg" --alg "$alg" --role csk --state active >/dev/null
+            --label "${ZS_LABEL:-}csk$alg" --alg "$alg" --role csk --state active >/dev/null
     else
         zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-            --label "ksk$alg" --alg "$alg" --role ksk --state active >/dev/null &&
+            --label "${ZS_LABEL:-}ksk$alg" --alg "$alg" --role ksk --state active >/dev/null &&
             zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-                --label "zsk$alg" --alg "$alg" --role zsk --state active >/dev/null
+                --label "${ZS_LABEL:-}zsk$alg" --alg "$alg" --role zsk --state active >/dev/null
     fi
 }
 

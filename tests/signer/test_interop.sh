@@ -48,6 +48,27 @@ run gen-13-csk-nsec3 13 csk gen.zone
 run gen-14-csk-optout 14 csk gen.zone --opt-out
 run gen-8-csk-nsec 8 csk gen.zone --nsec
 
+# other origins: two labels (with DNAME, many types) and the root
+other() { # name origin zone alg denial-args...
+    local name=$1 origin=$2 zone=$3 alg=$4
+    shift 4
+    local ks="$ZG_TMP/ks-$name" out="$ZG_TMP/$name.signed"
+    ZS_LABEL=$name- ZS_ORIGIN=$origin zs_keys "$ks" 3 "$alg" csk || { not_ok "$name: keygen"; return; }
+    zs_sign 3 --keyset "$ks" --quiet "$@" -o "$out" "$zone" 2>"$ZG_TMP/$name.err" ||
+        { not_ok "$name: zonesign"; diag "$(cat "$ZG_TMP/$name.err")"; return; }
+    ok "$name: zonesign"
+    ZS_BIND_ARGS=-z
+    check "$name: dnssec-verify" zs_verify_bind "$origin" "$out"
+    check "$name: ldns-verify-zone" zs_verify_ldns "$origin" "$out"
+    check "$name: kzonecheck" zs_verify_knot "$origin" "$out"
+    check "$name: data equals input" zs_same_data "$zone" "$out"
+}
+other example-com-nsec3 example.com. "$ZG_SRC/tests/data/signer/example-com.zone" 13
+other example-com-nsec example.com. "$ZG_SRC/tests/data/signer/example-com.zone" 13 --nsec
+other root-nsec . "$ZG_SRC/tests/data/signer/root.zone" 8 --nsec
+check "owner and RDATA names in canonical (lower) case" \
+    grep -q '^mail.example.com. 300 IN MX 10 mail.example.com.$' "$ZG_TMP/example-com-nsec.signed"
+
 # NSEC3 with opt-out: the flag is set, insecure delegations have no NSEC3
 out="$ZG_TMP/gen-13-split-optout.signed"
 check "opt-out flag set on NSEC3" grep -q 'IN NSEC3 1 1 0 - ' "$out"
