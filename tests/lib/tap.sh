@@ -77,3 +77,10 @@ zg_cleanup() {
     for h in "${_zg_cleanup_hooks[@]}"; do eval "$h" || true; done
     [ -n "${ZG_TMP:-}" ] && rm -rf "$ZG_TMP"
 }
+
+# A fingerprint of a directory: names, sizes, modes, times and contents of
+# everything in it (the directory's own entry included, its parent not).
+zg_dir_state() {
+    (cd "$1" && find . -printf '%p %s %m %T@\n' | sort &&
+        find . -type f -print0 | sort -z | xargs -0 -r sha256sum) | sha256sum
+}
