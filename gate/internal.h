@@ -111,6 +111,14 @@ int crypto_pkey_from_dnskey(EVP_PKEY **out, const uint8_t *rdata, size_t len);
 int crypto_verify(EVP_PKEY *pkey, uint8_t alg, const uint8_t *data,
                   size_t dlen, const uint8_t *sig, size_t slen);
 
+/* Fetch SHA-1/256/384/512 once per run (caller frees with crypto_mds_free). */
+int crypto_mds_fetch(EVP_MD *md[4]);
+void crypto_mds_free(EVP_MD *md[4]);
+/* As crypto_verify, with a per-thread, per-key verify context in *pctx. */
+int crypto_verify_cached(EVP_PKEY_CTX **pctx, EVP_MD *mds[4], EVP_PKEY *pkey,
+                         uint8_t alg, const uint8_t *data, size_t dlen,
+                         const uint8_t *sig, size_t slen);
+
 /* One finding. */
 typedef struct {
     uint8_t cls;      /* gate_class_t */
@@ -162,6 +170,7 @@ struct gate_result {
     uint32_t *sig_rrset;    /* per RRSIG: covered rrset, UINT32_MAX none */
     uint16_t *sig_status;   /* per RRSIG: SIG_* bits */
     int16_t *sig_key;       /* per RRSIG: key index that verified, -1 */
+    EVP_MD *mds[4];         /* fetched digests (crypto.c) */
     int oom;
 };
 

@@ -6,12 +6,24 @@
  * into one arena; the ldns_rr is freed at once.  Does not check DNSSEC;
  * rejects what is not a zone: syntax errors, $INCLUDE, classes other than
  * IN, records outside the origin.  Errors name FILE:LINE (invariant 5).
+ *
+ * Parallel reading: the file is mapped and split at record boundaries (a
+ * line that starts with an owner name, outside parentheses and quotes);
+ * each piece is parsed by its own thread, preceded by the $ORIGIN and $TTL
+ * in force at its start, and the pieces are joined in file order.  Files
+ * with relative $ORIGIN or $INCLUDE are read by one thread.
  */
 #include "gate/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int arena_put(struct gate_zone *z, const void *p, size_t n,
                      uint64_t *off)
@@ -92,13 +104,14 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
     return rec_push(z, &r);
 }
 
-static int read_all(struct gate_zone *z, FILE *fp, gate_diag_t *diag)
+static int read_all(struct gate_zone *z, FILE *fp, int line0,
+                    gate_diag_t *diag)
 {
     uint32_t ttl = 3600;
     ldns_rdf *origin = ldns_rdf_clone(z->origin);
     ldns_rdf *prev = ldns_rdf_clone(z->origin);
     ldns_buffer *buf = ldns_buffer_new(4096);
-    int line = 0, err = 0;
+    int line = line0, err = 0;
     if (!origin || !prev || !buf) {
         err = -ENOMEM;
         goto out;
@@ -149,13 +162,249 @@ out:
     return err;
 }
 
+typedef struct {
+    size_t off;   /* byte offset of the piece */
+    int line;     /* newlines before it */
+    char pre[2300]; /* "$ORIGIN ..\n$TTL ..\n" in force there */
+    int prelines;
+} piece_t;
+
+/* Copy a directive's argument (up to blank, comment or end of line). */
+static int directive_arg(const char *p, const char *end, char *out, size_t n)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    size_t k = 0;
+    while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
+           *p != ';' && k + 1 < n)
+        out[k++] = *p++;
+    out[k] = 0;
+    return k > 0 ? 0 : -1;
+}
+
+/*
+ * Find up to n-1 split points near len*k/n.  Returns the number of pieces
+ * (1 when the file must be read by one thread).
+ */
+static int split_points(const char *b, size_t len, int n, piece_t *pc)
+{
+    char origin[1100] = "", ttl[64] = "";
+    int depth = 0, quote = 0, comment = 0, line = 0, np = 1;
+    pc[0].off = 0;
+    pc[0].line = 0;
+    pc[0].pre[0] = 0;
+    pc[0].prelines = 0;
+    for (size_t i = 0; i < len && np < n; i++) {
+        char c = b[i];
+        int bol = i == 0 || b[i - 1] == '\n';
+        if (bol && !depth && !quote) {
+            if (c == '$') {
+                const char *e = b + len;
+                if (len - i > 7 && !strncasecmp(b + i, "$ORIGIN", 7)) {
+                    if (directive_arg(b + i + 7, e, origin, sizeof(origin)) ||
+                        origin[strlen(origin) - 1] != '.')
+                        return 1;
+                } else if (len - i > 4 && !strncasecmp(b + i, "$TTL", 4)) {
+                    if (directive_arg(b + i + 4, e, ttl, sizeof(ttl)))
+                        return 1;
+                } else {
+                    return 1; /* $INCLUDE or unknown: one reader */
+                }
+            } else if (c != ' ' && c != '\t' && c != ';' && c != '\n' &&
+                       c != '\r' && i >= len / (size_t)n * (size_t)np) {
+                piece_t *p = &pc[np++];
+                p->off = i;
+                p->line = line;
+                p->prelines = !!origin[0] + !!ttl[0];
+                snprintf(p->pre, sizeof(p->pre), "%s%s%s%s%s%s",
+                         origin[0] ? "$ORIGIN " : "", origin,
+                         origin[0] ? "\n" : "", ttl[0] ? "$TTL " : "", ttl,
+                         ttl[0] ? "\n" : "");
+            }
+        }
+        if (c == '\n') {
+            line++;
+            comment = 0;
+        } else if (comment) {
+            continue;
+        } else if (quote) {
+            if (c == '\\' && i + 1 < len && b[i + 1] != '\n')
+                i++;
+            else if (c == '"')
+                quote = 0;
+        } else if (c == '\\' && i + 1 < len && b[i + 1] != '\n') {
+            i++;
+        } else if (c == '"') {
+            quote = 1;
+        } else if (c == ';') {
+            comment = 1;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && depth > 0) {
+            depth--;
+        }
+    }
+    return np;
+}
+
+typedef struct {
+    const char *pre;
+    size_t prelen, prepos;
+    const char *p;
+    size_t len, pos;
+} cookie_t;
+
+static ssize_t cookie_read(void *c, char *buf, size_t n)
+{
+    cookie_t *k = c;
+    size_t done = 0;
+    if (k->prepos < k->prelen) {
+        done = k->prelen - k->prepos < n ? k->prelen - k->prepos : n;
+        memcpy(buf, k->pre + k->prepos, done);
+        k->prepos += done;
+    }
+    if (done < n && k->pos < k->len) {
+        size_t m = k->len - k->pos < n - done ? k->len - k->pos : n - done;
+        memcpy(buf + done, k->p + k->pos, m);
+        k->pos += m;
+        done += m;
+    }
+    return (ssize_t)done;
+}
+
+typedef struct {
+    struct gate_zone part;
+    cookie_t ck;
+    int line0;
+    int err;
+    gate_diag_t diag;
+} reader_t;
+
+static void *reader_run(void *arg)
+{
+    reader_t *r = arg;
+    cookie_io_functions_t io = {.read = cookie_read};
+    FILE *fp = fopencookie(&r->ck, "r", io);
+    if (!fp) {
+        r->err = -ENOMEM;
+        return NULL;
+    }
+    r->err = read_all(&r->part, fp, r->line0, &r->diag);
+    fclose(fp);
+    return NULL;
+}
+
+/* Join the pieces' records into z, in file order. */
+static int join_parts(struct gate_zone *z, reader_t *rd, int n)
+{
+    size_t alen = 0, nrec = 0;
+    for (int i = 0; i < n; i++) {
+        alen += rd[i].part.arena_len;
+        nrec += rd[i].part.nrecs;
+    }
+    z->arena = malloc(alen ? alen : 1);
+    z->recs = malloc((nrec ? nrec : 1) * sizeof(*z->recs));
+    if (!z->arena || !z->recs)
+        return -ENOMEM;
+    z->arena_cap = alen ? alen : 1;
+    z->recs_cap = nrec ? nrec : 1;
+    for (int i = 0; i < n; i++) {
+        struct gate_zone *p = &rd[i].part;
+        size_t base = z->arena_len;
+        if (p->arena_len)
+            memcpy(z->arena + base, p->arena, p->arena_len);
+        z->arena_len += p->arena_len;
+        for (size_t k = 0; k < p->nrecs; k++) {
+            gate_rec_t r = p->recs[k];
+            r.name += base;
+            r.rdata += base;
+            z->recs[z->nrecs++] = r;
+        }
+        free(p->arena);
+        free(p->recs);
+        p->arena = NULL;
+        p->recs = NULL;
+    }
+    return 0;
+}
+
+static int read_file(struct gate_zone *z, const char *path, int threads,
+                     gate_diag_t *diag)
+{
+    int fd = open(path, O_RDONLY), err = 0;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        err = -errno;
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
+                 S_ISREG(st.st_mode) ? "empty file" : "not a regular file");
+        return GATE_ERR_SYNTAX;
+    }
+    size_t len = (size_t)st.st_size;
+    char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        err = -errno;
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(errno));
+        return err;
+    }
+    madvise(map, len, MADV_SEQUENTIAL);
+    int n = threads < 1 ? 1 : threads > 16 ? 16 : threads;
+    if (len < (1u << 20))
+        n = 1; /* small files: one reader */
+    piece_t pc[16];
+    n = split_points(map, len, n, pc);
+    reader_t *rd = calloc((size_t)n, sizeof(*rd));
+    pthread_t tid[16];
+    int running[16] = {0};
+    if (!rd) {
+        munmap(map, len);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        rd[i].part.path = z->path;
+        rd[i].part.origin = z->origin;
+        rd[i].ck.pre = pc[i].pre;
+        rd[i].ck.prelen = strlen(pc[i].pre);
+        rd[i].ck.p = map + pc[i].off;
+        rd[i].ck.len = (i + 1 < n ? pc[i + 1].off : len) - pc[i].off;
+        rd[i].line0 = pc[i].line - pc[i].prelines;
+        if (i > 0 && pthread_create(&tid[i], NULL, reader_run, &rd[i]) == 0)
+            running[i] = 1;
+        else if (i > 0)
+            reader_run(&rd[i]);
+    }
+    reader_run(&rd[0]);
+    for (int i = 0; i < n; i++)
+        if (running[i])
+            pthread_join(tid[i], NULL);
+    for (int i = 0; i < n && !err; i++)
+        if (rd[i].err < 0) {
+            err = rd[i].err;
+            *diag = rd[i].diag;
+        }
+    if (!err)
+        err = join_parts(z, rd, n);
+    for (int i = 0; i < n; i++) {
+        free(rd[i].part.arena);
+        free(rd[i].part.recs);
+    }
+    free(rd);
+    munmap(map, len);
+    return err;
+}
+
 int gate_zone_load(struct gate_zone **out, const char *path,
                    const char *origin, int threads, gate_diag_t *diag)
 {
     struct gate_zone *z = NULL;
-    FILE *fp = NULL;
     int err = 0;
-    (void)threads;
 
     z = calloc(1, sizeof(*z));
     if (!z || !(z->path = strdup(path))) {
@@ -171,14 +420,7 @@ int gate_zone_load(struct gate_zone **out, const char *path,
         goto out;
     }
     ldns_dname2canonical(z->origin);
-    fp = fopen(path, "r");
-    if (!fp) {
-        err = -errno;
-        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
-                 strerror(errno));
-        goto out;
-    }
-    if ((err = read_all(z, fp, diag)) < 0)
+    if ((err = read_file(z, path, threads, diag)) < 0)
         goto out;
     if ((err = zone_index(z)) < 0) {
         if (err == GATE_ERR_ZONE)
@@ -192,8 +434,6 @@ int gate_zone_load(struct gate_zone **out, const char *path,
 out:
     if (err == -ENOMEM)
         snprintf(diag->msg, sizeof(diag->msg), "%s: out of memory", path);
-    if (fp)
-        fclose(fp);
     gate_zone_free(z);
     return err;
 }

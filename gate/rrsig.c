@@ -49,6 +49,7 @@ int keys_load(struct gate_result *r)
 
 void keys_free(struct gate_result *r)
 {
+    crypto_mds_free(r->mds);
     for (size_t i = 0; i < r->nkeys; i++)
         EVP_PKEY_free(r->keys[i].pkey);
     free(r->keys);
@@ -115,7 +116,7 @@ static int signed_data(const struct gate_zone *z, const gate_rrset_t *set,
 }
 
 static uint16_t check_one(struct gate_result *r, size_t si, sbuf_t *b,
-                          int16_t *keyout)
+                          EVP_PKEY_CTX **cache, int16_t *keyout)
 {
     const struct gate_zone *z = r->zone;
     const gate_rec_t *rec = &z->recs[r->sigs[si]];
@@ -169,8 +170,8 @@ static uint16_t check_one(struct gate_result *r, size_t si, sbuf_t *b,
         supported = 1;
         if (b->len == 0 && signed_data(z, set, rd, pre, b) < 0)
             return st | SIG_UNSUPPORTED; /* out of memory: unchecked */
-        if (crypto_verify(key->pkey, alg, b->p, b->len, rd + pre,
-                          rec->rdlen - pre) == 1) {
+        if (crypto_verify_cached(&cache[k], r->mds, key->pkey, alg, b->p,
+                                 b->len, rd + pre, rec->rdlen - pre) == 1) {
             *keyout = (int16_t)k;
             return st | SIG_VERIFIED;
         }
@@ -193,10 +194,17 @@ static void *worker(void *arg)
 {
     job_t *j = arg;
     sbuf_t b = {0};
+    size_t nk = j->r->nkeys ? j->r->nkeys : 1;
+    EVP_PKEY_CTX **cache = calloc(nk, sizeof(*cache));
     for (size_t i = j->from; i < j->to; i++) {
         b.len = 0;
-        j->r->sig_status[i] = check_one(j->r, i, &b, &j->r->sig_key[i]);
+        j->r->sig_status[i] =
+            cache ? check_one(j->r, i, &b, cache, &j->r->sig_key[i])
+                  : SIG_UNSUPPORTED; /* out of memory: unchecked */
     }
+    for (size_t k = 0; cache && k < nk; k++)
+        EVP_PKEY_CTX_free(cache[k]);
+    free(cache);
     free(b.p);
     return NULL;
 }
@@ -308,6 +316,8 @@ int rrsig_check_all(struct gate_result *r)
 {
     int err = sigs_collect(r);
     if (err < 0)
+        return err;
+    if ((err = crypto_mds_fetch(r->mds)) < 0)
         return err;
     int nt = r->opts->threads > 0 ? r->opts->threads : 1;
     if (nt > 64)
