@@ -131,6 +131,12 @@ size_t key_parent_len(const uint8_t *key, size_t klen)
     return last;
 }
 
+/* Characters escaped in presentation form (RFC 1035 5.1). */
+static const bool special[256] = {
+    ['.'] = true, ['\\'] = true, ['"'] = true, ['('] = true,
+    [')'] = true, [';'] = true, ['@'] = true, ['$'] = true,
+};
+
 size_t name_to_text(const uint8_t *wire, char *buf)
 {
     size_t o = 0;
@@ -144,9 +150,12 @@ size_t name_to_text(const uint8_t *wire, char *buf)
         for (uint8_t i = 0; i < l; i++) {
             uint8_t c = wire[i];
             if (c <= 0x20 || c >= 0x7f) {
-                o += (size_t)sprintf(buf + o, "\\%03u", c);
+                buf[o++] = '\\';
+                buf[o++] = (char)('0' + c / 100);
+                buf[o++] = (char)('0' + c / 10 % 10);
+                buf[o++] = (char)('0' + c % 10);
             } else {
-                if (strchr(".\\\"();@$", c))
+                if (special[c])
                     buf[o++] = '\\';
                 buf[o++] = (char)c;
             }

@@ -27,6 +27,19 @@ static const char *ptype(uint16_t type, char *buf)
     return buf;
 }
 
+static size_t put_u32(uint32_t v, char *out)
+{
+    char t[10];
+    size_t n = 0, o = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        out[o++] = t[--n];
+    return o;
+}
+
 static size_t put_hex(const uint8_t *p, size_t n, char *out)
 {
     static const char hx[] = "0123456789ABCDEF";
@@ -80,7 +93,7 @@ static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
         case 'C':
             if (p + 1 > len)
                 return 0;
-            o += (size_t)sprintf(out + o, "%u", rd[p]);
+            o += put_u32(rd[p], out + o);
             p += 1;
             break;
         case 'S':
@@ -88,7 +101,7 @@ static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
             if (p + 2 > len)
                 return 0;
             if (*c == 'S')
-                o += (size_t)sprintf(out + o, "%u", get16(rd + p));
+                o += put_u32(get16(rd + p), out + o);
             else
                 o += (size_t)sprintf(out + o, "%s", ptype(get16(rd + p), tb));
             p += 2;
@@ -98,7 +111,7 @@ static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
             if (p + 4 > len)
                 return 0;
             if (*c == 'L') {
-                o += (size_t)sprintf(out + o, "%u", get32(rd + p));
+                o += put_u32(get32(rd + p), out + o);
             } else {
                 signer_time_format(get32(rd + p), out + o);
                 o += 14;
@@ -108,8 +121,11 @@ static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
         case '4':
             if (p + 4 > len)
                 return 0;
-            o += (size_t)sprintf(out + o, "%u.%u.%u.%u", rd[p], rd[p + 1],
-                                 rd[p + 2], rd[p + 3]);
+            for (int i = 0; i < 4; i++) {
+                if (i)
+                    out[o++] = '.';
+                o += put_u32(rd[p + i], out + o);
+            }
             p += 4;
             break;
         case '6':
@@ -219,7 +235,15 @@ size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
     (void)olen;
     size_t o = name_to_text(owner, buf);
     size_t head = o;
-    o += (size_t)sprintf(buf + o, " %u IN %s ", ttl, ptype(type, tb));
+    buf[o++] = ' ';
+    o += put_u32(ttl, buf + o);
+    memcpy(buf + o, " IN ", 4);
+    o += 4;
+    const char *tn = ptype(type, tb);
+    size_t tl = strlen(tn);
+    memcpy(buf + o, tn, tl);
+    o += tl;
+    buf[o++] = ' ';
     size_t n = rdata_text(type, rdata, rdlen, buf + o);
     if (n == 0) {
         o = head;
