@@ -42,11 +42,14 @@ case $step in
 2) signing+=("$zsk2"/K*.private); cat "$zsk1"/K*.key >>"$work/in.zone" ;;
 *) signing+=("$zsk2"/K*.private) ;;
 esac
+# dnssec-signzone publishes the keys found in the zone; sign with those
+# given on the command line.
+for k in "${signing[@]}"; do cat "${k%.private}.key" >>"$work/in.zone"; done
 nsec3=(-3 -)
 [ "${ZG_OPTOUT:-0}" = 1 ] && nsec3+=(-A)
-start=$(( ${ZG_NOW:-$(date +%s)} - 3600 ))
+start=$(( $(date +%s) - 3600 ))
 end=$(( ${ZG_NOW:-$(date +%s)} + 14 * 86400 ))
-dnssec-signzone -q -o "$origin" "${nsec3[@]}" -H 0 -s "$start" -e "$end" \
+dnssec-signzone -q -d "$work" -o "$origin" "${nsec3[@]}" -H 0 -s "$start" -e "$end" \
     -f "$work/out.zone" "$work/in.zone" "${signing[@]}" >/dev/null
 if [ "${ZG_SPOIL:-0}" = 1 ]; then
     python3 "$(dirname "$0")/spoil.py" "$work/out.zone"
