@@ -131,7 +131,11 @@ int hsm_urilist_load(char ***uris, size_t *n, const char *path,
 
 /* Opens and logs in to N HSMs, numbered 1..N in the order given.  Each URI
  * must match exactly one token (by token label and/or serial, never slot
- * index).  Caller frees with hsm_set_free. */
+ * index).  Caller frees with hsm_set_free.
+ * Threads: hsm_key_generate, hsm_set_check, hsm_set_list and hsm_kek_init
+ * share one session per HSM: call them from one thread at a time per set
+ * (hsm_pool_sign is the thread-safe path).  Keep one set per module open
+ * in a process: freeing a set finalises its modules (C_Finalize). */
 int hsm_set_open(struct hsm_set **out, const char *const *uris, size_t n,
                  hsm_diag_t *diag);
 void hsm_set_free(struct hsm_set *set);

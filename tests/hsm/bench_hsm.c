@@ -6,7 +6,8 @@
  *   bench_hsm KEYSET LABEL SECONDS ROUNDS URI...
  *
  * Messages are 150 bytes; hashing is counted in every path.  Each figure
- * is the median of ROUNDS runs of SECONDS each.
+ * is the median of ROUNDS runs of SECONDS each.  ZG_BENCH_ONLY=openssl,
+ * raw, pool1 or poolN runs one path only (for profiling).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -134,6 +135,12 @@ static double rounds(struct run *r, unsigned threads, int n)
     return median(v, n < 32 ? n : 32);
 }
 
+static bool want(const char *path)
+{
+    const char *only = getenv("ZG_BENCH_ONLY");
+    return only == NULL || *only == '\0' || strcmp(only, path) == 0;
+}
+
 static void line(const char *path, uint8_t alg, unsigned tokens,
                  unsigned threads, double rate)
 {
@@ -178,7 +185,7 @@ int main(int argc, char **argv)
                                                             key->pubkey_len)))
                : EVP_PKEY_Q_keygen(NULL, NULL, "EC",
                                    key->alg == 13 ? "P-256" : "P-384");
-    for (unsigned t = 1; t <= 2; t++)
+    for (unsigned t = 1; want("openssl") && t <= 2; t++)
         line("openssl-in-process", key->alg, 0, t, rounds(&r, t, nrounds));
     EVP_PKEY_free(r.pk);
 
@@ -199,11 +206,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_hsm: key not on token 1\n");
                 return 2;
             }
-            for (unsigned t = 1; t <= 2; t++)
+            for (unsigned t = 1; want("raw") && t <= 2; t++)
                 line("raw-C_Sign", key->alg, 1, t, rounds(&r, t, nrounds));
         }
         r.kind = 2;
-        for (unsigned t = 1; t <= 2; t++) {
+        for (unsigned t = 1; want(pass == 0 ? "pool1" : "poolN") && t <= 2;
+             t++) {
             hsm_pool_opts_t o = {.threads = t};
             if (hsm_pool_new(&r.pool, set, ks, &o, &d) != 0) {
                 fprintf(stderr, "bench_hsm: %s\n", d.msg);
