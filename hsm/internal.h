@@ -117,7 +117,9 @@ int hsm_ecdsa_rs_to_der(const uint8_t *rs, size_t rs_len, uint8_t **der,
 /* DER of the curve OID for alg 13 / 14 (CKA_EC_PARAMS). */
 const uint8_t *alg_ec_params(uint8_t alg, size_t *len);
 
-/* ---- base64 and hex (keyset.c) ---- */
+/* ---- key set helpers (keyset.c) ---- */
+/* True if a key of KS (any state) has key tag TAG. */
+bool keyset_tag_taken(const hsm_keyset_t *ks, uint16_t tag);
 int b64_encode(const uint8_t *in, size_t len, char *out, size_t out_size);
 int b64_decode(const char *in, uint8_t *out, size_t out_size, size_t *len);
 

@@ -65,10 +65,7 @@ static int key_fill(hsm_key_t *key, const struct pubparts *p,
         memcpy(key->pubkey, p->point + 3, key->pubkey_len);
     }
     key->keytag = hsm_keytag(rd, hsm_key_dnskey_rdata(key, rd));
-    for (size_t i = 0; ks != NULL && i < ks->count; i++)
-        if (ks->keys[i].keytag == key->keytag)
-            return HSM_ECOLLISION;
-    return 0;
+    return keyset_tag_taken(ks, key->keytag) ? HSM_ECOLLISION : 0;
 }
 
 static void point_der(struct pubparts *p, const uint8_t *pt, size_t len)

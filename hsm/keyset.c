@@ -23,6 +23,9 @@
  * - created is when the key was made, since when its state last changed
  *   (UNIX seconds).
  * - All key fields are required, in any order, each once.
+ * - No two keys share a label, an id or a key tag (RFC 4034 Appendix B
+ *   tags identify keys to validators; zonehsm keygen never makes a key
+ *   whose tag is taken, it throws it away and makes another).
  *
  * Errors name the place: "FILE:LINE: reason".  Saving writes a temporary
  * file in the same directory, fsyncs it, renames it over the old file and
@@ -139,6 +142,14 @@ void hsm_keyset_free(hsm_keyset_t *ks)
     free(ks);
 }
 
+bool keyset_tag_taken(const hsm_keyset_t *ks, uint16_t tag)
+{
+    for (size_t i = 0; ks != NULL && i < ks->count; i++)
+        if (ks->keys[i].keytag == tag)
+            return true;
+    return false;
+}
+
 int hsm_keyset_find(const hsm_keyset_t *ks, const char *label)
 {
     for (size_t i = 0; i < ks->count; i++)
@@ -230,6 +241,8 @@ static const char *key_check(const hsm_keyset_t *ks, const hsm_key_t *k,
             memcmp(ks->keys[i].id, k->id, k->id_len) == 0)
             return "duplicate id";
     }
+    if (keyset_tag_taken(ks, (uint16_t)tag))
+        return "key tag collides with another key of the zone";
     return NULL;
 }
 

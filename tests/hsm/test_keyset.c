@@ -161,6 +161,19 @@ int main(void)
                  ksk_with("ksk1", "ksk2") + strlen("zone example.\n"));
         bad(twice, "3: duplicate id");
     }
+    {
+        /* Same key, other label and id: same tag. */
+        char twice[2048], *l2 = ksk_with("ksk1 id=0a0b", "ksk2 id=0e0f") +
+                                strlen("zone example.\n");
+        snprintf(twice, sizeof(twice), "zone a.\n%s\n%s", KSK, l2);
+        bad(twice, "3: key tag collides with another key of the zone");
+    }
+    ks = NULL;
+    ok(hsm_keyset_load(&ks, path, &d) == 0 && keyset_tag_taken(ks, 20504) &&
+           keyset_tag_taken(ks, 6306) && !keyset_tag_taken(ks, 20505) &&
+           !keyset_tag_taken(NULL, 1),
+       "keyset_tag_taken (what keygen refuses)");
+    hsm_keyset_free(ks);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ok(system(cmd) == 0, "clean up");
     free(path);
