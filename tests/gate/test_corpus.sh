@@ -78,6 +78,12 @@ while IFS='|' read -r name expect judge args; do
     done
 done <"$D/manifest"
 
+# --trust-anchor takes DS or DNSKEY RRs
+ta_ok() { zonegate --origin tld. --trust-anchor "$1" "$D/clean-nsec3.zone" >/dev/null 2>&1; }
+check_exit 0 "--trust-anchor with the KSK's DNSKEY: pass" ta_ok "$(ls "$D"/keys/ksk8/*.key)"
+check_exit 0 "--trust-anchor with its DS: pass" ta_ok "$D/ds.txt"
+check_exit 1 "--trust-anchor with another KSK's DNSKEY: rejected" ta_ok "$(ls "$D"/keys/ksk8b/*.key)"
+
 # every class of CLI.md that a zone file alone can show is in the corpus
 for c in bogus-signature unknown-key missing-signature expired-signature \
     not-yet-valid-signature low-validity rrsig-field trust-anchor \
