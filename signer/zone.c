@@ -3,7 +3,7 @@
  * sorted array of their offsets (layout in internal.h).
  *
  * Built for TLD scale: no heap object per record; a record costs 24 bytes
- * plus its owner key and RDATA.  Sorting uses an 8-byte big-endian prefix
+ * plus its owner key and RDATA.  Sorting uses a 16-byte big-endian prefix
  * of the owner key below the origin and falls back to the full canonical
  * comparison (RFC 4034 6.1 names, 6.3 RDATA) only on ties.
  *
@@ -156,15 +156,17 @@ int rec_cmp(const rec_t *a, const rec_t *b)
 }
 
 struct sortent {
-    uint64_t pfx;
+    uint64_t pfx[2]; /* 16 octets of the owner key below the origin */
     uint64_t off;
 };
 
 static int sortent_cmp(const void *pa, const void *pb, void *arg)
 {
     const struct sortent *a = pa, *b = pb;
-    if (a->pfx != b->pfx)
-        return a->pfx < b->pfx ? -1 : 1;
+    if (a->pfx[0] != b->pfx[0])
+        return a->pfx[0] < b->pfx[0] ? -1 : 1;
+    if (a->pfx[1] != b->pfx[1])
+        return a->pfx[1] < b->pfx[1] ? -1 : 1;
     const zone_t *z = arg;
     zone_t tmp = *z;
     uint64_t offs[2] = {a->off, b->off};
@@ -216,12 +218,14 @@ int zone_sort_index(zone_t *z)
     for (size_t i = 0; i < z->n; i++) {
         const uint8_t *p = z->a.buf + z->idx[i];
         size_t klen = get16(p);
-        uint64_t pfx = 0;
-        for (size_t j = 0; j < 8; j++) {
-            size_t k = z->okey_len + j;
-            pfx = pfx << 8 | (k < klen ? p[2 + k] : 0);
+        for (size_t h = 0; h < 2; h++) {
+            uint64_t pfx = 0;
+            for (size_t j = 0; j < 8; j++) {
+                size_t k = z->okey_len + 8 * h + j;
+                pfx = pfx << 8 | (k < klen ? p[2 + k] : 0);
+            }
+            e[i].pfx[h] = pfx;
         }
-        e[i].pfx = pfx;
         e[i].off = z->idx[i];
     }
     qsort_r(e, z->n, sizeof(*e), sortent_cmp, z);
