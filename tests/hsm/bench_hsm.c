@@ -6,7 +6,8 @@
  *   bench_hsm KEYSET LABEL SECONDS ROUNDS URI...
  *
  * Messages are 150 bytes; hashing is counted in every path.  Each figure
- * is the median of ROUNDS runs of SECONDS each.  ZG_BENCH_ONLY=openssl,
+ * is the median of ROUNDS runs of SECONDS each; a round runs every path
+ * once, so machine load falls on all alike.  ZG_BENCH_ONLY=openssl,
  * raw, pool1 or poolN runs one path only (for profiling).
  */
 #include <pthread.h>
@@ -127,14 +128,6 @@ static double measure(struct run *r, unsigned threads)
     return (double)atomic_load(&r->count) / (t1 - t0);
 }
 
-static double rounds(struct run *r, unsigned threads, int n)
-{
-    double v[32];
-    for (int i = 0; i < n && i < 32; i++)
-        v[i] = measure(r, threads);
-    return median(v, n < 32 ? n : 32);
-}
-
 static bool want(const char *path)
 {
     const char *only = getenv("ZG_BENCH_ONLY");
@@ -149,15 +142,65 @@ static void line(const char *path, uint8_t alg, unsigned tokens,
     fflush(stdout);
 }
 
+enum { C_OSSL1, C_OSSL2, C_RAW1, C_RAW2, C_P11, C_P12, C_PN1, C_PN2,
+       C_COUNT };
+static const char *const cname[C_COUNT] = {
+    "openssl-in-process", "openssl-in-process", "raw-C_Sign", "raw-C_Sign",
+    "hsm-pool", "hsm-pool", "hsm-pool", "hsm-pool",
+};
+static const char *const conly[C_COUNT] = {
+    "openssl", "openssl", "raw", "raw", "pool1", "pool1", "poolN", "poolN",
+};
+
+/* One round over every path on a set of N tokens (1: raw and pool1). */
+static int round_on_set(struct run *r, const hsm_keyset_t *ks,
+                        const hsm_key_t *key, char **uris, size_t n,
+                        double v[C_COUNT][32], int round)
+{
+    struct hsm_set *set = NULL;
+    hsm_diag_t d = {""};
+    int first = n == 1 ? C_RAW1 : C_PN1;
+    if (hsm_set_open(&set, (const char *const *)uris, n, &d) != 0) {
+        fprintf(stderr, "bench_hsm: %s\n", d.msg);
+        return 2;
+    }
+    r->tok = &set->tok[0];
+    if (raw_find(r->tok, r->tok->admin, CKO_PRIVATE_KEY, key->id,
+                 key->id_len, NULL, &r->priv, 1) != 1) {
+        fprintf(stderr, "bench_hsm: key not on token 1\n");
+        return 2;
+    }
+    for (int c = first; c < (n == 1 ? C_PN1 : C_COUNT); c++) {
+        unsigned t = (unsigned)(c % 2 == 0 ? 1 : 2);
+        if (!want(conly[c]))
+            continue;
+        if (c == C_RAW1 || c == C_RAW2) {
+            r->kind = 1;
+            v[c][round] = measure(r, t);
+            continue;
+        }
+        hsm_pool_opts_t o = {.threads = t};
+        r->kind = 2;
+        if (hsm_pool_new(&r->pool, set, ks, &o, &d) != 0) {
+            fprintf(stderr, "bench_hsm: %s\n", d.msg);
+            return 2;
+        }
+        v[c][round] = measure(r, t);
+        hsm_pool_free(r->pool);
+    }
+    hsm_set_free(set);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     hsm_keyset_t *ks = NULL;
-    struct hsm_set *set = NULL;
     hsm_diag_t d = {""};
     struct run r;
-    int k, nrounds;
+    int k, nrounds, rc;
     size_t nuris;
     const hsm_key_t *key;
+    static double v[C_COUNT][32];
 
     if (argc < 6) {
         fprintf(stderr, "usage: bench_hsm KEYSET LABEL SECONDS ROUNDS URI...\n");
@@ -172,12 +215,10 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.seconds = atof(argv[3]);
     nrounds = atoi(argv[4]);
+    nrounds = nrounds < 1 ? 1 : nrounds > 31 ? 31 : nrounds;
     nuris = (size_t)(argc - 5);
     r.alg = key->alg;
     r.key = (size_t)k;
-
-    /* OpenSSL in-process, a fresh key of the same kind. */
-    r.kind = 0;
     r.pk = alg_is_rsa(key->alg)
                ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
                                    (size_t)(8 * alg_sig_max(key->alg,
@@ -185,44 +226,27 @@ int main(int argc, char **argv)
                                                             key->pubkey_len)))
                : EVP_PKEY_Q_keygen(NULL, NULL, "EC",
                                    key->alg == 13 ? "P-256" : "P-384");
-    for (unsigned t = 1; want("openssl") && t <= 2; t++)
-        line("openssl-in-process", key->alg, 0, t, rounds(&r, t, nrounds));
-    EVP_PKEY_free(r.pk);
-
-    /* Token 1 alone: raw C_Sign, then the pool. */
-    for (int pass = 0; pass < 2; pass++) {
-        size_t n = pass == 0 ? 1 : nuris;
-        if (pass == 1 && nuris == 1)
-            break;
-        if (hsm_set_open(&set, (const char *const *)argv + 5, n, &d) != 0) {
-            fprintf(stderr, "bench_hsm: %s\n", d.msg);
-            return 2;
-        }
-        if (pass == 0) {
-            r.kind = 1;
-            r.tok = &set->tok[0];
-            if (raw_find(r.tok, r.tok->admin, CKO_PRIVATE_KEY, key->id,
-                         key->id_len, NULL, &r.priv, 1) != 1) {
-                fprintf(stderr, "bench_hsm: key not on token 1\n");
-                return 2;
-            }
-            for (unsigned t = 1; want("raw") && t <= 2; t++)
-                line("raw-C_Sign", key->alg, 1, t, rounds(&r, t, nrounds));
-        }
-        r.kind = 2;
-        for (unsigned t = 1; want(pass == 0 ? "pool1" : "poolN") && t <= 2;
-             t++) {
-            hsm_pool_opts_t o = {.threads = t};
-            if (hsm_pool_new(&r.pool, set, ks, &o, &d) != 0) {
-                fprintf(stderr, "bench_hsm: %s\n", d.msg);
-                return 2;
-            }
-            line("hsm-pool", key->alg, (unsigned)n, t,
-                 rounds(&r, t, nrounds));
-            hsm_pool_free(r.pool);
-        }
-        hsm_set_free(set);
+    /* Rounds interleave the paths, so load from elsewhere on the machine
+     * falls on all of them alike. */
+    for (int i = 0; i < nrounds; i++) {
+        r.kind = 0;
+        for (int c = C_OSSL1; c <= C_OSSL2; c++)
+            if (want(conly[c]))
+                v[c][i] = measure(&r, (unsigned)(c + 1));
+        if ((rc = round_on_set(&r, ks, key, argv + 5, 1, v, i)) != 0)
+            return rc;
+        if (nuris > 1 &&
+            (rc = round_on_set(&r, ks, key, argv + 5, nuris, v, i)) != 0)
+            return rc;
     }
+    for (int c = 0; c < C_COUNT; c++) {
+        if (!want(conly[c]) || (c >= C_PN1 && nuris == 1))
+            continue;
+        line(cname[c], key->alg,
+             c < C_RAW1 ? 0 : c < C_PN1 ? 1 : (unsigned)nuris,
+             (unsigned)(c % 2 == 0 ? 1 : 2), median(v[c], nrounds));
+    }
+    EVP_PKEY_free(r.pk);
     hsm_keyset_free(ks);
     return 0;
 }
