@@ -610,142 +610,121 @@ static double since(const struct timespec *t0)
            (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
-                     const hsm_keyset_t *ks, const signer_hooks_t *hooks,
-                     signer_stats_t *stats, signer_diag_t *diag)
+/* Option checks and defaults (validity, jitter, refresh); the origin. */
+static int check_options(signer_opts_t *o, const hsm_keyset_t *ks,
+                         uint8_t *origin, size_t *olen, signer_diag_t *diag)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    zone_t *z = calloc(1, sizeof(*z)), *prev = NULL;
-    struct sctx *c = calloc(1, sizeof(*c));
-    signer_opts_t o = *opts;
-    uint8_t origin[256];
-    size_t olen;
-    int ret = 0;
-    uint64_t warnings = 0;
-    if (!z || !c) {
-        ret = -ENOMEM;
-        goto out;
-    }
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    const char *otext = o.origin ? o.origin : ks->zone;
-    if (parse_origin(otext, origin, &olen) != 0) {
+    const char *otext = o->origin ? o->origin : ks->zone;
+    uint8_t kso[256];
+    size_t kl;
+    if (parse_origin(otext, origin, olen) != 0) {
         snprintf(diag->msg, sizeof(diag->msg), "bad origin '%s'", otext);
-        ret = SIGNER_EINPUT;
-        goto out;
+        return SIGNER_EINPUT;
     }
-    if (o.expiration <= o.inception) {
+    if (parse_origin(ks->zone, kso, &kl) != 0 || kl != *olen ||
+        (name_lower(kso), name_lower(origin), memcmp(kso, origin, kl) != 0)) {
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "key set is for zone %s, not %s", ks->zone, otext);
+        return SIGNER_EINPUT;
+    }
+    if (o->expiration <= o->inception) {
         snprintf(diag->msg, sizeof(diag->msg),
                  "expiration is not after inception");
-        ret = SIGNER_ETIME;
-        goto out;
+        return SIGNER_ETIME;
     }
-    int64_t validity = o.expiration - o.inception;
-    if (o.jitter < 0)
-        o.jitter = validity / 20;
-    if (o.refresh < 0)
-        o.refresh = validity / 4;
-    if (o.jitter >= validity) {
+    int64_t validity = o->expiration - o->inception;
+    if (o->jitter < 0)
+        o->jitter = validity / 20;
+    if (o->refresh < 0)
+        o->refresh = validity / 4;
+    if (o->jitter >= validity) {
         snprintf(diag->msg, sizeof(diag->msg), "jitter not below validity");
-        ret = SIGNER_ETIME;
-        goto out;
+        return SIGNER_ETIME;
     }
-    zone_init(z, origin, olen);
-    {
-        uint8_t kso[256];
-        size_t kl;
-        if (parse_origin(ks->zone, kso, &kl) != 0 || kl != olen ||
-            (name_lower(kso), memcmp(kso, z->origin, olen) != 0)) {
-            snprintf(diag->msg, sizeof(diag->msg),
-                     "key set is for zone %s, not %s", ks->zone, otext);
-            ret = SIGNER_EINPUT;
-            goto out;
-        }
-    }
+    return 0;
+}
+
+/* The unsigned zone and, with --previous, the previous signed zone. */
+static int load_zones(struct sctx *c, const uint8_t *origin, size_t olen,
+                      const signer_hooks_t *hooks, uint64_t *warnings,
+                      signer_diag_t *diag)
+{
     void (*warn)(void *, const char *) = hooks ? hooks->warn : NULL;
     void *warg = hooks ? hooks->arg : NULL;
-    if ((ret = reader_load(z, o.input, READ_UNSIGNED, warn, warg, &warnings,
-                           diag)))
-        goto out;
-    stats->records_in = z->n;
-    stats->t_read = since(&t0);
-    if (o.previous) {
-        uint64_t pw = 0;
-        prev = calloc(1, sizeof(*prev));
-        if (!prev) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        zone_init(prev, origin, olen);
-        if ((ret = reader_load(prev, o.previous, READ_SIGNED, warn, warg, &pw,
-                               diag)))
-            goto out;
-    }
-    c->z = z;
-    c->prev = prev;
-    c->o = &o;
-    c->ks = ks;
+    int ret = zone_init(c->z, origin, olen);
+    if (!ret)
+        ret = reader_load(c->z, c->o->input, READ_UNSIGNED, warn, warg,
+                          warnings, diag);
+    if (ret || !c->o->previous)
+        return ret;
+    uint64_t pw = 0;
+    if (!(c->prev = calloc(1, sizeof(*c->prev))))
+        return -ENOMEM;
+    if ((ret = zone_init(c->prev, origin, olen)))
+        return ret;
+    return reader_load(c->prev, c->o->previous, READ_SIGNED, warn, warg, &pw,
+                       diag);
+}
+
+/* Serial, DNSKEY and NSEC3PARAM RRsets, which RRsets to sign, the chain. */
+static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
+{
+    uint32_t min_ttl, soa_ttl;
+    int ret;
     pick_keys(c);
     if (c->nzsk == 0) {
         snprintf(diag->msg, sizeof(diag->msg), "no active key in the key set");
-        ret = SIGNER_EHSM;
-        goto out;
+        return SIGNER_EHSM;
     }
-    uint32_t min_ttl, soa_ttl;
     if ((ret = soa_serial(c, &min_ttl, &soa_ttl, &stats->serial))) {
-        snprintf(diag->msg, sizeof(diag->msg), "%s: bad SOA", o.input);
-        goto out;
+        snprintf(diag->msg, sizeof(diag->msg), "%s: bad SOA", c->o->input);
+        return ret;
     }
     if ((ret = add_apex(c, soa_ttl, min_ttl)))
-        goto out;
-    if ((ret = denial_build(z, &o, min_ttl, &stats->nsec3, diag)))
-        goto out;
-    stats->t_prepare = since(&t0) - stats->t_read;
-    /* The consistency proof (DESIGN.md invariant 1) before any signature. */
-    hsm_pool_opts_t po = {.threads = o.threads, .verify_every = 1000,
+        return ret;
+    return denial_build(c->z, c->o, min_ttl, &stats->nsec3, diag);
+}
+
+/* The consistency proof (DESIGN.md invariant 1) and the workers. */
+static int start_pool(struct sctx *c, struct hsm_set *set,
+                      const signer_hooks_t *hooks, signer_diag_t *diag)
+{
+    hsm_pool_opts_t po = {.threads = c->o->threads, .verify_every = 1000,
                           .mismatch = hooks ? hooks->mismatch : NULL,
-                          .log = warn, .arg = warg};
+                          .log = hooks ? hooks->warn : NULL,
+                          .arg = hooks ? hooks->arg : NULL};
     hsm_diag_t hd = {{0}};
-    int hr = hsm_pool_new(&c->pool, set, ks, &po, &hd);
+    int hr = hsm_pool_new(&c->pool, set, c->ks, &po, &hd);
+    if (hr == HSM_EMISMATCH) {
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "%s: nothing signed, nothing written", hsm_strerror(hr));
+        return SIGNER_EMISMATCH;
+    }
     if (hr) {
-        if (hr == HSM_EMISMATCH)
-            snprintf(diag->msg, sizeof(diag->msg),
-                     "%s: nothing signed, nothing written", hsm_strerror(hr));
-        else
-            snprintf(diag->msg, sizeof(diag->msg), "%s%s%.900s",
-                     hsm_strerror(hr), hd.msg[0] ? ": " : "", hd.msg);
-        ret = hr == HSM_EMISMATCH ? SIGNER_EMISMATCH : SIGNER_EHSM;
-        goto out;
+        snprintf(diag->msg, sizeof(diag->msg), "%s%s%.900s", hsm_strerror(hr),
+                 hd.msg[0] ? ": " : "", hd.msg);
+        return SIGNER_EHSM;
     }
-    for (size_t i = 0; i < c->nksk; i++) {
-        size_t m = hsm_pool_sig_max(c->pool, c->ksk[i].idx);
+    for (size_t i = 0; i < c->nksk + c->nzsk; i++) {
+        size_t k = i < c->nksk ? c->ksk[i].idx : c->zsk[i - c->nksk].idx;
+        size_t m = hsm_pool_sig_max(c->pool, k);
         c->sigmax = m > c->sigmax ? m : c->sigmax;
     }
-    for (size_t i = 0; i < c->nzsk; i++) {
-        size_t m = hsm_pool_sig_max(c->pool, c->zsk[i].idx);
-        c->sigmax = m > c->sigmax ? m : c->sigmax;
-    }
-    stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
-    if ((ret = run_signing(c, o.output, diag)))
-        goto out;
-    stats->t_sign_write =
-        since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
+    return 0;
+}
+
+static void fill_stats(const struct sctx *c, signer_stats_t *stats,
+                       const signer_hooks_t *hooks)
+{
+    const zone_t *z = c->z;
     stats->sigs_made = c->made;
     stats->sigs_reused = c->reused;
-    stats->warnings = warnings;
-    {
-        uint64_t rrsets = 0, sr = 0;
-        for (size_t i = 0; i < z->n;) {
-            size_t e = zone_run_end(z, i, true);
-            rec_t r;
-            rec_at(z, i, &r);
-            rrsets++;
-            sr += (r.flags & RF_SIGN) != 0;
-            i = e;
-        }
-        stats->rrsets = rrsets;
-        stats->signed_rrsets = sr;
+    for (size_t i = 0; i < z->n;) {
+        rec_t r;
+        rec_at(z, i, &r);
+        stats->rrsets++;
+        stats->signed_rrsets += (r.flags & RF_SIGN) != 0;
+        i = zone_run_end(z, i, true);
     }
     if (hooks && hooks->hsm_stat)
         for (size_t i = 0; i < hsm_pool_count(c->pool); i++) {
@@ -753,22 +732,64 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
             hsm_pool_stat(c->pool, i, &st);
             hooks->hsm_stat(hooks->arg, i, &st);
         }
-out:
-    if (c) {
-        hsm_pool_free(c->pool);
-        for (size_t i = c->wchunk; i < c->nchunks; i++)
-            chunk_free(c->chunks[i]);
-        free(c->chunks);
-        pthread_mutex_destroy(&c->mu);
-        pthread_cond_destroy(&c->cv);
-    }
+}
+
+static void sctx_free(struct sctx *c)
+{
+    if (!c)
+        return;
+    hsm_pool_free(c->pool);
+    for (size_t i = c->wchunk; i < c->nchunks; i++)
+        chunk_free(c->chunks[i]);
+    free(c->chunks);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    zone_free(c->z);
+    free(c->z);
+    zone_free(c->prev);
+    free(c->prev);
     free(c);
-    zone_free(z);
-    free(z);
-    zone_free(prev);
-    free(prev);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    stats->seconds = (double)(t1.tv_sec - t0.tv_sec) +
-                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
+                     const hsm_keyset_t *ks, const signer_hooks_t *hooks,
+                     signer_stats_t *stats, signer_diag_t *diag)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct sctx *c = calloc(1, sizeof(*c));
+    signer_opts_t o = *opts;
+    uint8_t origin[256];
+    size_t olen;
+    uint64_t warnings = 0;
+    int ret;
+    if (!c || !(c->z = calloc(1, sizeof(*c->z)))) {
+        free(c);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->o = &o;
+    c->ks = ks;
+    if ((ret = check_options(&o, ks, origin, &olen, diag)) ||
+        (ret = load_zones(c, origin, olen, hooks, &warnings, diag)))
+        goto out;
+    stats->records_in = c->z->n;
+    stats->t_read = since(&t0);
+    if ((ret = prepare(c, stats, diag)))
+        goto out;
+    stats->t_prepare = since(&t0) - stats->t_read;
+    if ((ret = start_pool(c, set, hooks, diag)))
+        goto out;
+    stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
+    if ((ret = run_signing(c, o.output, diag)))
+        goto out;
+    stats->t_sign_write =
+        since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
+    stats->warnings = warnings;
+    fill_stats(c, stats, hooks);
+out:
+    sctx_free(c);
+    stats->seconds = since(&t0);
     return ret;
 }
