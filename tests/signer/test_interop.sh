@@ -69,6 +69,26 @@ other root-nsec . "$ZG_SRC/tests/data/signer/root.zone" 8 --nsec
 check "owner and RDATA names in canonical (lower) case" \
     grep -q '^mail.example.com. 300 IN MX 10 mail.example.com.$' "$ZG_TMP/example-com-nsec.signed"
 
+# a published (pre-rollover) ZSK is in the DNSKEY RRset but signs nothing;
+# a retired one likewise
+mapfile -t H < <(zg_hsm_args 3)
+zonehsm "${H[@]}" --keyset "$ZG_TMP/ks-13-split" keygen --zone tld. --label zsk13-next \
+    --alg 13 --role zsk --state published >/dev/null
+next_tag=$(sed -n 's/^key zsk13-next .* tag=\([0-9]*\).*/\1/p' "$ZG_TMP/ks-13-split")
+run sample-13-prepublish 13 split sample.zone
+out="$ZG_TMP/sample-13-prepublish.signed"
+check "three DNSKEYs published" test "$(grep -c ' IN DNSKEY ' "$out")" -eq 3
+check "published key $next_tag signs nothing" \
+    test -z "$(awk -v t="$next_tag" '$4=="RRSIG" && $11==t' "$out")"
+zonehsm --keyset "$ZG_TMP/ks-13-split" state --label zsk13 --set retired >/dev/null
+zonehsm --keyset "$ZG_TMP/ks-13-split" state --label zsk13-next --set active >/dev/null
+run sample-13-rolled 13 split sample.zone
+old_tag=$(sed -n 's/^key zsk13 .* tag=\([0-9]*\).*/\1/p' "$ZG_TMP/ks-13-split")
+out="$ZG_TMP/sample-13-rolled.signed"
+check "retired key $old_tag still published" test "$(grep -c ' IN DNSKEY ' "$out")" -eq 3
+check "retired key signs nothing" test -z "$(awk -v t="$old_tag" '$4=="RRSIG" && $11==t' "$out")"
+check "new ZSK $next_tag signs" test -n "$(awk -v t="$next_tag" '$4=="RRSIG" && $11==t' "$out")"
+
 # NSEC3 with opt-out: the flag is set, insecure delegations have no NSEC3
 out="$ZG_TMP/gen-13-split-optout.signed"
 check "opt-out flag set on NSEC3" grep -q 'IN NSEC3 1 1 0 - ' "$out"
