@@ -180,26 +180,26 @@ static int emit_nsec3(struct dctx *c, uint32_t ttl, signer_diag_t *diag)
 {
     zone_t *z = c->z;
     qsort(c->ent, c->nent, sizeof(c->ent[0]), cmp_hash);
-    for (size_t i = 1; i < c->nent; i++) {
-        if (memcmp(c->ent[i - 1].hash, c->ent[i].hash, 20) == 0) {
-            const uint8_t *k1, *k2, *bm;
-            size_t l1, l2, bl;
-            uint8_t w1[256], w2[256];
-            char t1[1100], t2[1100];
-            aux_get(c, &c->ent[i - 1], &k1, &l1, &bm, &bl);
-            aux_get(c, &c->ent[i], &k2, &l2, &bm, &bl);
-            key_to_wire(k1, l1, w1);
-            key_to_wire(k2, l2, w2);
-            name_to_text(w1, t1);
-            name_to_text(w2, t2);
-            snprintf(diag->msg, sizeof(diag->msg),
-                     "NSEC3 hash collision between %.400s and %.400s; choose "
-                     "another salt",
-                     t1, t2);
-            return SIGNER_ECOLLISION;
-        }
+    size_t i = nsec3_find_collision((const uint8_t *)c->ent,
+                                    sizeof(c->ent[0]), c->nent);
+    if (i) {
+        const uint8_t *k1, *k2, *bm;
+        size_t l1, l2, bl;
+        uint8_t w1[256], w2[256];
+        char t1[1100], t2[1100];
+        aux_get(c, &c->ent[i - 1], &k1, &l1, &bm, &bl);
+        aux_get(c, &c->ent[i], &k2, &l2, &bm, &bl);
+        key_to_wire(k1, l1, w1);
+        key_to_wire(k2, l2, w2);
+        name_to_text(w1, t1);
+        name_to_text(w2, t2);
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "NSEC3 hash collision between %.400s and %.400s; choose "
+                 "another salt",
+                 t1, t2);
+        return SIGNER_ECOLLISION;
     }
-    for (size_t i = 0; i < c->nent; i++) {
+    for (i = 0; i < c->nent; i++) {
         const struct chainent *e = &c->ent[i];
         const struct chainent *nx = &c->ent[(i + 1) % c->nent];
         uint8_t rd[8704 + 300], key[KEY_MAX];

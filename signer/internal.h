@@ -190,6 +190,10 @@ void nsec3_hash(const uint8_t *wire, size_t wlen, const uint8_t *salt,
                 size_t salt_len, uint16_t iterations, uint8_t out[20]);
 /* Base32hex (RFC 4648 7), lowercase, no padding; returns length. */
 size_t base32hex_encode(const uint8_t *in, size_t len, char *out);
+/* In N sorted entries of STRIDE bytes each starting with a 20-octet hash:
+ * the index i > 0 of the first entry equal to entry i-1, or 0 if none
+ * (RFC 5155 7.1: a collision makes the chain unusable). */
+size_t nsec3_find_collision(const uint8_t *base, size_t stride, size_t n);
 /* Type bitmap (RFC 4034 4.1.2) of the sorted, unique TYPES. */
 size_t type_bitmap(const uint16_t *types, size_t n, uint8_t *out);
 

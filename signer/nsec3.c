@@ -62,3 +62,11 @@ size_t type_bitmap(const uint16_t *types, size_t n, uint8_t *out)
     }
     return o;
 }
+
+size_t nsec3_find_collision(const uint8_t *base, size_t stride, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (memcmp(base + (i - 1) * stride, base + i * stride, 20) == 0)
+            return i;
+    return 0;
+}

@@ -76,5 +76,20 @@ int main(void)
     ok(n == sizeof(want) && memcmp(bm, want, n) == 0,
        "type bitmap of RFC 4034 4.3");
     ok(type_bitmap(NULL, 0, bm) == 0, "empty bitmap (ENT)");
+    /* collision detection over sorted hash entries */
+    struct {
+        uint8_t h[20];
+        uint32_t pad;
+    } e[4];
+    memset(e, 0, sizeof(e));
+    for (int i = 0; i < 4; i++)
+        e[i].h[0] = (uint8_t)(i * 10);
+    ok(nsec3_find_collision((const uint8_t *)e, sizeof(e[0]), 4) == 0,
+       "no collision in distinct hashes");
+    e[3].h[0] = 20;
+    ok(nsec3_find_collision((const uint8_t *)e, sizeof(e[0]), 4) == 3,
+       "collision found at entry 3");
+    ok(nsec3_find_collision((const uint8_t *)e, sizeof(e[0]), 1) == 0,
+       "one entry cannot collide");
     return done_testing();
 }
