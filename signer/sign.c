@@ -448,11 +448,15 @@ static void *submitter(void *arg)
         pthread_mutex_lock(&c->mu);
         if (ret && !c->err) {
             c->err = ret;
-            snprintf(c->errdiag.msg, sizeof(c->errdiag.msg), "signing: %s%s%.900s",
-                     ret <= HSM_ERROR_BASE && ret > HSM_ERROR_BASE - 100
-                         ? hsm_strerror(ret)
-                         : signer_strerror(ret),
-                     hd.msg[0] ? ": " : "", hd.msg);
+            if (hd.msg[0])
+                snprintf(c->errdiag.msg, sizeof(c->errdiag.msg),
+                         "signing: %.900s", hd.msg);
+            else
+                snprintf(c->errdiag.msg, sizeof(c->errdiag.msg),
+                         "signing: %s",
+                         ret >= HSM_ERROR_BASE && ret < HSM_ERROR_MAX
+                             ? hsm_strerror(ret)
+                             : signer_strerror(ret));
         }
         ch->done = 1;
         pthread_cond_broadcast(&c->cv);
@@ -597,7 +601,8 @@ static int run_signing(struct sctx *c, const char *out, signer_diag_t *diag)
         if (!diag->msg[0])
             snprintf(diag->msg, sizeof(diag->msg), "%s",
                      signer_strerror(c->err));
-        return c->err <= HSM_ERROR_BASE ? SIGNER_EHSM : c->err;
+        return c->err >= HSM_ERROR_BASE && c->err < HSM_ERROR_MAX ? SIGNER_EHSM
+                                                               : c->err;
     }
     return ret;
 }
@@ -689,7 +694,8 @@ static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
 static int start_pool(struct sctx *c, struct hsm_set *set,
                       const signer_hooks_t *hooks, signer_diag_t *diag)
 {
-    hsm_pool_opts_t po = {.threads = c->o->threads, .verify_every = 1000,
+    hsm_pool_opts_t po = {.threads = c->o->threads,
+                          .verify_every = c->o->verify_every,
                           .mismatch = hooks ? hooks->mismatch : NULL,
                           .log = hooks ? hooks->warn : NULL,
                           .arg = hooks ? hooks->arg : NULL};

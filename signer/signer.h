@@ -90,6 +90,8 @@ typedef struct signer_opts {
     signer_serial_policy_t serial;
     unsigned threads;          /* hsm pool workers, 0 = cores */
     unsigned submitters;       /* batch builders, 0 = 2 */
+    unsigned verify_every;     /* check 1 of N signatures per HSM against
+                                * the DNSKEY in the pool (0: never) */
     int progress;              /* print progress on stderr */
 } signer_opts_t;
 

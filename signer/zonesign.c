@@ -25,12 +25,15 @@ static void usage(FILE *f)
           "         [--serial keep|increment|unixtime|date]\n"
           "         [--previous SIGNED_ZONE] [--threads N] [--submitters N]"
           " [--quiet]\n"
+          "         [--verify-every N]\n"
           "         -o OUT  IN\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
           "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
           "expiration now+14d,\n"
           "jitter 5% and refresh 25% of the validity, serial keep, threads"
-          " = cores.\n",
+          " = cores,\n"
+          "verify 1 of every 1000 HSM signatures against the DNSKEY (1: "
+          "all, 0: none).\n",
           f);
 }
 
@@ -88,7 +91,7 @@ static int hex_parse(const char *s, uint8_t *out, size_t *len)
 enum {
     O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
     O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
-    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP
+    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY
 };
 
 int main(int argc, char **argv)
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, O_THREADS},
         {"submitters", required_argument, 0, O_SUBMIT},
         {"quiet", no_argument, 0, O_QUIET},
+        {"verify-every", required_argument, 0, O_VERIFY},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     char **uris = NULL;
@@ -123,6 +127,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.denial = SIGNER_DENIAL_NSEC3;
     o.jitter = o.refresh = -1;
+    o.verify_every = 1000;
     hsm_diag_t hd = {{0}};
     hsm_keyset_t *ks = NULL;
     struct hsm_set *set = NULL;
@@ -185,6 +190,15 @@ int main(int argc, char **argv)
             }
             break;
         case O_PREV: o.previous = optarg; break;
+        case O_VERIFY: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v > 1000000000) {
+                fprintf(stderr, "zonesign: bad --verify-every\n");
+                goto out;
+            }
+            o.verify_every = (unsigned)v;
+            break;
+        }
         case O_THREADS:
         case O_SUBMIT: {
             unsigned long v = strtoul(optarg, &end, 10);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# tests/signer/test_faults.sh - HSM faults while signing, through the
+# fault-injecting module tests/shim/libzgshim.so over SoftHSM:
+#  - one HSM fails mid-run: the pool takes it out, the others finish, the
+#    zone validates and the summary names the HSM taken out;
+#  - one HSM signs wrongly (flipped bit) with --verify-every 1: caught,
+#    taken out, the zone still validates;
+#  - every HSM fails: exit 2, nothing written, a previous OUT untouched.
+ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/softhsm.sh"
+. "$ZG_SRC/tests/signer/common.sh"
+zs_need softhsm2-util ldns-verify-zone kzonecheck zonesign zonehsm zonegen
+shim="$ZG_BUILD/tests/shim/libzgshim.so"
+[ -f "$shim" ] || { echo "Bail out! no $shim"; exit 1; }
+zg_tmpdir
+zg_softhsm_init "$ZG_TMP/hsm" 3 || { not_ok "softhsm init"; done_testing; }
+zs_keys "$ZG_TMP/ks" 3 13 split || { not_ok "keygen"; done_testing; }
+zonegen --origin tld. --delegations 3000 --ds-fraction 0.2 --seed 4 --extras \
+    -o "$ZG_TMP/z.zone"
+export ZG_MODULE=$shim
+
+fault_run() { # name conf-line... ; signs to $ZG_TMP/name.signed
+    local name=$1
+    shift
+    printf '%s\n' "$@" >"$ZG_TMP/$name.conf"
+    ZG_SHIM_CONF="$ZG_TMP/$name.conf" zs_sign 3 --keyset "$ZG_TMP/ks" --quiet \
+        ${ZS_EXTRA:-} -o "$ZG_TMP/$name.signed" "$ZG_TMP/z.zone" 2>"$ZG_TMP/$name.err"
+}
+
+fault_run deverror "token=hsm2 fault=deverror after=100"
+check "hsm2 device error after 100: signed (exit $?)" test -s "$ZG_TMP/deverror.signed"
+diag "$(grep -E 'HSM|taken' "$ZG_TMP/deverror.err")"
+check "summary: HSM 2 taken out" grep -q "HSM 2 (token hsm2): .*taken out" "$ZG_TMP/deverror.err"
+check "deverror: ldns-verify-zone" zs_verify_ldns tld. "$ZG_TMP/deverror.signed"
+check "deverror: kzonecheck" zs_verify_knot tld. "$ZG_TMP/deverror.signed"
+
+ZS_EXTRA="--verify-every 1" fault_run flipbit "token=hsm3 fault=flipbit after=50"
+check "hsm3 flipped bits, verify every: signed" test -s "$ZG_TMP/flipbit.signed"
+diag "$(grep -E 'HSM|taken' "$ZG_TMP/flipbit.err")"
+check "summary: HSM 3 taken out" grep -q "HSM 3 (token hsm3): .*taken out" "$ZG_TMP/flipbit.err"
+check "flipbit: ldns-verify-zone" zs_verify_ldns tld. "$ZG_TMP/flipbit.signed"
+check "flipbit: kzonecheck" zs_verify_knot tld. "$ZG_TMP/flipbit.signed"
+
+echo "previous content" >"$ZG_TMP/all.signed"
+fault_run all "token=hsm1 fault=deverror after=30" \
+    "token=hsm2 fault=deverror after=30" "token=hsm3 fault=deverror after=30"
+rc=$?
+diag "$(tail -2 "$ZG_TMP/all.err")"
+check "every HSM failing: exit 2 (got $rc)" test "$rc" -eq 2
+check "every HSM failing: previous OUT untouched" grep -qx "previous content" "$ZG_TMP/all.signed"
+check "every HSM failing: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
+check "every HSM failing: one error line names the cause" grep -q "^zonesign: .*HSM" "$ZG_TMP/all.err"
+done_testing
