@@ -44,6 +44,9 @@ for alg in 13 14 8; do
     run "gen-$alg-split-optout" "$alg" split gen.zone --nsec3 --opt-out
 done
 run sample-13-csk-nsec 13 csk sample.zone --nsec
+run sample-13-salted 13 csk sample.zone --salt AABBCCDD --iterations 5
+check "salted: NSEC3PARAM carries salt and iterations" \
+    grep -q 'IN NSEC3PARAM 1 0 5 AABBCCDD$' "$ZG_TMP/sample-13-salted.signed"
 run gen-13-csk-nsec3 13 csk gen.zone
 run gen-14-csk-optout 14 csk gen.zone --opt-out
 run gen-8-csk-nsec 8 csk gen.zone --nsec
