@@ -4,8 +4,14 @@
  * Each RR is parsed by ldns_rr_new_frm_fp_l, put in canonical form by
  * ldns_rr2canonical (RFC 4034 6.2) and copied as owner + rdata wire bytes
  * into one arena; the ldns_rr is freed at once.  Does not check DNSSEC;
- * rejects what is not a zone: syntax errors, $INCLUDE, classes other than
- * IN, records outside the origin.  Errors name FILE:LINE (invariant 5).
+ * rejects what is not a zone: syntax errors, classes other than IN,
+ * records outside the origin.  Errors name FILE:LINE (invariant 5), the
+ * included file's when the fault is in one.
+ *
+ * $INCLUDE (RFC 1035 5.1; libldns reports it but does not read it): the
+ * file name (relative to the including file's directory) and an optional
+ * origin for it; nesting is limited to INCLUDE_DEPTH_MAX files, which also
+ * stops include loops.
  *
  * Parallel reading: the file is mapped and split at record boundaries (a
  * line that starts with an owner name, outside parentheses and quotes);
@@ -104,12 +110,131 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
     return rec_push(z, &r);
 }
 
-static int read_all(struct gate_zone *z, FILE *fp, int line0,
-                    gate_diag_t *diag)
+/* Where a stream is read from: its name for messages, its directive state. */
+typedef struct {
+    const char *path;  /* file named in errors */
+    int depth;         /* $INCLUDE nesting, 0 for the zone file itself */
+} src_t;
+
+enum { INCLUDE_DEPTH_MAX = 8 };
+
+static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
+                       int line0, ldns_rdf *origin0, uint32_t ttl0,
+                       gate_diag_t *diag);
+
+/*
+ * The text of the directive just consumed (between offsets a and b of fp),
+ * read again; the stream is left at b.
+ */
+static int directive_text(FILE *fp, long a, long b, char *out, size_t n)
 {
-    uint32_t ttl = 3600;
-    ldns_rdf *origin = ldns_rdf_clone(z->origin);
-    ldns_rdf *prev = ldns_rdf_clone(z->origin);
+    if (a < 0 || b <= a || fseek(fp, a, SEEK_SET) != 0)
+        return -1;
+    size_t want = (size_t)(b - a) < n - 1 ? (size_t)(b - a) : n - 1;
+    size_t got = fread(out, 1, want, fp);
+    out[got] = 0;
+    if (fseek(fp, b, SEEK_SET) != 0)
+        return -1;
+    return 0;
+}
+
+/* Next blank-separated word of s (quotes allowed); "" at end or comment. */
+static const char *word(const char *s, char *out, size_t n)
+{
+    size_t k = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '"') {
+        for (s++; *s && *s != '"' && *s != '\n' && k + 1 < n; s++)
+            out[k++] = *s;
+        if (*s == '"')
+            s++;
+    } else {
+        while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' &&
+               *s != ';' && k + 1 < n)
+            out[k++] = *s++;
+    }
+    out[k] = 0;
+    return s;
+}
+
+/*
+ * RFC 1035 5.1: "$INCLUDE <file-name> [<domain-name>]".  The file is
+ * read with the given origin (relative to the current one) or the current
+ * origin; the including file's origin and $TTL are not changed by it.
+ * A relative file name is taken from the including file's directory.
+ */
+static int include_run(struct gate_zone *z, const src_t *src, const char *txt,
+                       int line, ldns_rdf *origin, uint32_t ttl,
+                       gate_diag_t *diag)
+{
+    char file[2048], org[1100], extra[16], path[4096];
+    const char *p = strstr(txt, "$INCLUDE");
+    if (!p)
+        p = strstr(txt, "$include");
+    p = word(p ? p + 8 : txt, file, sizeof(file));
+    p = word(p, org, sizeof(org));
+    word(p, extra, sizeof(extra));
+#define FAIL(...) do { \
+        snprintf(diag->msg, sizeof(diag->msg), __VA_ARGS__); \
+        return GATE_ERR_SYNTAX; } while (0)
+    if (!file[0])
+        FAIL("%s:%d: $INCLUDE needs a file name", src->path, line);
+    if (extra[0])
+        FAIL("%s:%d: $INCLUDE takes a file name and an optional origin",
+             src->path, line);
+    if (src->depth + 1 > INCLUDE_DEPTH_MAX)
+        FAIL("%s:%d: $INCLUDE nested deeper than %d files", src->path, line,
+             INCLUDE_DEPTH_MAX);
+    if (file[0] == '/') {
+        snprintf(path, sizeof(path), "%s", file);
+    } else {
+        const char *slash = strrchr(src->path, '/');
+        int dl = slash ? (int)(slash - src->path) : 0;
+        if (slash)
+            snprintf(path, sizeof(path), "%.*s/%s", dl, src->path, file);
+        else
+            snprintf(path, sizeof(path), "%s", file);
+    }
+    ldns_rdf *o = NULL;
+    if (org[0]) {
+        size_t ol = strlen(org);
+        int abs = ol > 0 && org[ol - 1] == '.' &&
+                  (ol < 2 || org[ol - 2] != '\\');
+        if (ldns_str2rdf_dname(&o, org) != LDNS_STATUS_OK)
+            FAIL("%s:%d: $INCLUDE origin '%s' is not a domain name", src->path,
+                 line, org);
+        if (!abs) {
+            ldns_rdf *full = ldns_dname_cat_clone(o, origin);
+            ldns_rdf_deep_free(o);
+            if (!(o = full))
+                return -ENOMEM;
+        }
+    } else if (!(o = ldns_rdf_clone(origin))) {
+        return -ENOMEM;
+    }
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        int e = errno;
+        ldns_rdf_deep_free(o);
+        FAIL("%s:%d: $INCLUDE %.300s: %s", src->path, line, path,
+             strerror(e));
+    }
+    src_t sub = {path, src->depth + 1};
+    int err = read_stream(z, in, &sub, 0, o, ttl, diag);
+    fclose(in);
+    ldns_rdf_deep_free(o);
+    return err;
+#undef FAIL
+}
+
+static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
+                       int line0, ldns_rdf *origin0, uint32_t ttl0,
+                       gate_diag_t *diag)
+{
+    uint32_t ttl = ttl0;
+    ldns_rdf *origin = ldns_rdf_clone(origin0);
+    ldns_rdf *prev = ldns_rdf_clone(origin0);
     ldns_buffer *buf = ldns_buffer_new(4096);
     int line = line0, err = 0;
     if (!origin || !prev || !buf) {
@@ -119,6 +244,7 @@ static int read_all(struct gate_zone *z, FILE *fp, int line0,
     while (!feof(fp)) {
         ldns_rr *rr = NULL;
         const char *why = NULL;
+        long at = ftell(fp);
         ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev,
                                              &line);
         switch (s) {
@@ -126,7 +252,7 @@ static int read_all(struct gate_zone *z, FILE *fp, int line0,
             err = rr_store(z, rr, buf, line, &why);
             ldns_rr_free(rr);
             if (err == GATE_ERR_SYNTAX) {
-                snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", z->path,
+                snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
                          line, why);
                 goto out;
             }
@@ -137,29 +263,46 @@ static int read_all(struct gate_zone *z, FILE *fp, int line0,
         case LDNS_STATUS_SYNTAX_TTL:
         case LDNS_STATUS_SYNTAX_ORIGIN:
             break;
-        case LDNS_STATUS_SYNTAX_INCLUDE:
-            snprintf(diag->msg, sizeof(diag->msg),
-                     "%s:%d: $INCLUDE is not supported", z->path, line);
-            err = GATE_ERR_SYNTAX;
-            goto out;
+        case LDNS_STATUS_SYNTAX_INCLUDE: {
+            char txt[4096];
+            if (directive_text(fp, at, ftell(fp), txt, sizeof(txt)) < 0) {
+                snprintf(diag->msg, sizeof(diag->msg),
+                         "%s:%d: $INCLUDE cannot be read here", src->path,
+                         line);
+                err = GATE_ERR_SYNTAX;
+                goto out;
+            }
+            if ((err = include_run(z, src, txt, line, origin, ttl, diag)) < 0)
+                goto out;
+            break;
+        }
         default:
             if (feof(fp) && s == LDNS_STATUS_SYNTAX_ERR) /* trailing blank */
                 break;
-            snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", z->path,
+            snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
                      line, ldns_get_errorstr_by_id(s));
             err = GATE_ERR_SYNTAX;
             goto out;
         }
     }
     if (ferror(fp)) {
-        snprintf(diag->msg, sizeof(diag->msg), "%s: read error", z->path);
+        snprintf(diag->msg, sizeof(diag->msg), "%s: read error", src->path);
         err = -EIO;
     }
 out:
+    if (err == -ENOMEM && !diag->msg[0])
+        snprintf(diag->msg, sizeof(diag->msg), "%s: out of memory", src->path);
     ldns_rdf_deep_free(origin);
     ldns_rdf_deep_free(prev);
     ldns_buffer_free(buf);
     return err;
+}
+
+static int read_all(struct gate_zone *z, FILE *fp, int line0,
+                    gate_diag_t *diag)
+{
+    src_t src = {z->path, 0};
+    return read_stream(z, fp, &src, line0, z->origin, 3600, diag);
 }
 
 typedef struct {
@@ -272,6 +415,26 @@ static ssize_t cookie_read(void *c, char *buf, size_t n)
     return (ssize_t)done;
 }
 
+/* Seeking within the piece (offsets count the prefix too). */
+static int cookie_seek(void *c, off64_t *off, int whence)
+{
+    cookie_t *k = c;
+    off64_t cur = (off64_t)(k->prepos + k->pos), end = (off64_t)(k->prelen + k->len);
+    off64_t to = whence == SEEK_SET ? *off : whence == SEEK_CUR ? cur + *off
+                                                                 : end + *off;
+    if (to < 0 || to > end)
+        return -1;
+    if ((size_t)to <= k->prelen) {
+        k->prepos = (size_t)to;
+        k->pos = 0;
+    } else {
+        k->prepos = k->prelen;
+        k->pos = (size_t)to - k->prelen;
+    }
+    *off = to;
+    return 0;
+}
+
 typedef struct {
     struct gate_zone part;
     cookie_t ck;
@@ -283,7 +446,7 @@ typedef struct {
 static void *reader_run(void *arg)
 {
     reader_t *r = arg;
-    cookie_io_functions_t io = {.read = cookie_read};
+    cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek};
     FILE *fp = fopencookie(&r->ck, "r", io);
     if (!fp) {
         r->err = -ENOMEM;
