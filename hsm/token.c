@@ -113,20 +113,27 @@ static int module_get(struct hsm_set *set, const char *path, size_t *idx,
 {
     PKCS11_SLOT *slots = NULL;
     unsigned int nslots = 0;
+    char *real = realpath(path, NULL);
     int rc;
+    /* One context per module file, however the path spells it. */
+    if (real != NULL)
+        path = real;
     for (size_t i = 0; i < set->nmod; i++)
         if (strcmp(set->mods[i].path, path) == 0) {
             *idx = i;
+            free(real);
             return 0;
         }
     *idx = set->nmod++;
     rc = module_load(&set->mods[*idx], path, diag);
+    free(real);
     if (rc != 0)
         return rc;
     if (PKCS11_enumerate_slots(set->mods[*idx].p11ctx, &slots, &nslots)
         != 0) {
         ERR_clear_error();
-        diag_set(diag, "PKCS#11 module %s: cannot list slots", path);
+        diag_set(diag, "PKCS#11 module %s: cannot list slots",
+                 set->mods[*idx].path);
         return HSM_EDEVICE;
     }
     set->mod_slots[*idx] = slots;

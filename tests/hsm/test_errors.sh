@@ -64,6 +64,9 @@ expect_error "unreadable PIN file" "cannot read PIN file" \
     --hsm "pkcs11:token=hsm1?module-path=$M&pin-source=file:$ZG_TMP/nope" --keyset "$KS" check
 expect_error "same token twice" "same token" \
     --hsm "$(zg_uri 1)" --hsm "$(zg_uri 1)" --keyset "$KS" check
+ln -s "$M" "$ZG_TMP/module-link.so"
+expect_error "same token through another path to the module" "same token" \
+    --hsm "$(zg_uri 1)" --hsm "pkcs11:token=hsm1?module-path=$ZG_TMP/module-link.so&pin-value=$SECRET" --keyset "$KS" check
 expect_error "missing key set" "$ZG_TMP/none: No such file" \
     --hsm "$(zg_uri 1)" --keyset "$ZG_TMP/none" check
 printf 'zone example.\nkey k1 id=01 role=ksk alg=13\n' >"$ZG_TMP/bad"
