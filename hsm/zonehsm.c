@@ -7,9 +7,11 @@
  * tests, pin-value=) and are never printed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +54,7 @@ static const char usage_text[] =
 "      Keys per HSM: HSM number, token, label, algorithm, key tag.\n"
 "  state --label LABEL --set published|active|retired|removed\n"
 "      Change a key's state in the key set (no HSM needed).\n"
+"  keygen and state hold FILE.lock (flock) while they update the key set.\n"
 "  kek-init\n"
 "      Create the wrap key-encryption key on every HSM.\n"
 "\n"
@@ -173,6 +176,26 @@ static int open_set(struct args *a, struct hsm_set **set)
     return rc != 0 ? exit_for(rc, &d) : 0;
 }
 
+/* Serialises read-modify-write of the key set between zonehsm processes
+ * (FILE.lock beside it; readers need no lock, saves are atomic renames).
+ * Returns the lock's descriptor, or -1 after printing an error. */
+static int keyset_lock(const char *keyset)
+{
+    char *path = NULL;
+    int fd;
+    if (asprintf(&path, "%s.lock", keyset) < 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        fail("%s: cannot lock: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    free(path);
+    return fd;
+}
+
 static int parse_enum(const char *v, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
@@ -259,10 +282,13 @@ static int cmd_keygen(struct args *a)
     hsm_replicate_t how = HSM_REPLICATE_WRAP;
     unsigned bits = 0;
     char b64[4 * HSM_PUBKEY_MAX / 3 + 8];
-    int rc;
+    int rc, lock = -1;
 
-    if ((rc = keygen_key(a, &k, &bits, &how)) != 0 ||
-        (rc = keyset_for_keygen(a, &ks)) != 0 ||
+    if ((rc = keygen_key(a, &k, &bits, &how)) != 0)
+        return rc;
+    if ((lock = keyset_lock(a->keyset)) < 0)
+        return 2;
+    if ((rc = keyset_for_keygen(a, &ks)) != 0 ||
         (rc = open_set(a, &set)) != 0)
         goto out;
     if ((rc = hsm_key_generate(set, ks, &k, bits, how, &d)) != 0) {
@@ -270,8 +296,12 @@ static int cmd_keygen(struct args *a)
         goto out;
     }
     grown = realloc(ks->keys, (ks->count + 1) * sizeof(*grown));
-    if (grown == NULL || hsm_keyset_save(
-        (ks->keys = grown, grown[ks->count++] = k, ks), a->keyset, &d) != 0) {
+    if (grown != NULL) {
+        ks->keys = grown;
+        ks->keys[ks->count++] = k;
+    }
+    if (grown == NULL || hsm_keyset_save(ks, a->keyset, &d) != 0) {
+        /* Not recorded: not kept on the HSMs either. */
         hsm_key_destroy(set, &k, NULL);
         rc = fail("%s", grown == NULL ? "out of memory" : d.msg);
         goto out;
@@ -282,6 +312,7 @@ static int cmd_keygen(struct args *a)
 out:
     hsm_set_free(set);
     hsm_keyset_free(ks);
+    close(lock);
     return rc;
 }
 
@@ -371,13 +402,17 @@ static int cmd_state(struct args *a)
 {
     hsm_keyset_t *ks = NULL;
     hsm_diag_t d = {""};
-    int rc, i, st;
+    int rc, i, st, lock;
     if (a->label == NULL || a->set == NULL)
         return fail("state needs --label LABEL --set STATE");
     if ((st = parse_enum(a->set, states, 4)) < 0)
         return fail("--set must be published, active, retired or removed");
-    if ((rc = hsm_keyset_load(&ks, a->keyset, &d)) != 0)
+    if ((lock = keyset_lock(a->keyset)) < 0)
+        return 2;
+    if ((rc = hsm_keyset_load(&ks, a->keyset, &d)) != 0) {
+        close(lock);
         return exit_for(rc, &d);
+    }
     if ((i = hsm_keyset_find(ks, a->label)) < 0) {
         rc = fail("%s: no key labelled %s", a->keyset, a->label);
     } else {
@@ -389,6 +424,7 @@ static int cmd_state(struct args *a)
             printf("zonehsm: key %s is now %s\n", a->label, a->set);
     }
     hsm_keyset_free(ks);
+    close(lock);
     return rc;
 }
 

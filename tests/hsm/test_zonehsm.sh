@@ -100,5 +100,13 @@ check_exit 2 "kek-init refused when a KEK exists" zh "${H[@]}" kek-init
 # --hsm-list and pin-source=file:
 { echo "# three HSMs"; for i in 1 2 3; do zg_uri_pinfile $i; done; } >"$ZG_TMP/hsms"
 check_exit 0 "check via --hsm-list with pin-source=file:" zh --hsm-list "$ZG_TMP/hsms" --keyset "$KS" check
+# Concurrent keygens on one key set: the lock keeps every key.
+KS2=$ZG_TMP/concurrent.keys
+for i in 1 2 3 4; do
+    zonehsm "${H[@]}" --keyset "$KS2" keygen --zone c.example. --label c$i --alg 13 >/dev/null 2>&1 &
+done
+wait
+check "4 concurrent keygens: 4 keys in the key set" test "$(grep -c '^key ' "$KS2")" -eq 4
+check_exit 0 "and they check" zh "${H[@]}" --keyset "$KS2" check
 check "--help lists every command" sh -c 'zonehsm --help | grep -q keygen && zonehsm --help | grep -q check && zonehsm --help | grep -q list && zonehsm --help | grep -q state && zonehsm --help | grep -q kek-init && zonehsm --help | grep -q -- --replicate'
 done_testing
