@@ -30,7 +30,8 @@ run() { # name alg mode zone denial-args...
     fi
     ok "$name: zonesign"
     # a CSK carries the KSK flag: tell dnssec-verify not to want a ZSK
-    if [ "$mode" = csk ]; then ZS_BIND_ARGS=-z; else ZS_BIND_ARGS=; fi
+    # (and so does an algorithm whose only active key is a KSK)
+    if [ "$mode" = csk ] || [ -n "${ZS_BIND_Z:-}" ]; then ZS_BIND_ARGS=-z; else ZS_BIND_ARGS=; fi
     check "$name: dnssec-verify" zs_verify_bind tld. "$out"
     check "$name: ldns-verify-zone" zs_verify_ldns tld. "$out"
     check "$name: kzonecheck" zs_verify_knot tld. "$out"
@@ -71,6 +72,19 @@ other example-com-nsec example.com. "$ZG_SRC/tests/data/signer/example-com.zone"
 other root-nsec . "$ZG_SRC/tests/data/signer/root.zone" 8 --nsec
 check "owner and RDATA names in canonical (lower) case" \
     grep -q '^mail.example.com. 300 IN MX 10 mail.example.com.$' "$ZG_TMP/example-com-nsec.signed"
+
+# two algorithms at once (an algorithm rollover): both sign everything
+# (RFC 6840 5.11); algorithm 14 has only a KSK active here, so it signs
+# everything itself
+cp "$ZG_TMP/ks-8-split" "$ZG_TMP/ks-multi-split"
+mapfile -t H < <(zg_hsm_args 3)
+zonehsm "${H[@]}" --keyset "$ZG_TMP/ks-multi-split" keygen --zone tld. --label multi-ksk14 \
+    --alg 14 --role ksk --state active >/dev/null
+ZS_BIND_Z=1 run gen-multi-alg multi split gen.zone --opt-out
+out="$ZG_TMP/gen-multi-alg.signed"
+n8=$(awk '$4=="RRSIG" && $6==8' "$out" | wc -l)
+n14=$(awk '$4=="RRSIG" && $6==14' "$out" | wc -l)
+check "algorithms 8 and 14 sign the same RRsets ($n8 = $n14)" test "$n8" -eq "$n14" -a "$n8" -gt 0
 
 # a published (pre-rollover) ZSK is in the DNSKEY RRset but signs nothing;
 # a retired one likewise
