@@ -68,158 +68,182 @@ static size_t put_str(const uint8_t *p, size_t n, char *out)
     return o;
 }
 
+#define BAD ((size_t)-1)
+
+/* Fixed-size fields and names: N C S T L E 4 6. */
+static size_t field_fixed(char code, const uint8_t *rd, size_t len,
+                          size_t *pp, char *out)
+{
+    static const size_t width[128] = {['C'] = 1, ['S'] = 2, ['T'] = 2,
+                                      ['L'] = 4, ['E'] = 4, ['4'] = 4,
+                                      ['6'] = 16};
+    size_t p = *pp, o = 0;
+    char tb[16];
+    if (code == 'N') {
+        size_t n = name_wire_len(rd + p, len - p);
+        if (n == 0)
+            return BAD;
+        *pp = p + n;
+        return name_to_text(rd + p, out);
+    }
+    if (p + width[(int)code] > len)
+        return BAD;
+    switch (code) {
+    case 'C': o = put_u32(rd[p], out); break;
+    case 'S': o = put_u32(get16(rd + p), out); break;
+    case 'T': {
+        const char *t = ptype(get16(rd + p), tb);
+        o = strlen(t);
+        memcpy(out, t, o);
+        break;
+    }
+    case 'L': o = put_u32(get32(rd + p), out); break;
+    case 'E':
+        signer_time_format(get32(rd + p), out);
+        o = 14;
+        break;
+    case '4':
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                out[o++] = '.';
+            o += put_u32(rd[p + i], out + o);
+        }
+        break;
+    case '6':
+        for (int i = 0; i < 8; i++)
+            o += (size_t)sprintf(out + o, i ? ":%x" : "%x",
+                                 get16(rd + p + 2 * i));
+        break;
+    default: return BAD;
+    }
+    *pp = p + width[(int)code];
+    return o;
+}
+
+/* Fields with a one-octet length: s a H Z. */
+static size_t field_counted(char code, const uint8_t *rd, size_t len,
+                            size_t *pp, char *out)
+{
+    size_t p = *pp, o = 0;
+    if (p >= len || p + 1 + rd[p] > len)
+        return BAD;
+    size_t n = rd[p];
+    const uint8_t *d = rd + p + 1;
+    switch (code) {
+    case 's': o = put_str(d, n, out); break;
+    case 'a': /* CAA tag: letters and digits only (RFC 8659 4.1) */
+        if (n == 0)
+            return BAD;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t ch = d[i];
+            if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= 'A' && ch <= 'Z')))
+                return BAD;
+            out[o++] = (char)ch;
+        }
+        break;
+    case 'H':
+        if (n == 0)
+            out[o++] = '-';
+        else
+            o = put_hex(d, n, out);
+        break;
+    case 'Z':
+        if (n == 0)
+            return BAD;
+        o = base32hex_encode(d, n, out);
+        break;
+    default: return BAD;
+    }
+    *pp = p + 1 + n;
+    return o;
+}
+
+/* Type bitmap (RFC 4034 4.1.2) as mnemonics, each preceded by a blank. */
+static size_t field_bitmap(const uint8_t *rd, size_t len, size_t p, char *out)
+{
+    size_t o = 0;
+    char tb[16];
+    while (p < len) {
+        if (p + 2 > len)
+            return BAD;
+        uint8_t win = rd[p], bl = rd[p + 1];
+        if (bl == 0 || bl > 32 || p + 2 + bl > len)
+            return BAD;
+        for (unsigned i = 0; i < bl * 8u; i++)
+            if (rd[p + 2 + i / 8] & (0x80 >> (i % 8))) {
+                const char *t = ptype((uint16_t)(win << 8 | i), tb);
+                out[o++] = ' ';
+                memcpy(out + o, t, strlen(t));
+                o += strlen(t);
+            }
+        p += 2 + bl;
+    }
+    return o;
+}
+
+/* Fields that run to the end of the RDATA: M q B X (b is separate). */
+static size_t field_rest(char code, const uint8_t *rd, size_t len, size_t p,
+                         char *out)
+{
+    size_t o = 0;
+    switch (code) {
+    case 'M':
+        if (p == len)
+            return BAD;
+        while (p < len) {
+            if (p + 1 + rd[p] > len)
+                return BAD;
+            if (o)
+                out[o++] = ' ';
+            o += put_str(rd + p + 1, rd[p], out + o);
+            p += 1 + rd[p];
+        }
+        return o;
+    case 'q': return put_str(rd + p, len - p, out);
+    case 'B':
+        if (p == len)
+            return BAD;
+        return (size_t)EVP_EncodeBlock((unsigned char *)out, rd + p,
+                                       (int)(len - p));
+    case 'X':
+        if (p == len)
+            return BAD;
+        return put_hex(rd + p, len - p, out);
+    default: return BAD;
+    }
+}
+
 /* Presentation form of RDATA by layout; returns length or 0 on a layout
  * mismatch (the caller then prints the generic form). */
 static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
                          char *out)
 {
     const char *lay = rdata_layout(type);
-    size_t o = 0, p = 0;
-    char tb[16];
+    size_t o = 0, p = 0, n;
     if (!lay)
         return 0;
     for (const char *c = lay; *c; c++) {
+        if (*c == 'b') { /* no blank before it: each type brings its own */
+            if ((n = field_bitmap(rd, len, p, out + o)) == BAD)
+                return 0;
+            o += n;
+            p = len;
+            continue;
+        }
         if (c != lay)
             out[o++] = ' ';
-        size_t n;
-        switch (*c) {
-        case 'N':
-            n = name_wire_len(rd + p, len - p);
-            if (n == 0)
-                return 0;
-            o += name_to_text(rd + p, out + o);
-            p += n;
-            break;
-        case 'C':
-            if (p + 1 > len)
-                return 0;
-            o += put_u32(rd[p], out + o);
-            p += 1;
-            break;
-        case 'S':
-        case 'T':
-            if (p + 2 > len)
-                return 0;
-            if (*c == 'S')
-                o += put_u32(get16(rd + p), out + o);
-            else
-                o += (size_t)sprintf(out + o, "%s", ptype(get16(rd + p), tb));
-            p += 2;
-            break;
-        case 'L':
-        case 'E':
-            if (p + 4 > len)
-                return 0;
-            if (*c == 'L') {
-                o += put_u32(get32(rd + p), out + o);
-            } else {
-                signer_time_format(get32(rd + p), out + o);
-                o += 14;
-            }
-            p += 4;
-            break;
-        case '4':
-            if (p + 4 > len)
-                return 0;
-            for (int i = 0; i < 4; i++) {
-                if (i)
-                    out[o++] = '.';
-                o += put_u32(rd[p + i], out + o);
-            }
-            p += 4;
-            break;
-        case '6':
-            if (p + 16 > len)
-                return 0;
-            for (int i = 0; i < 8; i++)
-                o += (size_t)sprintf(out + o, i ? ":%x" : "%x",
-                                     get16(rd + p + 2 * i));
-            p += 16;
-            break;
-        case 's':
-        case 'a':
-        case 'H':
-        case 'Z':
-            if (p >= len || p + 1 + rd[p] > len)
-                return 0;
-            n = rd[p];
-            if (*c == 's')
-                o += put_str(rd + p + 1, n, out + o);
-            else if (*c == 'a') {
-                if (n == 0)
-                    return 0;
-                for (size_t i = 0; i < n; i++) {
-                    uint8_t ch = rd[p + 1 + i];
-                    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-                          (ch >= 'A' && ch <= 'Z')))
-                        return 0;
-                    out[o++] = (char)ch;
-                }
-            } else if (*c == 'H') {
-                if (n == 0)
-                    out[o++] = '-';
-                else
-                    o += put_hex(rd + p + 1, n, out + o);
-            } else {
-                if (n == 0)
-                    return 0;
-                o += base32hex_encode(rd + p + 1, n, out + o);
-            }
-            p += 1 + n;
-            break;
-        case 'M':
-            if (p == len)
-                return 0;
-            while (p < len) {
-                if (p + 1 + rd[p] > len)
-                    return 0;
-                if (out[o - 1] == '"')
-                    out[o++] = ' ';
-                o += put_str(rd + p + 1, rd[p], out + o);
-                p += 1 + rd[p];
-            }
-            break;
-        case 'q':
-            o += put_str(rd + p, len - p, out + o);
+        if (strchr("MqBX", *c)) {
+            n = field_rest(*c, rd, len, p, out + o);
             p = len;
-            break;
-        case 'B':
-            if (p == len)
-                return 0;
-            o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, rd + p,
-                                         (int)(len - p));
-            p = len;
-            break;
-        case 'X':
-            if (p == len)
-                return 0;
-            o += put_hex(rd + p, len - p, out + o);
-            p = len;
-            break;
-        case 'b': {
-            bool first = true;
-            o--; /* no space unless a type follows */
-            while (p < len) {
-                if (p + 2 > len)
-                    return 0;
-                uint8_t win = rd[p], bl = rd[p + 1];
-                if (bl == 0 || bl > 32 || p + 2 + bl > len)
-                    return 0;
-                for (unsigned i = 0; i < bl * 8u; i++)
-                    if (rd[p + 2 + i / 8] & (0x80 >> (i % 8))) {
-                        out[o++] = ' ';
-                        o += (size_t)sprintf(out + o, "%s",
-                                             ptype((uint16_t)(win << 8 | i), tb));
-                    }
-                p += 2 + bl;
-                first = false;
-            }
-            (void)first;
-            break;
+        } else if (strchr("saHZ", *c)) {
+            n = field_counted(*c, rd, len, &p, out + o);
+        } else {
+            n = field_fixed(*c, rd, len, &p, out + o);
         }
-        default:
+        if (n == BAD)
             return 0;
-        }
+        o += n;
     }
     if (p != len)
         return 0;
