@@ -66,6 +66,11 @@ else
     not_ok "ldns-verify-zone missing"
 fi
 
+# an output directory that does not exist: exit 2, one line
+zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/no/such/dir/out.zone" "$f" 2>"$ZG_TMP/err"
+check "unwritable OUT: exit 2" test $? -eq 2
+check "unwritable OUT: named" grep -q "^zonesign: $ZG_TMP/no/such/dir/out.zone: " "$ZG_TMP/err"
+
 # bad options: exit 2
 check_exit 2 "bad --serial" zs_sign 1 --keyset "$ZG_TMP/ks" --serial bogus -o "$ZG_TMP/y" "$f" 2>/dev/null
 check_exit 2 "bad --expiration" zs_sign 1 --keyset "$ZG_TMP/ks" --expiration tomorrow -o "$ZG_TMP/y" "$f" 2>/dev/null
