@@ -1,6 +1,7 @@
 /*
- * gate/check.c - one gate run: the checks in order (keys, every RRSIG,
- * chain of trust, coverage, denial, ZONEMD, content, transition).  Each
+ * gate/check.c - one gate run: the checks in order (earlier releases,
+ * keys, every RRSIG, chain of trust, coverage, denial, ZONEMD, content,
+ * transition).  Each
  * check lives in its own file; this one only sequences them.
  */
 #include "gate/internal.h"
@@ -20,8 +21,15 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
     r->zone = z;
     r->opts = o;
     zone_name_str(ldns_rdf_data(z->origin), name, sizeof(name));
-    if (!(r->zone_name = strdup(name)) || (err = keys_load(r)) < 0 ||
-        (err = rrsig_check_all(r)) < 0) {
+    if (!(r->zone_name = strdup(name))) {
+        err = -ENOMEM;
+        snprintf(diag->msg, sizeof(diag->msg), "out of memory");
+        goto fail;
+    }
+    /* earlier releases first: their keys may verify RFC 6781 4.1.4 RRSIGs */
+    if ((err = history_load(r, diag)) < 0)
+        goto fail;
+    if ((err = keys_load(r)) < 0 || (err = rrsig_check_all(r)) < 0) {
         err = -ENOMEM;
         snprintf(diag->msg, sizeof(diag->msg), "out of memory");
         goto fail;
@@ -33,7 +41,10 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
     zonemd_check(r);
     if (o->unsigned_file && (err = content_check(r, diag)) < 0)
         goto fail;
-    if (o->previous_file && (err = transition_check(r, diag)) < 0)
+    if ((err = hist_current(r, diag)) < 0)
+        goto fail;
+    if ((o->previous_file || o->release_dir) &&
+        (err = transition_check(r, diag)) < 0)
         goto fail;
     *out = r;
     return 0;

@@ -5,6 +5,7 @@
 #include "gate/internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,22 @@ void result_add_owner(struct gate_result *r, gate_class_t cls,
     r->f[r->nf - 1].owner = strdup(buf);
 }
 
+void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
+                    uint16_t tag, uint8_t alg, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    result_add(r, cls, GATE_FAIL, -1, type, tag, alg, "see message");
+    if (r->nf == 0 || r->f[r->nf - 1].cls != cls)
+        return;
+    r->f[r->nf - 1].msg = strdup(buf);
+    if (!r->f[r->nf - 1].msg)
+        r->oom = 1;
+}
+
 gate_verdict_t gate_result_verdict(const struct gate_result *r)
 {
     if (r->oom)
@@ -122,8 +139,11 @@ void gate_result_free(struct gate_result *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nf; i++)
+    for (size_t i = 0; i < r->nf; i++) {
         free(r->f[i].owner);
+        free(r->f[i].msg);
+    }
+    history_free(r);
     free(r->f);
     keys_free(r);
     free(r->kstats);

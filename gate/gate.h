@@ -82,7 +82,15 @@ typedef struct {
     int allow_salt;            /* --allow-salt */
     int threads;               /* --threads, >= 1 */
     int examples;              /* --examples N */
+    const char *release_dir;   /* --release: its history is checked too */
+    const char *incoming_keys; /* --incoming-keys: DNSKEYs not yet published */
+    int64_t propagation_delay; /* --propagation-delay, seconds */
+    int64_t ds_ttl;            /* --ds-ttl, seconds; -1: from the DS file */
 } gate_opts_t;
+
+/* Default --propagation-delay (seconds) and DS TTL when the file has none. */
+#define GATE_PROPAGATION_DELAY_DEFAULT 3600
+#define GATE_DS_TTL_DEFAULT 86400
 
 struct gate_zone;   /* a loaded zone: records in compact canonical form */
 struct gate_result; /* findings and counts of one check run */
@@ -116,7 +124,9 @@ int gate_report_json(const struct gate_result *r, const char *path,
 
 /*
  * Release the candidate file at path into dir as <zone>.zone atomically
- * and append a line to dir/history.jsonl (atomically: rewrite + rename).
+ * and append a line to dir/history.jsonl (atomically: rewrite + rename):
+ * time, serial, DNSKEY RRset, the keys that signed the DNSKEY RRset and
+ * the rest, largest TTLs, the parent's DS set (history.c).
  */
 int gate_release(const struct gate_result *r, const char *path,
                  const char *dir, int64_t now, gate_diag_t *diag);

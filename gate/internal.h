@@ -129,6 +129,7 @@ typedef struct {
     int64_t rec;      /* record whose owner is reported, -1 none */
     const char *reason; /* fixed string */
     char *owner;      /* owner text when rec is -1 (may be NULL) */
+    char *msg;        /* made text replacing reason (may be NULL) */
 } gate_finding_t;
 
 /* Per-key signature tallies for the report. */
@@ -151,7 +152,49 @@ enum {
     SIG_UNSUPPORTED = 128,
     SIG_ORPHAN = 256,   /* covers a type absent at its owner */
     SIG_NONAUTH = 512,  /* covers a non-authoritative RRset */
+    SIG_PREPUB = 1024,  /* verified by a key not in the DNSKEY RRset whose
+                           algorithm has no DNSKEY there (RFC 6781 4.1.4) */
 };
+
+/* A key known from the history, --previous or --incoming-keys. */
+typedef struct {
+    uint16_t tag;
+    uint16_t flags;
+    uint8_t alg;
+    EVP_PKEY *pkey;
+} gate_xkey_t;
+
+/* history.c: one released version as the transition check sees it. */
+typedef struct {
+    uint16_t tag;
+    uint8_t alg;
+    uint16_t flags;
+    uint32_t ttl;
+    uint8_t *rdata;
+    uint16_t rdlen;
+} hist_key_t;
+
+typedef struct {
+    uint16_t tag;
+    uint8_t alg;
+    uint32_t rrsets; /* RRsets it signed (0: not recorded) */
+} hist_signer_t;
+
+typedef struct {
+    int64_t time;
+    uint32_t serial;
+    hist_key_t *keys;
+    size_t nkeys;
+    hist_signer_t *dnskey_by, *data_by;
+    size_t ndnskey_by, ndata_by;
+    uint32_t data_rrsets;  /* signed RRsets other than DNSKEY (0: unknown) */
+    uint32_t ttl_dnskey, ttl_signed;
+    int has_ds;            /* the parent's DS set is recorded */
+    uint32_t ds_ttl;
+    uint8_t **ds;          /* DS rdata */
+    uint16_t *dslen;
+    size_t nds;
+} hist_entry_t;
 
 struct gate_result {
     const struct gate_zone *zone;
@@ -172,6 +215,12 @@ struct gate_result {
     int16_t *sig_key;       /* per RRSIG: key index that verified, -1 */
     EVP_MD *mds[4];         /* fetched digests (crypto.c) */
     int oom;
+    gate_xkey_t *xkeys;     /* keys from history/--previous/--incoming-keys */
+    size_t nxkeys;
+    hist_entry_t *hist;     /* earlier releases, oldest first */
+    size_t nhist;
+    hist_entry_t cur;       /* this candidate (hist_current) */
+    int have_cur;
 };
 
 /* findings.c */
@@ -193,6 +242,28 @@ void nsec3_check(struct gate_result *r);                    /* nsec3.c */
 int content_check(struct gate_result *r, gate_diag_t *diag); /* content.c */
 void zonemd_check(struct gate_result *r);                   /* zonemd.c */
 int transition_check(struct gate_result *r, gate_diag_t *diag);
+
+/* history.c */
+/* Earlier releases (--release DIR's history, --previous) and extra keys. */
+int history_load(struct gate_result *r, gate_diag_t *diag);
+/* This candidate as a history entry, in r->cur (after the checks). */
+int hist_current(struct gate_result *r, gate_diag_t *diag);
+/* One history.jsonl line for r->cur released at now as file; caller frees. */
+char *hist_line(const struct gate_result *r, int64_t now, const char *file);
+void hist_entry_clear(hist_entry_t *e);
+void history_free(struct gate_result *r);
+/* A finding with made text (printf format). */
+void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
+                    uint16_t tag, uint8_t alg, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* "2026-12-01 01:00:00 UTC" */
+void time_str(int64_t t, char *buf, size_t len);
+/* RFC 4034 5.1.4: does DS rdata ds match key k of zone z (trust.c). */
+int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
+                     const uint8_t *ds, size_t dslen, int *supported);
+/* As rrs_read_file, records without a TTL get ttl. */
+int rrs_read_file_ttl(ldns_rr_list **out, const char *path,
+                      const ldns_rdf *origin, uint32_t ttl, gate_diag_t *diag);
 
 /* Read DS/DNSKEY RRs from a file (trust.c, ldns reader). */
 int rrs_read_file(ldns_rr_list **out, const char *path, const ldns_rdf *origin,

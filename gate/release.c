@@ -137,57 +137,6 @@ static int copy_to_tmp(const char *src, int fd)
     return err;
 }
 
-/* One JSON line: time, serial, DNSKEY RRset, signing keys, largest TTLs. */
-static char *history_line(const struct gate_result *r, int64_t now,
-                          const char *file)
-{
-    const struct gate_zone *z = r->zone;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    if (!fp)
-        return NULL;
-    uint32_t max_dnskey = 0, max_rrsig = 0, max_data = 0, max_ds = 0;
-    for (size_t i = 0; i < z->nrecs; i++) {
-        const gate_rec_t *rec = &z->recs[i];
-        uint32_t *m = rec->type == LDNS_RR_TYPE_DNSKEY ? &max_dnskey
-                      : rec->type == LDNS_RR_TYPE_RRSIG ? &max_rrsig
-                      : rec->type == LDNS_RR_TYPE_DS    ? &max_ds
-                                                        : &max_data;
-        if (rec->ttl > *m)
-            *m = rec->ttl;
-    }
-    fprintf(fp, "{\"time\": %lld, \"zone\": \"%s\", \"serial\": %u, "
-                "\"file\": \"%s\", \"dnskey\": [",
-            (long long)now, r->zone_name, z->serial, file);
-    for (size_t k = 0; k < r->nkeys; k++) {
-        const gate_rec_t *rec = &z->recs[r->keys[k].rec];
-        fprintf(fp, "%s{\"keytag\": %u, \"algorithm\": %u, \"flags\": %u, "
-                    "\"ttl\": %u, \"rdata_hex\": \"",
-                k ? ", " : "", r->keys[k].tag, r->keys[k].alg,
-                r->keys[k].flags, rec->ttl);
-        for (uint16_t b = 0; b < rec->rdlen; b++)
-            fprintf(fp, "%02x", rec_rdata(z, rec)[b]);
-        fprintf(fp, "\"}");
-    }
-    fprintf(fp, "], \"signed_by\": [");
-    int first = 1;
-    for (size_t k = 0; k < r->nkstats; k++)
-        if (r->kstats[k].ok) {
-            fprintf(fp, "%s{\"keytag\": %u, \"algorithm\": %u}",
-                    first ? "" : ", ", r->kstats[k].tag, r->kstats[k].alg);
-            first = 0;
-        }
-    fprintf(fp, "], \"max_ttl\": {\"dnskey\": %u, \"rrsig\": %u, \"ds\": %u, "
-                "\"data\": %u}}\n",
-            max_dnskey, max_rrsig, max_ds, max_data);
-    if (fclose(fp) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static int history_write(const char *path, const char *line, int *fd_out,
                          char *tmp, size_t tlen)
 {
@@ -230,7 +179,7 @@ int gate_release(const struct gate_result *r, const char *path,
     }
     snprintf(dst, sizeof(dst), "%s/%s", dir, fname);
     snprintf(hist, sizeof(hist), "%s/history.jsonl", dir);
-    if (!(line = history_line(r, now, fname))) {
+    if (!(line = hist_line(r, now, fname))) {
         err = -ENOMEM;
         goto fail;
     }

@@ -77,7 +77,7 @@ int gate_report_text(const struct gate_result *r, FILE *fp, int examples)
             zone_type_str(f->type, type, sizeof(type));
             fprintf(fp, "  %s: %s %s key %u alg %u: %s\n",
                     gate_class_name((gate_class_t)c), owner, type, f->keytag,
-                    f->alg, f->reason);
+                    f->alg, f->msg ? f->msg : f->reason);
             shown++;
         }
     }
@@ -147,7 +147,7 @@ static void json_body(const struct gate_result *r, FILE *fp)
         json_str(fp, type);
         fprintf(fp, ", \"keytag\": %u, \"algorithm\": %u, \"message\": ",
                 f->keytag, f->alg);
-        json_str(fp, f->reason);
+        json_str(fp, f->msg ? f->msg : f->reason);
         fputc('}', fp);
     }
     fprintf(fp, "]}\n");

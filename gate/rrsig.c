@@ -115,6 +115,79 @@ static int signed_data(const struct gate_zone *z, const gate_rrset_t *set,
     return 0;
 }
 
+/*
+ * RFC 6781 4.1.4: while an algorithm is rolled in (or out), its RRSIGs are
+ * in the zone without any DNSKEY of that algorithm.  Such an RRSIG counts
+ * as verified (SIG_PREPUB) only if it verifies with a key the resolver has
+ * seen or will see (history, --previous, --incoming-keys); whether the
+ * algorithm then signs every RRset is decided in prepub_coverage.
+ */
+static uint16_t prepub_verify(struct gate_result *r, const gate_rrset_t *set,
+                              const uint8_t *rd, size_t rdlen, size_t pre,
+                              sbuf_t *b)
+{
+    const struct gate_zone *z = r->zone;
+    uint8_t alg = rd[2];
+    uint16_t tag = (uint16_t)(rd[16] << 8 | rd[17]);
+    if (!set || r->nxkeys == 0)
+        return SIG_UNKNOWN_KEY;
+    for (size_t k = 0; k < r->nkeys; k++)
+        if (r->keys[k].alg == alg)
+            return SIG_UNKNOWN_KEY; /* the algorithm is published */
+    for (size_t k = 0; k < r->nxkeys; k++) {
+        const gate_xkey_t *x = &r->xkeys[k];
+        if (x->tag != tag || x->alg != alg || !x->pkey)
+            continue;
+        if (b->len == 0 && signed_data(z, set, rd, pre, b) < 0)
+            return SIG_UNKNOWN_KEY;
+        if (crypto_verify(x->pkey, alg, b->p, b->len, rd + pre,
+                          rdlen - pre) == 1)
+            return SIG_VERIFIED | SIG_PREPUB;
+    }
+    return SIG_UNKNOWN_KEY;
+}
+
+/* An algorithm signing without a DNSKEY must sign every authoritative
+ * RRset but the DNSKEY RRset (which changes when its key is added, so a
+ * signature over today's set helps no resolver); otherwise its RRSIGs
+ * stay unknown-key. */
+static int prepub_coverage(struct gate_result *r)
+{
+    const struct gate_zone *z = r->zone;
+    uint8_t algs[256] = {0};
+    for (size_t i = 0; i < r->nsigs; i++)
+        if (r->sig_status[i] & SIG_PREPUB)
+            algs[rec_rdata(z, &z->recs[r->sigs[i]])[2]] = 1;
+    uint8_t *cov = malloc(z->nrrsets ? z->nrrsets : 1);
+    if (!cov)
+        return -ENOMEM;
+    for (int a = 0; a < 256; a++) {
+        if (!algs[a])
+            continue;
+        memset(cov, 0, z->nrrsets ? z->nrrsets : 1);
+        for (size_t i = 0; i < r->nsigs; i++)
+            if ((r->sig_status[i] & SIG_VERIFIED) &&
+                r->sig_rrset[i] != UINT32_MAX &&
+                rec_rdata(z, &z->recs[r->sigs[i]])[2] == a)
+                cov[r->sig_rrset[i]] = 1;
+        int full = 1;
+        for (size_t s = 0; s < z->nrrsets && full; s++)
+            if (z->rrsets[s].auth && !cov[s] &&
+                z->rrsets[s].type != LDNS_RR_TYPE_DNSKEY)
+                full = 0;
+        if (full)
+            continue;
+        for (size_t i = 0; i < r->nsigs; i++)
+            if ((r->sig_status[i] & SIG_PREPUB) &&
+                rec_rdata(z, &z->recs[r->sigs[i]])[2] == a)
+                r->sig_status[i] = (uint16_t)((r->sig_status[i] &
+                                               ~(SIG_PREPUB | SIG_VERIFIED)) |
+                                              SIG_UNKNOWN_KEY);
+    }
+    free(cov);
+    return 0;
+}
+
 static uint16_t check_one(struct gate_result *r, size_t si, sbuf_t *b,
                           EVP_PKEY_CTX **cache, int16_t *keyout)
 {
@@ -177,7 +250,7 @@ static uint16_t check_one(struct gate_result *r, size_t si, sbuf_t *b,
         }
     }
     if (!found)
-        return st | SIG_UNKNOWN_KEY;
+        return st | prepub_verify(r, set, rd, rec->rdlen, pre, b);
     if (!crypto_alg_supported(alg))
         return st | SIG_UNSUPPORTED;
     if (!set)
@@ -339,6 +412,8 @@ int rrsig_check_all(struct gate_result *r)
     for (int t = 0; t < nt; t++)
         if (running[t])
             pthread_join(tid[t], NULL);
+    if ((err = prepub_coverage(r)) < 0)
+        return err;
     for (size_t i = 0; i < r->nsigs; i++)
         sig_findings(r, i);
     return 0;

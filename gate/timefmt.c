@@ -81,3 +81,11 @@ int gate_time_parse(const char *s, int64_t clock, int64_t *out)
     }
     return GATE_ERR_USAGE;
 }
+
+void time_str(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(buf, len, "@%lld", (long long)t);
+}

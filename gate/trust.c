@@ -16,13 +16,19 @@
 int rrs_read_file(ldns_rr_list **out, const char *path, const ldns_rdf *origin,
                   gate_diag_t *diag)
 {
+    return rrs_read_file_ttl(out, path, origin, 3600, diag);
+}
+
+int rrs_read_file_ttl(ldns_rr_list **out, const char *path,
+                      const ldns_rdf *origin, uint32_t dttl, gate_diag_t *diag)
+{
     FILE *fp = fopen(path, "r");
     if (!fp) {
         int e = errno;
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(e));
         return -e;
     }
-    uint32_t ttl = 3600;
+    uint32_t ttl = dttl;
     int line = 0, err = 0;
     ldns_rdf *org = ldns_rdf_clone(origin), *prev = ldns_rdf_clone(origin);
     ldns_rr_list *list = ldns_rr_list_new();
@@ -52,7 +58,7 @@ int rrs_read_file(ldns_rr_list **out, const char *path, const ldns_rdf *origin,
 }
 
 /* RFC 4034 5.1.4: digest = H(owner | DNSKEY rdata). */
-static int ds_matches(const struct gate_zone *z, const gate_key_t *k,
+int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
                       const uint8_t *ds, size_t dslen, int *supported)
 {
     const EVP_MD *md = NULL;
@@ -115,7 +121,7 @@ static int mark_trusted(struct gate_result *r, ldns_rr_list *list,
             const gate_rec_t *kr = &z->recs[r->keys[k].rec];
             if (t == LDNS_RR_TYPE_DNSKEY
                     ? kr->rdlen == len && memcmp(rec_rdata(z, kr), rd, len) == 0
-                    : ds_matches(z, &r->keys[k], rd, len, &sup))
+                    : trust_ds_matches(z, &r->keys[k], rd, len, &sup))
                 r->keys[k].trusted = 1;
             usable |= sup;
         }

@@ -19,8 +19,19 @@ static void usage(FILE *fp)
           "         [--json FILE] [--release DIR] [--on-fail CMD]\n"
           "         [--threads N] [--examples N]\n"
           "         [--allow-nsec3-iterations N] [--allow-salt]\n"
+          "         [--propagation-delay DURATION] [--ds-ttl DURATION]\n"
+          "         [--incoming-keys FILE]\n"
           "         SIGNED_ZONE\n"
           "Checks a signed zone and releases it only if every check passes.\n"
+          "Transition (unsafe-transition), against --previous (released at\n"
+          "--previous-time, default --now) and, with --release, every release\n"
+          "in DIR/history.jsonl (RFC 7583, RFC 6781):\n"
+          "  --propagation-delay D  time for a release to reach every server\n"
+          "                         (default 1h); added to every TTL wait\n"
+          "  --ds-ttl D             the parent's DS TTL (default: the TTL in the\n"
+          "                         --ds file, 86400 where it has none)\n"
+          "  --incoming-keys FILE   DNSKEY RRs of keys not yet published whose\n"
+          "                         algorithm may sign first (RFC 6781 4.1.4)\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d).\n"
           "Exit: 0 pass, 1 rejected, 2 error.\n",
           fp);
@@ -42,7 +53,16 @@ static int parse_uint(const char *s, long max, long *out)
     return 0;
 }
 
-enum { O_ALLOW_IT = 256, O_ALLOW_SALT, O_EXAMPLES, O_PREV_TIME, O_MINVAL };
+enum {
+    O_ALLOW_IT = 256,
+    O_ALLOW_SALT,
+    O_EXAMPLES,
+    O_PREV_TIME,
+    O_MINVAL,
+    O_PROP_DELAY,
+    O_DS_TTL,
+    O_INCOMING,
+};
 
 int main(int argc, char **argv)
 {
@@ -62,6 +82,9 @@ int main(int argc, char **argv)
         {"examples", required_argument, NULL, O_EXAMPLES},
         {"allow-nsec3-iterations", required_argument, NULL, O_ALLOW_IT},
         {"allow-salt", no_argument, NULL, O_ALLOW_SALT},
+        {"propagation-delay", required_argument, NULL, O_PROP_DELAY},
+        {"ds-ttl", required_argument, NULL, O_DS_TTL},
+        {"incoming-keys", required_argument, NULL, O_INCOMING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -74,6 +97,8 @@ int main(int argc, char **argv)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > 0 ? (int)cores : 1;
     o.examples = 5;
+    o.propagation_delay = GATE_PROPAGATION_DELAY_DEFAULT;
+    o.ds_ttl = -1;
     opterr = 0; /* one error line of our own, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
@@ -107,6 +132,16 @@ int main(int argc, char **argv)
             o.allow_iterations = (unsigned)v;
             break;
         case O_ALLOW_SALT: o.allow_salt = 1; break;
+        case O_PROP_DELAY:
+            if (gate_duration_parse(optarg, &o.propagation_delay) < 0)
+                return die("--propagation-delay: not a duration (N[smhd])");
+            break;
+        case O_DS_TTL:
+            if (gate_duration_parse(optarg, &o.ds_ttl) < 0 ||
+                o.ds_ttl > 0x7fffffff)
+                return die("--ds-ttl: not a duration (N[smhd])");
+            break;
+        case O_INCOMING: o.incoming_keys = optarg; break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "zonegate: %s needs a value (see --help)\n",
@@ -129,6 +164,7 @@ int main(int argc, char **argv)
     if (now_s && gate_time_parse(now_s, clock, &clock) < 0)
         return die("--now: not a time (YYYYMMDDHHMMSS, seconds, now[+-]N)");
     o.now = clock;
+    o.release_dir = release;
     o.previous_time = clock;
     if (prev_s && gate_time_parse(prev_s, clock, &o.previous_time) < 0)
         return die("--previous-time: not a time");

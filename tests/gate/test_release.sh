@@ -56,10 +56,19 @@ check_exit 1 "expired at --now: refused" zg --origin tld. --ds "$C/ds.txt" \
     --release "$R" --now now+40d "$C/clean-nsec3.zone"
 check "... DIR untouched" [ "$(snap)" = "$before" ]
 
-# a second pass replaces the zone and appends to the history
-check_exit 0 "a newer clean zone (NSEC) is released" zg --origin tld. \
+# the same serial again is an unsafe transition (RFC 1982): refused
+check_exit 1 "same serial again: refused" zg --origin tld. \
     --ds "$C/ds.txt" --release "$R" "$C/clean-nsec.zone"
-check "... it replaced tld.zone" cmp -s "$R/tld.zone" "$C/clean-nsec.zone"
+check "... as unsafe-transition" grep -q 'unsafe-transition: tld. SOA .*does not increase' "$ZG_TMP/log"
+check "... DIR untouched" [ "$(snap)" = "$before" ]
+# a second pass with a higher serial replaces the zone and appends
+sed 's/ 2026050501 / 2026050502 /' "$C/work/clean-nsec.unsigned" >"$ZG_TMP/next.unsigned"
+check "the same zone re-signed with serial 2026050502 (NSEC)" \
+    dnssec-signzone -q -o tld. -f "$ZG_TMP/next.zone" -s now-3600 -e now+2592000 \
+    "$ZG_TMP/next.unsigned" "$C"/keys/ksk8/K*.private "$C"/keys/zsk8/K*.private
+check_exit 0 "a newer clean zone (NSEC) is released" zg --origin tld. \
+    --ds "$C/ds.txt" --release "$R" "$ZG_TMP/next.zone"
+check "... it replaced tld.zone" cmp -s "$R/tld.zone" "$ZG_TMP/next.zone"
 check "... the history grew by one line" [ "$(wc -l <"$R/history.jsonl")" -eq 2 ]
 n=$(wc -l <"$R/history.jsonl")
 check "history lines are JSON" python3 -c 'import json,sys
