@@ -252,8 +252,6 @@ static int emit_nsec(struct dctx *c, uint32_t ttl)
 }
 
 int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
-                 uint64_t *made, signer_diag_t *diag);
-int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
                  uint64_t *made, signer_diag_t *diag)
 {
     struct dctx *c = calloc(1, sizeof(*c));

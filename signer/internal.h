@@ -17,10 +17,12 @@
 #ifndef ZONEGATE_SIGNER_INTERNAL_H
 #define ZONEGATE_SIGNER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "signer/signer.h"
 
@@ -219,6 +221,11 @@ int rrsig_signed_rr(arena_t *a, const uint8_t *owner, size_t olen,
 int64_t rrsig_jitter(const uint8_t *key, size_t klen, uint16_t type,
                      int64_t max);
 
+/* denial.c: marks the RRsets to sign (RF_SIGN) and adds the NSEC3 or NSEC
+ * records (TTL TTL) to the sorted zone; *made gets their number. */
+int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
+                 uint64_t *made, signer_diag_t *diag);
+
 /* reader.c */
 typedef void (*warn_fn)(void *arg, const char *line);
 enum read_mode {
@@ -239,5 +246,65 @@ int writer_write(const zone_t *z, const char *path,
 size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
                   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                   char *buf);
+
+/* sign.c, keys.c, reuse.c, pipeline.c: one signing run. */
+struct item {
+    uint64_t pos; /* index of the RRset's first record */
+    uint32_t job; /* job index, or UINT32_MAX: reused */
+    uint32_t off; /* RRSIG header (job) or whole RDATA (reused) in data */
+    uint16_t len;
+};
+
+struct chunk {
+    size_t start, end;
+    int done;
+    struct item *items;
+    size_t nitems, icap;
+    arena_t data; /* headers, signed data, reused RDATA */
+    hsm_job_t *jobs;
+    size_t njobs, jcap;
+    uint8_t *sigs;
+    size_t read; /* writer cursor in items */
+    uint8_t rd[2048];
+};
+
+struct keyuse {
+    size_t idx; /* in the key set */
+    uint8_t alg;
+    uint16_t tag;
+};
+
+struct sctx {
+    zone_t *z;
+    zone_t *prev;
+    const signer_opts_t *o;
+    const hsm_keyset_t *ks;
+    struct hsm_pool *pool;
+    struct keyuse ksk[16], zsk[16]; /* sign DNSKEY / everything else */
+    size_t nksk, nzsk;
+    size_t sigmax;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t cursor;
+    struct chunk **chunks;
+    size_t nchunks, ccap;
+    int err;
+    signer_diag_t errdiag;
+    uint64_t made, reused;
+    size_t wchunk; /* writer side */
+    time_t last_progress;
+};
+
+void keys_pick(struct sctx *c);
+int keys_add_apex(struct sctx *c, uint32_t dnskey_ttl, uint32_t param_ttl);
+/* Does the previous zone hold the RRset [i, e) unchanged? */
+bool reuse_rrset_same(const struct sctx *c, size_t i, size_t e, size_t *pi);
+/* A reusable RRSIG RDATA of the previous zone for key K, or NULL. */
+const uint8_t *reuse_sig_find(const struct sctx *c, const rec_t *first,
+                              const struct keyuse *k, uint8_t labels,
+                              uint16_t *len);
+/* Signs and writes the zone to OUT (writer.c), chunk by chunk. */
+int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag);
+void chunk_free(struct chunk *ch);
 
 #endif

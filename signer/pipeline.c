@@ -1,0 +1,334 @@
+/*
+ * signer/pipeline.c - the signing pipeline (built for TLD scale).  The zone
+ * is cut into chunks of whole names holding ~BATCH signing jobs.
+ * Submitter threads take chunks in order, build RRSIG headers and signed
+ * data (RFC 4034 3.1.8.1) for every signing key, reuse still-valid
+ * signatures from --previous (reuse.c), and hand each chunk's jobs to
+ * hsm_pool_sign as one batch; while one chunk is at the HSMs the other
+ * submitter builds the next.  The writer (writer.c) consumes finished
+ * chunks in order and frees them, so memory holds the zone plus a bounded
+ * window of chunks.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "signer/internal.h"
+
+#define BATCH 4096
+#define CHUNK_MAX (1u << 18)
+#define WINDOW 64
+
+static int item_add(struct chunk *ch, const struct item *it)
+{
+    if (ch->nitems == ch->icap) {
+        size_t cap = ch->icap ? ch->icap * 2 : 1024;
+        struct item *p = realloc(ch->items, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        ch->items = p;
+        ch->icap = cap;
+    }
+    ch->items[ch->nitems++] = *it;
+    return 0;
+}
+
+static int job_add(struct chunk *ch, uint32_t key, size_t off, size_t len)
+{
+    if (ch->njobs == ch->jcap) {
+        size_t cap = ch->jcap ? ch->jcap * 2 : 1024;
+        hsm_job_t *p = realloc(ch->jobs, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        ch->jobs = p;
+        ch->jcap = cap;
+    }
+    hsm_job_t *j = &ch->jobs[ch->njobs++];
+    memset(j, 0, sizeof(*j));
+    j->data = (const uint8_t *)(uintptr_t)off; /* fixed up before signing */
+    j->len = (uint32_t)len;
+    j->key = key;
+    return 0;
+}
+
+static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e)
+{
+    zone_t *z = c->z;
+    rec_t first, r;
+    rec_at(z, i, &first);
+    uint8_t owner[256];
+    size_t olen = key_to_wire(first.key, first.klen, owner);
+    unsigned labels = name_labels(owner);
+    if (owner[0] == 1 && owner[1] == '*')
+        labels--; /* RFC 4034 3.1.3 */
+    const struct keyuse *keys = first.type == T_DNSKEY ? c->ksk : c->zsk;
+    size_t nkeys = first.type == T_DNSKEY ? c->nksk : c->nzsk;
+    size_t pi;
+    bool same = c->prev && reuse_rrset_same(c, i, e, &pi);
+    int64_t jit = rrsig_jitter(first.key, first.klen, first.type,
+                               c->o->jitter);
+    int ret;
+    for (size_t k = 0; k < nkeys; k++) {
+        struct item it = {.pos = i};
+        uint16_t plen;
+        const uint8_t *prd =
+            same ? reuse_sig_find(c, &first, &keys[k], (uint8_t)labels, &plen)
+                 : NULL;
+        if (prd) {
+            it.job = UINT32_MAX;
+            it.off = (uint32_t)ch->data.len;
+            it.len = plen;
+            if ((ret = arena_put(&ch->data, prd, plen)) ||
+                (ret = item_add(ch, &it)))
+                return ret;
+            continue;
+        }
+        rrsig_hdr_t h = {
+            .covered = first.type, .alg = keys[k].alg,
+            .labels = (uint8_t)labels, .orig_ttl = first.ttl,
+            .expiration = (uint32_t)(c->o->expiration - jit),
+            .inception = (uint32_t)c->o->inception, .keytag = keys[k].tag,
+            .signer = z->origin, .signer_len = z->origin_len};
+        uint8_t hb[300];
+        size_t hl = rrsig_rdata_hdr(&h, hb);
+        size_t off = ch->data.len;
+        if ((ret = arena_put(&ch->data, hb, hl)))
+            return ret;
+        for (size_t j = i; j < e; j++) {
+            rec_at(z, j, &r);
+            if ((ret = rrsig_signed_rr(&ch->data, owner, olen, r.type,
+                                       first.ttl, r.rdata, r.rdlen)))
+                return ret;
+        }
+        it.job = (uint32_t)ch->njobs;
+        it.off = (uint32_t)off;
+        it.len = (uint16_t)hl;
+        if ((ret = job_add(ch, (uint32_t)keys[k].idx, off,
+                           ch->data.len - off)) ||
+            (ret = item_add(ch, &it)))
+            return ret;
+    }
+    return 0;
+}
+
+static int chunk_build(struct sctx *c, struct chunk *ch)
+{
+    zone_t *z = c->z;
+    for (size_t i = ch->start; i < ch->end;) {
+        size_t e = zone_run_end(z, i, true);
+        rec_t r;
+        rec_at(z, i, &r);
+        if (r.flags & RF_SIGN) {
+            int ret = sign_rrset(c, ch, i, e);
+            if (ret)
+                return ret;
+        }
+        i = e;
+    }
+    return 0;
+}
+
+static int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
+{
+    if (ch->njobs == 0)
+        return 0;
+    ch->sigs = malloc(ch->njobs * c->sigmax);
+    if (!ch->sigs)
+        return -ENOMEM;
+    for (size_t j = 0; j < ch->njobs; j++) {
+        ch->jobs[j].data = ch->data.buf + (uintptr_t)ch->jobs[j].data;
+        ch->jobs[j].sig = ch->sigs + j * c->sigmax;
+    }
+    return hsm_pool_sign(c->pool, ch->jobs, ch->njobs, hd);
+}
+
+/* A chunk ends at a name boundary once it holds BATCH signing jobs or
+ * CHUNK_MAX records: batches of thousands of jobs even in an opt-out zone
+ * where few RRsets are signed. */
+static size_t chunk_end(const struct sctx *c, size_t start)
+{
+    const zone_t *z = c->z;
+    size_t jobs = 0, i = start;
+    size_t per = c->nzsk ? c->nzsk : 1;
+    while (i < z->n && jobs < BATCH && i - start < CHUNK_MAX) {
+        rec_t r;
+        rec_at(z, i, &r);
+        if (r.flags & RF_SIGN)
+            jobs += per;
+        i++;
+    }
+    return i < z->n ? zone_run_end(z, i - 1, false) : z->n;
+}
+
+static void *submitter(void *arg)
+{
+    struct sctx *c = arg;
+    zone_t *z = c->z;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->err && c->nchunks - c->wchunk >= WINDOW &&
+               c->cursor < z->n)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->err || c->cursor >= z->n) {
+            pthread_mutex_unlock(&c->mu);
+            return NULL;
+        }
+        struct chunk *ch = calloc(1, sizeof(*ch));
+        if (!ch) {
+            c->err = -ENOMEM;
+            pthread_cond_broadcast(&c->cv);
+            pthread_mutex_unlock(&c->mu);
+            return NULL;
+        }
+        ch->start = c->cursor;
+        ch->end = chunk_end(c, ch->start);
+        c->cursor = ch->end;
+        if (c->nchunks == c->ccap) {
+            size_t cap = c->ccap ? c->ccap * 2 : 256;
+            struct chunk **p = realloc(c->chunks, cap * sizeof(*p));
+            if (!p) {
+                free(ch);
+                c->err = -ENOMEM;
+                pthread_cond_broadcast(&c->cv);
+                pthread_mutex_unlock(&c->mu);
+                return NULL;
+            }
+            c->chunks = p;
+            c->ccap = cap;
+        }
+        c->chunks[c->nchunks++] = ch;
+        pthread_mutex_unlock(&c->mu);
+
+        hsm_diag_t hd = {{0}};
+        int ret = chunk_build(c, ch);
+        if (!ret)
+            ret = chunk_sign(c, ch, &hd);
+        pthread_mutex_lock(&c->mu);
+        if (ret && !c->err) {
+            c->err = ret;
+            if (hd.msg[0])
+                snprintf(c->errdiag.msg, sizeof(c->errdiag.msg),
+                         "signing: %.900s", hd.msg);
+            else
+                snprintf(c->errdiag.msg, sizeof(c->errdiag.msg),
+                         "signing: %s",
+                         ret >= HSM_ERROR_BASE && ret < HSM_ERROR_MAX
+                             ? hsm_strerror(ret)
+                             : signer_strerror(ret));
+        }
+        ch->done = 1;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+void chunk_free(struct chunk *ch)
+{
+    if (!ch)
+        return;
+    free(ch->items);
+    arena_free(&ch->data);
+    free(ch->jobs);
+    free(ch->sigs);
+    free(ch);
+}
+
+static void progress(struct sctx *c, size_t done_to)
+{
+    if (!c->o->progress)
+        return;
+    time_t t = time(NULL);
+    if (t == c->last_progress)
+        return;
+    c->last_progress = t;
+    fprintf(stderr, "\rzonesign: %zu of %zu records written", done_to,
+            c->z->n);
+}
+
+/* The writer's signature stream: finished chunks in order. */
+static int next_sig(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
+{
+    struct sctx *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->err && c->wchunk < c->nchunks &&
+               !c->chunks[c->wchunk]->done)
+            pthread_cond_wait(&c->cv, &c->mu);
+        while (!c->err && c->wchunk >= c->nchunks && c->cursor < c->z->n)
+            pthread_cond_wait(&c->cv, &c->mu);
+        int err = c->err;
+        struct chunk *ch =
+            c->wchunk < c->nchunks ? c->chunks[c->wchunk] : NULL;
+        if (!err && ch && !ch->done) {
+            pthread_mutex_unlock(&c->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (err)
+            return -1;
+        if (!ch)
+            return 1;
+        if (ch->read < ch->nitems) {
+            const struct item *it = &ch->items[ch->read++];
+            *pos = it->pos;
+            if (it->job == UINT32_MAX) {
+                *rd = ch->data.buf + it->off;
+                *len = it->len;
+                __atomic_add_fetch(&c->reused, 1, __ATOMIC_RELAXED);
+            } else {
+                const hsm_job_t *j = &ch->jobs[it->job];
+                memcpy(ch->rd, ch->data.buf + it->off, it->len);
+                memcpy(ch->rd + it->len, j->sig, j->sig_len);
+                *rd = ch->rd;
+                *len = (uint16_t)(it->len + j->sig_len);
+                c->made++;
+            }
+            return 0;
+        }
+        pthread_mutex_lock(&c->mu);
+        c->chunks[c->wchunk] = NULL;
+        c->wchunk++;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        size_t done_to = ch->end;
+        chunk_free(ch);
+        progress(c, done_to);
+    }
+}
+
+int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
+{
+    unsigned ns = c->o->submitters ? c->o->submitters : 2;
+    pthread_t th[16];
+    unsigned started = 0;
+    int ret = 0;
+    if (ns > 16)
+        ns = 16;
+    for (; started < ns; started++)
+        if (pthread_create(&th[started], NULL, submitter, c) != 0)
+            break;
+    if (started == 0)
+        return -EAGAIN;
+    ret = writer_write(c->z, out, next_sig, c, diag);
+    pthread_mutex_lock(&c->mu);
+    if (ret && !c->err)
+        c->err = ret;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (c->o->progress)
+        fprintf(stderr, "\n");
+    if (c->err && c->err != ret) {
+        *diag = c->errdiag;
+        if (!diag->msg[0])
+            snprintf(diag->msg, sizeof(diag->msg), "%s",
+                     signer_strerror(c->err));
+        return c->err >= HSM_ERROR_BASE && c->err < HSM_ERROR_MAX ? SIGNER_EHSM
+                                                               : c->err;
+    }
+    return ret;
+}
+
