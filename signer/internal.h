@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "signer/signer.h"
 
 #define T_A 1
@@ -236,20 +238,55 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                 warn_fn warn, void *warg, uint64_t *warnings,
                 signer_diag_t *diag);
 
-/* writer.c */
-typedef struct sigstream sigstream_t;
+/* writer.c: SIZE and SHA256 get the written file's size and SHA-256. */
 int writer_write(const zone_t *z, const char *path,
                  int (*next_sig)(void *arg, size_t *pos,
                                  const uint8_t **rdata, uint16_t *len),
-                 void *sarg, signer_diag_t *diag);
+                 void *sarg, uint64_t *size, uint8_t sha256[32],
+                 signer_diag_t *diag);
 /* One RR in presentation form; returns the line length (buf >= 70000). */
 size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
                   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                   char *buf);
 
+/* cache.c: the signature cache sidecar (format in cache.c). */
+#define CACHE_DIGEST 16
+struct cache;
+struct cache_w;
+typedef struct cache_sigs {
+    const uint8_t *p, *end;
+    unsigned left;
+} cache_sigs_t;
+int cache_md_new(EVP_MD_CTX **out);
+/* Digest of the RRset [i, e) of Z (owner, type, TTL, canonical RDATA). */
+int cache_rrset_digest(EVP_MD_CTX *m, const zone_t *z, size_t i, size_t e,
+                       uint8_t dg[CACHE_DIGEST]);
+int cache_w_new(struct cache_w **out);
+void cache_w_free(struct cache_w *w);
+/* Starts the entry of one RRset; cache_w_add appends its RRSIGs. */
+int cache_w_begin(struct cache_w *w, const uint8_t dg[CACHE_DIGEST]);
+int cache_w_add(struct cache_w *w, const uint8_t *rdata, uint16_t len);
+/* Writes the cache for the zone file of ZSIZE bytes and SHA-256 ZSHA
+ * (origin of Z, SOA SERIAL) atomically to PATH. */
+int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
+                  uint64_t zsize, const uint8_t zsha[32], uint32_t serial,
+                  signer_diag_t *diag);
+/* Opens CACHE_PATH if it belongs to the zone file ZONE_PATH (size and
+ * SHA-256) of Z's origin and is intact; -1 if not usable.  Caller frees
+ * with cache_free. */
+int cache_open(struct cache **out, const char *cache_path,
+               const char *zone_path, const zone_t *z);
+void cache_free(struct cache *c);
+uint32_t cache_serial(const struct cache *c);
+/* The RRSIGs stored for digest DG; -1 if none. */
+int cache_find(const struct cache *c, const uint8_t dg[CACHE_DIGEST],
+               cache_sigs_t *it);
+int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len);
+
 /* sign.c, keys.c, reuse.c, pipeline.c: one signing run. */
 struct item {
     uint64_t pos; /* index of the RRset's first record */
+    uint8_t dg[CACHE_DIGEST]; /* RRset digest (with a cache only) */
     uint32_t job; /* job index, or UINT32_MAX: reused */
     uint32_t off; /* RRSIG header (job) or whole RDATA (reused) in data */
     uint16_t len;
@@ -276,7 +313,14 @@ struct keyuse {
 
 struct sctx {
     zone_t *z;
-    zone_t *prev;
+    zone_t *prev;         /* --previous parsed from text, or */
+    struct cache *pcache; /* --previous through its signature cache */
+    struct cache_w *cw;   /* the cache for OUT, NULL: none */
+    size_t cw_last;       /* writer side: RRset of the last cache entry */
+    int cw_err;
+    uint32_t serial;      /* of the zone being signed */
+    void (*warn)(void *arg, const char *line);
+    void *warg;
     const signer_opts_t *o;
     const hsm_keyset_t *ks;
     struct hsm_pool *pool;
@@ -303,6 +347,10 @@ bool reuse_rrset_same(const struct sctx *c, size_t i, size_t e, size_t *pi);
 const uint8_t *reuse_sig_find(const struct sctx *c, const rec_t *first,
                               const struct keyuse *k, uint8_t labels,
                               uint16_t *len);
+/* The same among the cached RRSIGs of the RRset (IT is not advanced). */
+const uint8_t *reuse_cache_find(const struct sctx *c, const cache_sigs_t *it,
+                                const rec_t *first, const struct keyuse *k,
+                                uint8_t labels, uint16_t *len);
 /* Signs and writes the zone to OUT (writer.c), chunk by chunk. */
 int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag);
 void chunk_free(struct chunk *ch);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "signer/internal.h"
 
@@ -53,7 +54,8 @@ static int job_add(struct chunk *ch, uint32_t key, size_t off, size_t len)
     return 0;
 }
 
-static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e)
+static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e,
+                      EVP_MD_CTX *md)
 {
     zone_t *z = c->z;
     rec_t first, r;
@@ -66,16 +68,25 @@ static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e)
     const struct keyuse *keys = first.type == T_DNSKEY ? c->ksk : c->zsk;
     size_t nkeys = first.type == T_DNSKEY ? c->nksk : c->nzsk;
     size_t pi;
-    bool same = c->prev && reuse_rrset_same(c, i, e, &pi);
+    uint8_t dg[CACHE_DIGEST] = {0};
+    cache_sigs_t cs = {0};
+    int ret;
+    if ((c->cw || c->pcache) && (ret = cache_rrset_digest(md, z, i, e, dg)))
+        return ret;
+    bool same = c->pcache ? cache_find(c->pcache, dg, &cs) == 0
+                          : c->prev && reuse_rrset_same(c, i, e, &pi);
     int64_t jit = rrsig_jitter(first.key, first.klen, first.type,
                                c->o->jitter);
-    int ret;
     for (size_t k = 0; k < nkeys; k++) {
         struct item it = {.pos = i};
         uint16_t plen;
-        const uint8_t *prd =
-            same ? reuse_sig_find(c, &first, &keys[k], (uint8_t)labels, &plen)
-                 : NULL;
+        const uint8_t *prd = NULL;
+        memcpy(it.dg, dg, CACHE_DIGEST);
+        if (same && c->pcache)
+            prd = reuse_cache_find(c, &cs, &first, &keys[k], (uint8_t)labels,
+                                   &plen);
+        else if (same)
+            prd = reuse_sig_find(c, &first, &keys[k], (uint8_t)labels, &plen);
         if (prd) {
             it.job = UINT32_MAX;
             it.off = (uint32_t)ch->data.len;
@@ -113,7 +124,7 @@ static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e)
     return 0;
 }
 
-static int chunk_build(struct sctx *c, struct chunk *ch)
+static int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
 {
     zone_t *z = c->z;
     for (size_t i = ch->start; i < ch->end;) {
@@ -121,7 +132,7 @@ static int chunk_build(struct sctx *c, struct chunk *ch)
         rec_t r;
         rec_at(z, i, &r);
         if (r.flags & RF_SIGN) {
-            int ret = sign_rrset(c, ch, i, e);
+            int ret = sign_rrset(c, ch, i, e, md);
             if (ret)
                 return ret;
         }
@@ -162,9 +173,26 @@ static size_t chunk_end(const struct sctx *c, size_t start)
     return i < z->n ? zone_run_end(z, i - 1, false) : z->n;
 }
 
+static void submit_loop(struct sctx *c, EVP_MD_CTX *md);
+
 static void *submitter(void *arg)
 {
     struct sctx *c = arg;
+    EVP_MD_CTX *md = NULL;
+    if (cache_md_new(&md) != 0) {
+        pthread_mutex_lock(&c->mu);
+        c->err = -ENOMEM;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+    }
+    submit_loop(c, md);
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+static void submit_loop(struct sctx *c, EVP_MD_CTX *md)
+{
     zone_t *z = c->z;
     for (;;) {
         pthread_mutex_lock(&c->mu);
@@ -173,14 +201,14 @@ static void *submitter(void *arg)
             pthread_cond_wait(&c->cv, &c->mu);
         if (c->err || c->cursor >= z->n) {
             pthread_mutex_unlock(&c->mu);
-            return NULL;
+            return;
         }
         struct chunk *ch = calloc(1, sizeof(*ch));
         if (!ch) {
             c->err = -ENOMEM;
             pthread_cond_broadcast(&c->cv);
             pthread_mutex_unlock(&c->mu);
-            return NULL;
+            return;
         }
         ch->start = c->cursor;
         ch->end = chunk_end(c, ch->start);
@@ -193,7 +221,7 @@ static void *submitter(void *arg)
                 c->err = -ENOMEM;
                 pthread_cond_broadcast(&c->cv);
                 pthread_mutex_unlock(&c->mu);
-                return NULL;
+                return;
             }
             c->chunks = p;
             c->ccap = cap;
@@ -202,7 +230,7 @@ static void *submitter(void *arg)
         pthread_mutex_unlock(&c->mu);
 
         hsm_diag_t hd = {{0}};
-        int ret = chunk_build(c, ch);
+        int ret = chunk_build(c, ch, md);
         if (!ret)
             ret = chunk_sign(c, ch, &hd);
         pthread_mutex_lock(&c->mu);
@@ -247,6 +275,21 @@ static void progress(struct sctx *c, size_t done_to)
             c->z->n);
 }
 
+/* The signature cache of OUT collects every RRSIG the writer writes; a
+ * failure only drops the cache (the zone does not depend on it). */
+static void cache_note(struct sctx *c, const struct item *it,
+                       const uint8_t *rd, uint16_t len)
+{
+    if (!c->cw || c->cw_err)
+        return;
+    if (it->pos != c->cw_last) {
+        c->cw_last = it->pos;
+        c->cw_err = cache_w_begin(c->cw, it->dg);
+    }
+    if (!c->cw_err)
+        c->cw_err = cache_w_add(c->cw, rd, len);
+}
+
 /* The writer's signature stream: finished chunks in order. */
 static int next_sig(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
 {
@@ -285,6 +328,7 @@ static int next_sig(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
                 *len = (uint16_t)(it->len + j->sig_len);
                 c->made++;
             }
+            cache_note(c, it, *rd, *len);
             return 0;
         }
         pthread_mutex_lock(&c->mu);
@@ -296,6 +340,30 @@ static int next_sig(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
         chunk_free(ch);
         progress(c, done_to);
     }
+}
+
+/* OUT.zsc beside OUT, or no stale one: a cache that cannot be written is
+ * a warning, never a failed signing. */
+static void cache_finish(struct sctx *c, const char *out, uint64_t size,
+                         const uint8_t sha[32])
+{
+    size_t l = strlen(out);
+    char *path = malloc(l + 5);
+    signer_diag_t d = {{0}};
+    if (!path)
+        return;
+    snprintf(path, l + 5, "%s.zsc", out);
+    if (!c->cw || c->cw_err ||
+        cache_w_write(c->cw, path, c->z, size, sha, c->serial, &d) != 0) {
+        unlink(path);
+        if (c->cw && c->warn) {
+            char line[1200];
+            snprintf(line, sizeof(line), "signature cache not written: %s",
+                     d.msg[0] ? d.msg : "out of memory");
+            c->warn(c->warg, line);
+        }
+    }
+    free(path);
 }
 
 int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
@@ -311,7 +379,10 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
             break;
     if (started == 0)
         return -EAGAIN;
-    ret = writer_write(c->z, out, next_sig, c, diag);
+    uint64_t size = 0;
+    uint8_t sha[32];
+    c->cw_last = SIZE_MAX;
+    ret = writer_write(c->z, out, next_sig, c, &size, sha, diag);
     pthread_mutex_lock(&c->mu);
     if (ret && !c->err)
         c->err = ret;
@@ -329,6 +400,8 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
         return c->err >= HSM_ERROR_BASE && c->err < HSM_ERROR_MAX ? SIGNER_EHSM
                                                                : c->err;
     }
+    if (ret == 0)
+        cache_finish(c, out, size, sha);
     return ret;
 }
 

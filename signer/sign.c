@@ -75,7 +75,10 @@ static int soa_serial(struct sctx *c, uint32_t *min_ttl, uint32_t *soa_ttl,
     uint32_t old = get32(rd + r.rdlen - 20);
     int has_prev = 0;
     uint32_t prev = 0;
-    if (c->prev) {
+    if (c->pcache) {
+        has_prev = 1;
+        prev = cache_serial(c->pcache);
+    } else if (c->prev) {
         size_t j = zone_lower_bound(c->prev, z->okey, z->okey_len, T_SOA);
         rec_t p;
         if (j < c->prev->n) {
@@ -137,26 +140,83 @@ static int check_options(signer_opts_t *o, const hsm_keyset_t *ks,
     return 0;
 }
 
-/* The unsigned zone and, with --previous, the previous signed zone. */
+struct prevload {
+    struct sctx *c;
+    const uint8_t *origin;
+    size_t olen;
+    int ret;
+    signer_diag_t diag;
+};
+
+/* --previous: through its signature cache if there is one that belongs to
+ * it (cache.c), else parsed from its text. */
+static void *load_previous(void *arg)
+{
+    struct prevload *pl = arg;
+    struct sctx *c = pl->c;
+    const signer_opts_t *o = c->o;
+    uint64_t pw = 0;
+    if (!(c->prev = calloc(1, sizeof(*c->prev)))) {
+        pl->ret = -ENOMEM;
+        return NULL;
+    }
+    if ((pl->ret = zone_init(c->prev, pl->origin, pl->olen)))
+        return NULL;
+    if (!o->no_cache) {
+        size_t l = strlen(o->previous);
+        char *cp = o->previous_cache ? NULL : malloc(l + 5);
+        if (cp)
+            snprintf(cp, l + 5, "%s.zsc", o->previous);
+        const char *path = o->previous_cache ? o->previous_cache : cp;
+        int r = path ? cache_open(&c->pcache, path, o->previous, c->prev) : -1;
+        free(cp);
+        if (r == 0) {
+            zone_free(c->prev);
+            free(c->prev);
+            c->prev = NULL;
+            return NULL;
+        }
+        if (o->previous_cache && c->warn) {
+            char line[1200];
+            snprintf(line, sizeof(line), "%.500s: not a signature cache of "
+                     "%.500s; reading the previous zone's text",
+                     o->previous_cache, o->previous);
+            c->warn(c->warg, line);
+        }
+    }
+    pl->ret = reader_load(c->prev, o->previous, READ_SIGNED, NULL, NULL, &pw,
+                          &pl->diag);
+    return NULL;
+}
+
+/* The unsigned zone and, with --previous, the previous signed zone (on a
+ * second thread: the two reads overlap). */
 static int load_zones(struct sctx *c, const uint8_t *origin, size_t olen,
                       const signer_hooks_t *hooks, uint64_t *warnings,
                       signer_diag_t *diag)
 {
     void (*warn)(void *, const char *) = hooks ? hooks->warn : NULL;
     void *warg = hooks ? hooks->arg : NULL;
+    struct prevload pl = {.c = c, .origin = origin, .olen = olen};
+    pthread_t th;
+    bool threaded = false;
     int ret = zone_init(c->z, origin, olen);
-    if (!ret)
-        ret = reader_load(c->z, c->o->input, READ_UNSIGNED, warn, warg,
-                          warnings, diag);
-    if (ret || !c->o->previous)
+    if (ret)
         return ret;
-    uint64_t pw = 0;
-    if (!(c->prev = calloc(1, sizeof(*c->prev))))
-        return -ENOMEM;
-    if ((ret = zone_init(c->prev, origin, olen)))
-        return ret;
-    return reader_load(c->prev, c->o->previous, READ_SIGNED, warn, warg, &pw,
-                       diag);
+    if (c->o->previous) {
+        threaded = pthread_create(&th, NULL, load_previous, &pl) == 0;
+        if (!threaded)
+            load_previous(&pl);
+    }
+    ret = reader_load(c->z, c->o->input, READ_UNSIGNED, warn, warg,
+                      warnings, diag);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (!ret && pl.ret) {
+        *diag = pl.diag;
+        ret = pl.ret;
+    }
+    return ret;
 }
 
 /* Serial, DNSKEY and NSEC3PARAM RRsets, which RRsets to sign, the chain. */
@@ -173,6 +233,7 @@ static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
         snprintf(diag->msg, sizeof(diag->msg), "%s: bad SOA", c->o->input);
         return ret;
     }
+    c->serial = stats->serial;
     if ((ret = keys_add_apex(c, soa_ttl, min_ttl)))
         return ret;
     return denial_build(c->z, c->o, min_ttl, &stats->nsec3, diag);
@@ -242,6 +303,8 @@ static void sctx_free(struct sctx *c)
     free(c->z);
     zone_free(c->prev);
     free(c->prev);
+    cache_free(c->pcache);
+    cache_w_free(c->cw);
     free(c);
 }
 
@@ -265,10 +328,15 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     pthread_cond_init(&c->cv, NULL);
     c->o = &o;
     c->ks = ks;
+    c->warn = hooks ? hooks->warn : NULL;
+    c->warg = hooks ? hooks->arg : NULL;
+    if (!o.no_cache && cache_w_new(&c->cw) != 0)
+        c->cw = NULL; /* no cache for OUT: a warning at the end */
     if ((ret = check_options(&o, ks, origin, &olen, diag)) ||
         (ret = load_zones(c, origin, olen, hooks, &warnings, diag)))
         goto out;
     stats->records_in = c->z->n;
+    stats->previous_from = c->pcache ? 1 : c->prev ? 2 : 0;
     stats->t_read = since(&t0);
     if ((ret = prepare(c, stats, diag)))
         goto out;

@@ -77,6 +77,8 @@ typedef struct signer_opts {
     const char *output;        /* signed zone, written atomically */
     const char *origin;        /* presentation form; NULL: key set's zone */
     const char *previous;      /* previous signed zone or NULL */
+    const char *previous_cache; /* its signature cache; NULL: PREVIOUS.zsc */
+    int no_cache;              /* neither write OUT.zsc nor read one */
     signer_denial_t denial;
     int opt_out;
     uint8_t salt[255];
@@ -106,6 +108,8 @@ typedef struct signer_stats {
     uint32_t serial;
     double seconds;
     double t_read, t_prepare, t_proof, t_sign_write; /* phase seconds */
+    int previous_from;         /* 0 no --previous, 1 its signature cache,
+                                * 2 its text */
 } signer_stats_t;
 
 /* Reads, signs and writes a zone: opts->input to opts->output through the

@@ -307,14 +307,48 @@ static void pend_fill(struct pending *p)
         p->err = true;
 }
 
+/* Output through one large buffer: each flush goes into the file and into
+ * the SHA-256 that binds the signature cache (cache.c) to this file. */
+struct wout {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    EVP_MD_CTX *md;
+    uint64_t total;
+};
+
+static int wout_flush(struct wout *w)
+{
+    if (w->len && !EVP_DigestUpdate(w->md, w->buf, w->len))
+        return -EIO;
+    for (size_t o = 0; o < w->len;) {
+        ssize_t n = write(w->fd, w->buf + o, w->len - o);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        o += (size_t)n;
+    }
+    w->total += w->len;
+    w->len = 0;
+    return 0;
+}
+
+/* Room for one more line of up to 70000 bytes at w->buf + w->len. */
+static inline int wout_room(struct wout *w)
+{
+    return w->cap - w->len < 70000 ? wout_flush(w) : 0;
+}
+
 static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
-                      FILE *f, char *buf)
+                      struct wout *w)
 {
     uint8_t owner[256];
     rec_t r;
     rec_at(z, i, &r);
     size_t olen = key_to_wire(r.key, r.klen, owner);
     bool sigs_done = false;
+    int ret;
     for (size_t j = i; j <= e; j++) {
         if (j < e)
             rec_at(z, j, &r);
@@ -322,10 +356,10 @@ static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
             sigs_done = true;
             for (pend_fill(pd); pd->have && pd->pos < e; pend_fill(pd)) {
                 uint32_t ttl = get32(pd->rd + 4); /* original TTL */
-                size_t n = rr_to_text(owner, olen, T_RRSIG, ttl, pd->rd,
-                                      pd->len, buf);
-                if (fwrite(buf, 1, n, f) != n)
-                    return -EIO;
+                if ((ret = wout_room(w)))
+                    return ret;
+                w->len += rr_to_text(owner, olen, T_RRSIG, ttl, pd->rd,
+                                     pd->len, w->buf + w->len);
                 pd->have = false;
             }
         }
@@ -333,10 +367,10 @@ static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
             return -ECANCELED;
         if (j == e)
             break;
-        size_t n = rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
-                              buf);
-        if (fwrite(buf, 1, n, f) != n)
-            return -EIO;
+        if ((ret = wout_room(w)))
+            return ret;
+        w->len += rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
+                             w->buf + w->len);
     }
     return 0;
 }
@@ -355,64 +389,66 @@ static int fsync_dir(const char *path)
     return r;
 }
 
+static int write_all(const zone_t *z, struct pending *pd, struct wout *w)
+{
+    int ret;
+    for (size_t i = 0; i < z->n;) {
+        size_t e = zone_run_end(z, i, false);
+        if ((ret = write_name(z, i, e, pd, w)))
+            return ret;
+        i = e;
+    }
+    pend_fill(pd); /* drains: every chunk signed, none left over */
+    if (pd->err || pd->have)
+        return -ECANCELED;
+    return wout_flush(w);
+}
+
 int writer_write(const zone_t *z, const char *path,
                  int (*next_sig)(void *arg, size_t *pos, const uint8_t **rd,
                                  uint16_t *len),
-                 void *sarg, signer_diag_t *diag)
+                 void *sarg, uint64_t *size, uint8_t sha256[32],
+                 signer_diag_t *diag)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    char *buf = malloc(70000 * 4);
-    FILE *f = NULL;
-    int fd = -1, ret = 0;
+    struct wout w = {.fd = -1, .cap = 4 << 20};
+    int ret = 0;
+    unsigned mdlen = 0;
     struct pending pd = {.next = next_sig, .arg = sarg};
-    if (!tmp || !buf) {
+    w.buf = malloc(w.cap);
+    w.md = EVP_MD_CTX_new();
+    if (!tmp || !w.buf || !w.md || !EVP_DigestInit_ex(w.md, EVP_sha256(), NULL)) {
         ret = -ENOMEM;
         goto out;
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
+    w.fd = mkstemp(tmp);
+    if (w.fd < 0) {
         ret = -errno;
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-ret));
         free(tmp);
         tmp = NULL;
         goto out;
     }
-    fchmod(fd, 0644);
-    f = fdopen(fd, "w");
-    if (!f) {
-        ret = -errno;
-        close(fd);
+    fchmod(w.fd, 0644);
+    if ((ret = write_all(z, &pd, &w)))
         goto fail;
-    }
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    for (size_t i = 0; i < z->n;) {
-        size_t e = zone_run_end(z, i, false);
-        ret = write_name(z, i, e, &pd, f, buf);
-        if (ret)
-            goto fail;
-        i = e;
-    }
-    pend_fill(&pd); /* drains: every chunk signed, none left over */
-    if (pd.err || pd.have) {
-        ret = -ECANCELED;
-        goto fail;
-    }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (fsync(w.fd) != 0 || close(w.fd) != 0) {
+        w.fd = -1;
         ret = -errno;
         goto fail;
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        ret = -errno;
+    w.fd = -1;
+    if (!EVP_DigestFinal_ex(w.md, sha256, &mdlen)) {
+        ret = -EIO;
         goto fail;
     }
-    f = NULL;
     if (rename(tmp, path) != 0) {
         ret = -errno;
         goto fail;
     }
+    *size = w.total;
     ret = fsync_dir(path);
     if (ret)
         snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",
@@ -421,11 +457,12 @@ int writer_write(const zone_t *z, const char *path,
 fail:
     snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
              strerror(ret < 0 ? -ret : EIO));
-    if (f)
-        fclose(f);
+    if (w.fd >= 0)
+        close(w.fd);
     unlink(tmp);
 out:
     free(tmp);
-    free(buf);
+    free(w.buf);
+    EVP_MD_CTX_free(w.md);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
 }
