@@ -1,6 +1,7 @@
 /*
  * gate/release.c - putting a passed zone in service (DESIGN.md invariants
- * 3 and 4): temporary file in the target directory, fsync, rename, fsync
+ * 3 and 4): unnamed temporary file (O_TMPFILE) in the target directory,
+ * fsync, a name only at the last instant, rename, fsync
  * of the directory; the release history (one JSON object per line,
  * history.jsonl) is rewritten the same way.  On fail nothing here runs
  * except the --on-fail hook.  Written for the gate; the signer has its own.
@@ -52,9 +53,20 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Temporary file next to path; *fd open for writing. */
+/* Temporary file next to path; *fd open for writing.  Where the file
+ * system allows it the file is unnamed (O_TMPFILE): a process killed while
+ * writing leaves nothing behind, and the file gets a name only for the
+ * instant between linkat and rename in tmp_commit.  tmp is then "". */
 static int tmp_open(const char *path, char *tmp, size_t len, int *fd)
 {
+    char dir[4096];
+    dir_of(path, dir, sizeof(dir));
+    *fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (*fd >= 0) {
+        tmp[0] = '\0';
+        fchmod(*fd, 0644);
+        return 0;
+    }
     snprintf(tmp, len, "%s.tmp.XXXXXX", path);
     *fd = mkstemp(tmp);
     if (*fd < 0)
@@ -63,17 +75,37 @@ static int tmp_open(const char *path, char *tmp, size_t len, int *fd)
     return 0;
 }
 
-static int tmp_commit(int fd, const char *tmp, const char *path)
+/* Gives an unnamed temporary file a temporary name beside path. */
+static int tmp_name(int fd, const char *path, char *tmp, size_t len)
 {
+    static unsigned seq;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    snprintf(tmp, len, "%s.tmp.%ld.%u", path, (long)getpid(), seq++);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0) {
+        int err = -errno;
+        tmp[0] = '\0';
+        return err;
+    }
+    return 0;
+}
+
+static int tmp_commit(int fd, const char *tmp_in, const char *path)
+{
+    char tmp[4200];
     int err = 0;
+    snprintf(tmp, sizeof(tmp), "%s", tmp_in);
     if (fsync(fd) < 0)
         err = -errno;
+    if (!err && tmp[0] == '\0')
+        err = tmp_name(fd, path, tmp, sizeof(tmp));
     if (close(fd) < 0 && !err)
         err = -errno;
     if (!err && rename(tmp, path) < 0)
         err = -errno;
     if (err) {
-        unlink(tmp);
+        if (tmp[0] != '\0')
+            unlink(tmp);
         return err;
     }
     char dir[4096];

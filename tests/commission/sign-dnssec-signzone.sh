@@ -52,6 +52,9 @@ end=$(( ${ZG_NOW:-$(date +%s)} + 14 * 86400 ))
 dnssec-signzone -q -d "$work" -o "$origin" "${nsec3[@]}" -H 0 -s "$start" -e "$end" \
     -f "$work/out.zone" "$work/in.zone" "${signing[@]}" >/dev/null
 if [ "${ZG_SPOIL:-0}" = 1 ]; then
-    python3 "$(dirname "$0")/spoil.py" "$work/out.zone"
+    # one record per line first (dnssec-signzone writes RRSIGs over lines)
+    ldns-read-zone "$work/out.zone" >"$work/flat.zone"
+    python3 "$(dirname "$0")/spoil.py" "$work/flat.zone"
+    mv "$work/flat.zone" "$work/out.zone"
 fi
 mv "$work/out.zone" "$ZG_OUT"
