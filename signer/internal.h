@@ -238,11 +238,19 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                 warn_fn warn, void *warg, uint64_t *warnings,
                 signer_diag_t *diag);
 
-/* writer.c: SIZE and SHA256 get the written file's size and SHA-256. */
-int writer_write(const zone_t *z, const char *path,
-                 int (*next_sig)(void *arg, size_t *pos,
-                                 const uint8_t **rdata, uint16_t *len),
-                 void *sarg, uint64_t *size, uint8_t sha256[32],
+/* writer.c: the names [start, end) of Z in presentation form appended to
+ * OUT, with the RRSIGs NEXT_SIG hands over (in order: index of the RRset's
+ * first record and RDATA; returns 0, 1 at the end, <0 on failure). */
+int writer_format(const zone_t *z, size_t start, size_t end,
+                  int (*next_sig)(void *arg, size_t *pos,
+                                  const uint8_t **rdata, uint16_t *len),
+                  void *sarg, arena_t *out);
+/* Writes the blocks NEXT_BLOCK hands over (0 a block, 1 the end, <0
+ * failure) to PATH atomically; SIZE and SHA256 get the file's size and
+ * SHA-256. */
+int writer_write(const char *path,
+                 int (*next_block)(void *arg, const uint8_t **p, size_t *n),
+                 void *barg, uint64_t *size, uint8_t sha256[32],
                  signer_diag_t *diag);
 /* One RR in presentation form; returns the line length (buf >= 70000). */
 size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
@@ -301,8 +309,9 @@ struct chunk {
     hsm_job_t *jobs;
     size_t njobs, jcap;
     uint8_t *sigs;
-    size_t read; /* writer cursor in items */
+    size_t read; /* formatter cursor in items */
     uint8_t rd[2048];
+    arena_t text; /* the chunk in presentation form */
 };
 
 struct keyuse {
@@ -336,6 +345,7 @@ struct sctx {
     signer_diag_t errdiag;
     uint64_t made, reused;
     size_t wchunk; /* writer side */
+    struct chunk *wlast; /* written, not yet accounted for and freed */
     time_t last_progress;
 };
 

@@ -19,8 +19,8 @@
 #include "signer/internal.h"
 
 #define BATCH 4096
-#define CHUNK_MAX (1u << 18)
-#define WINDOW 64
+#define CHUNK_MAX (1u << 16)
+#define WINDOW 32
 
 static int item_add(struct chunk *ch, const struct item *it)
 {
@@ -174,6 +174,8 @@ static size_t chunk_end(const struct sctx *c, size_t start)
 }
 
 static void submit_loop(struct sctx *c, EVP_MD_CTX *md);
+static int chunk_next_sig(void *arg, size_t *pos, const uint8_t **rd,
+                          uint16_t *len);
 
 static void *submitter(void *arg)
 {
@@ -233,6 +235,9 @@ static void submit_loop(struct sctx *c, EVP_MD_CTX *md)
         int ret = chunk_build(c, ch, md);
         if (!ret)
             ret = chunk_sign(c, ch, &hd);
+        if (!ret)
+            ret = writer_format(c->z, ch->start, ch->end, chunk_next_sig, ch,
+                                &ch->text);
         pthread_mutex_lock(&c->mu);
         if (ret && !c->err) {
             c->err = ret;
@@ -260,6 +265,7 @@ void chunk_free(struct chunk *ch)
     arena_free(&ch->data);
     free(ch->jobs);
     free(ch->sigs);
+    arena_free(&ch->text);
     free(ch);
 }
 
@@ -275,71 +281,97 @@ static void progress(struct sctx *c, size_t done_to)
             c->z->n);
 }
 
-/* The signature cache of OUT collects every RRSIG the writer writes; a
- * failure only drops the cache (the zone does not depend on it). */
-static void cache_note(struct sctx *c, const struct item *it,
-                       const uint8_t *rd, uint16_t len)
+/* RRSIG RDATA of item IT of chunk CH (header + signature assembled in
+ * BUF, at least 2048 bytes, for a fresh signature). */
+static const uint8_t *item_rdata(const struct chunk *ch, const struct item *it,
+                                 uint8_t *buf, uint16_t *len)
 {
-    if (!c->cw || c->cw_err)
-        return;
-    if (it->pos != c->cw_last) {
-        c->cw_last = it->pos;
-        c->cw_err = cache_w_begin(c->cw, it->dg);
+    if (it->job == UINT32_MAX) {
+        *len = it->len;
+        return ch->data.buf + it->off;
     }
-    if (!c->cw_err)
-        c->cw_err = cache_w_add(c->cw, rd, len);
+    const hsm_job_t *j = &ch->jobs[it->job];
+    memcpy(buf, ch->data.buf + it->off, it->len);
+    memcpy(buf + it->len, j->sig, j->sig_len);
+    *len = (uint16_t)(it->len + j->sig_len);
+    return buf;
 }
 
-/* The writer's signature stream: finished chunks in order. */
-static int next_sig(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
+/* The formatter's signature stream: the chunk's items in order. */
+static int chunk_next_sig(void *arg, size_t *pos, const uint8_t **rd,
+                          uint16_t *len)
+{
+    struct chunk *ch = arg;
+    if (ch->read >= ch->nitems)
+        return 1;
+    const struct item *it = &ch->items[ch->read++];
+    *pos = it->pos;
+    *rd = item_rdata(ch, it, ch->rd, len);
+    return 0;
+}
+
+/* The signature cache of OUT collects every RRSIG written; a failure only
+ * drops the cache (the zone does not depend on it).  Also counts. */
+static void chunk_account(struct sctx *c, struct chunk *ch)
+{
+    for (size_t i = 0; i < ch->nitems; i++) {
+        const struct item *it = &ch->items[i];
+        uint16_t len;
+        const uint8_t *rd = item_rdata(ch, it, ch->rd, &len);
+        if (it->job == UINT32_MAX)
+            c->reused++;
+        else
+            c->made++;
+        if (!c->cw || c->cw_err)
+            continue;
+        if (it->pos != c->cw_last) {
+            c->cw_last = it->pos;
+            c->cw_err = cache_w_begin(c->cw, it->dg);
+        }
+        if (!c->cw_err)
+            c->cw_err = cache_w_add(c->cw, rd, len);
+    }
+}
+
+/* The writer's block stream: finished chunks' text in order.  A chunk is
+ * accounted for and freed when the writer asks for the next block. */
+static int next_block(void *arg, const uint8_t **p, size_t *n)
 {
     struct sctx *c = arg;
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        while (!c->err && c->wchunk < c->nchunks &&
-               !c->chunks[c->wchunk]->done)
-            pthread_cond_wait(&c->cv, &c->mu);
-        while (!c->err && c->wchunk >= c->nchunks && c->cursor < c->z->n)
-            pthread_cond_wait(&c->cv, &c->mu);
-        int err = c->err;
-        struct chunk *ch =
-            c->wchunk < c->nchunks ? c->chunks[c->wchunk] : NULL;
-        if (!err && ch && !ch->done) {
-            pthread_mutex_unlock(&c->mu);
-            continue;
-        }
-        pthread_mutex_unlock(&c->mu);
-        if (err)
-            return -1;
-        if (!ch)
-            return 1;
-        if (ch->read < ch->nitems) {
-            const struct item *it = &ch->items[ch->read++];
-            *pos = it->pos;
-            if (it->job == UINT32_MAX) {
-                *rd = ch->data.buf + it->off;
-                *len = it->len;
-                __atomic_add_fetch(&c->reused, 1, __ATOMIC_RELAXED);
-            } else {
-                const hsm_job_t *j = &ch->jobs[it->job];
-                memcpy(ch->rd, ch->data.buf + it->off, it->len);
-                memcpy(ch->rd + it->len, j->sig, j->sig_len);
-                *rd = ch->rd;
-                *len = (uint16_t)(it->len + j->sig_len);
-                c->made++;
-            }
-            cache_note(c, it, *rd, *len);
-            return 0;
-        }
-        pthread_mutex_lock(&c->mu);
-        c->chunks[c->wchunk] = NULL;
-        c->wchunk++;
-        pthread_cond_broadcast(&c->cv);
-        pthread_mutex_unlock(&c->mu);
-        size_t done_to = ch->end;
-        chunk_free(ch);
+    if (c->wlast) {
+        struct chunk *done = c->wlast;
+        c->wlast = NULL;
+        chunk_account(c, done);
+        size_t done_to = done->end;
+        chunk_free(done);
         progress(c, done_to);
     }
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (c->err)
+            break;
+        if (c->wchunk < c->nchunks && c->chunks[c->wchunk]->done)
+            break;
+        if (c->wchunk >= c->nchunks && c->cursor >= c->z->n)
+            break;
+        pthread_cond_wait(&c->cv, &c->mu);
+    }
+    int err = c->err;
+    struct chunk *ch = NULL;
+    if (!err && c->wchunk < c->nchunks) {
+        ch = c->chunks[c->wchunk];
+        c->chunks[c->wchunk++] = NULL;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (err)
+        return -1;
+    if (!ch)
+        return 1;
+    c->wlast = ch;
+    *p = ch->text.buf;
+    *n = ch->text.len;
+    return 0;
 }
 
 /* OUT.zsc beside OUT, or no stale one: a cache that cannot be written is
@@ -382,7 +414,12 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
     uint64_t size = 0;
     uint8_t sha[32];
     c->cw_last = SIZE_MAX;
-    ret = writer_write(c->z, out, next_sig, c, &size, sha, diag);
+    ret = writer_write(out, next_block, c, &size, sha, diag);
+    if (c->wlast) {
+        chunk_account(c, c->wlast);
+        chunk_free(c->wlast);
+        c->wlast = NULL;
+    }
     pthread_mutex_lock(&c->mu);
     if (ret && !c->err)
         c->err = ret;

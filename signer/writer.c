@@ -5,6 +5,9 @@
  * output's directory, fsync, rename, fsync of the directory (DESIGN.md
  * invariant 4).  The printer is our own: the types of rdata.c by name and
  * everything else in RFC 3597 generic form (TYPEnnn \# len hex).
+ * Formatting (writer_format) works on a range of names, so the pipeline
+ * formats chunks on several threads; writer_write only writes the blocks
+ * in order and hashes them (the SHA-256 binds the signature cache).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -285,63 +288,19 @@ size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
     return o;
 }
 
-struct pending {
-    int (*next)(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len);
-    void *arg;
-    bool have, done, err;
-    size_t pos;
-    const uint8_t *rd;
-    uint16_t len;
-};
-
-static void pend_fill(struct pending *p)
+/* Room for one more line (at most 70000 bytes) at the end of A. */
+static inline int line_room(arena_t *a)
 {
-    if (p->have || p->done)
-        return;
-    int r = p->next ? p->next(p->arg, &p->pos, &p->rd, &p->len) : 1;
-    if (r == 0)
-        p->have = true;
-    else
-        p->done = true;
-    if (r < 0)
-        p->err = true;
+    return arena_reserve(a, 70000);
 }
 
-/* Output through one large buffer: each flush goes into the file and into
- * the SHA-256 that binds the signature cache (cache.c) to this file. */
-struct wout {
-    int fd;
-    char *buf;
-    size_t len, cap;
-    EVP_MD_CTX *md;
-    uint64_t total;
-};
-
-static int wout_flush(struct wout *w)
-{
-    if (w->len && !EVP_DigestUpdate(w->md, w->buf, w->len))
-        return -EIO;
-    for (size_t o = 0; o < w->len;) {
-        ssize_t n = write(w->fd, w->buf + o, w->len - o);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        o += (size_t)n;
-    }
-    w->total += w->len;
-    w->len = 0;
-    return 0;
-}
-
-/* Room for one more line of up to 70000 bytes at w->buf + w->len. */
-static inline int wout_room(struct wout *w)
-{
-    return w->cap - w->len < 70000 ? wout_flush(w) : 0;
-}
-
-static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
-                      struct wout *w)
+/* One name [i, e) with its RRSIGs (taken from NEXT_SIG while they belong
+ * to it) at type 46's place. */
+static int format_name(const zone_t *z, size_t i, size_t e,
+                       int (*next_sig)(void *arg, size_t *pos,
+                                       const uint8_t **rd, uint16_t *len),
+                       void *sarg, size_t *spos, const uint8_t **srd,
+                       uint16_t *slen, bool *have, arena_t *a)
 {
     uint8_t owner[256];
     rec_t r;
@@ -354,23 +313,68 @@ static int write_name(const zone_t *z, size_t i, size_t e, struct pending *pd,
             rec_at(z, j, &r);
         if (!sigs_done && (j == e || r.type > T_RRSIG)) {
             sigs_done = true;
-            for (pend_fill(pd); pd->have && pd->pos < e; pend_fill(pd)) {
-                uint32_t ttl = get32(pd->rd + 4); /* original TTL */
-                if ((ret = wout_room(w)))
+            for (;;) {
+                if (!*have) {
+                    if ((ret = next_sig(sarg, spos, srd, slen)) < 0)
+                        return ret;
+                    *have = ret == 0;
+                }
+                if (!*have || *spos >= e)
+                    break;
+                uint32_t ttl = get32(*srd + 4); /* original TTL */
+                if ((ret = line_room(a)))
                     return ret;
-                w->len += rr_to_text(owner, olen, T_RRSIG, ttl, pd->rd,
-                                     pd->len, w->buf + w->len);
-                pd->have = false;
+                a->len += rr_to_text(owner, olen, T_RRSIG, ttl, *srd, *slen,
+                                     (char *)a->buf + a->len);
+                *have = false;
             }
         }
-        if (pd->err)
-            return -ECANCELED;
         if (j == e)
             break;
-        if ((ret = wout_room(w)))
+        if ((ret = line_room(a)))
             return ret;
-        w->len += rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
-                             w->buf + w->len);
+        a->len += rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
+                             (char *)a->buf + a->len);
+    }
+    return 0;
+}
+
+int writer_format(const zone_t *z, size_t start, size_t end,
+                  int (*next_sig)(void *arg, size_t *pos, const uint8_t **rd,
+                                  uint16_t *len),
+                  void *sarg, arena_t *out)
+{
+    size_t spos = 0;
+    const uint8_t *srd = NULL;
+    uint16_t slen = 0;
+    bool have = false;
+    int ret;
+    for (size_t i = start; i < end;) {
+        size_t e = zone_run_end(z, i, false);
+        if ((ret = format_name(z, i, e, next_sig, sarg, &spos, &srd, &slen,
+                               &have, out)))
+            return ret;
+        i = e;
+    }
+    /* every signature belongs to a name of the range */
+    if (have || (ret = next_sig(sarg, &spos, &srd, &slen)) == 0)
+        return -EINVAL;
+    return ret < 0 ? ret : 0;
+}
+
+/* Writes P fully to FD and into the SHA-256 that binds the signature
+ * cache (cache.c) to this file. */
+static int put_block(int fd, EVP_MD_CTX *md, const uint8_t *p, size_t n)
+{
+    if (n && !EVP_DigestUpdate(md, p, n))
+        return -EIO;
+    for (size_t o = 0; o < n;) {
+        ssize_t k = write(fd, p + o, n - o);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EIO;
+        o += (size_t)k;
     }
     return 0;
 }
@@ -389,58 +393,59 @@ static int fsync_dir(const char *path)
     return r;
 }
 
-static int write_all(const zone_t *z, struct pending *pd, struct wout *w)
+static int write_all(int fd, EVP_MD_CTX *md,
+                     int (*next_block)(void *arg, const uint8_t **p,
+                                       size_t *n),
+                     void *barg, uint64_t *total)
 {
-    int ret;
-    for (size_t i = 0; i < z->n;) {
-        size_t e = zone_run_end(z, i, false);
-        if ((ret = write_name(z, i, e, pd, w)))
+    for (;;) {
+        const uint8_t *p;
+        size_t n;
+        int ret = next_block(barg, &p, &n);
+        if (ret < 0)
+            return -ECANCELED;
+        if (ret > 0)
+            return 0;
+        if ((ret = put_block(fd, md, p, n)))
             return ret;
-        i = e;
+        *total += n;
     }
-    pend_fill(pd); /* drains: every chunk signed, none left over */
-    if (pd->err || pd->have)
-        return -ECANCELED;
-    return wout_flush(w);
 }
 
-int writer_write(const zone_t *z, const char *path,
-                 int (*next_sig)(void *arg, size_t *pos, const uint8_t **rd,
-                                 uint16_t *len),
-                 void *sarg, uint64_t *size, uint8_t sha256[32],
+int writer_write(const char *path,
+                 int (*next_block)(void *arg, const uint8_t **p, size_t *n),
+                 void *barg, uint64_t *size, uint8_t sha256[32],
                  signer_diag_t *diag)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    struct wout w = {.fd = -1, .cap = 4 << 20};
-    int ret = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint64_t total = 0;
+    int fd = -1, ret = 0;
     unsigned mdlen = 0;
-    struct pending pd = {.next = next_sig, .arg = sarg};
-    w.buf = malloc(w.cap);
-    w.md = EVP_MD_CTX_new();
-    if (!tmp || !w.buf || !w.md || !EVP_DigestInit_ex(w.md, EVP_sha256(), NULL)) {
+    if (!tmp || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         ret = -ENOMEM;
         goto out;
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    w.fd = mkstemp(tmp);
-    if (w.fd < 0) {
+    fd = mkstemp(tmp);
+    if (fd < 0) {
         ret = -errno;
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-ret));
         free(tmp);
         tmp = NULL;
         goto out;
     }
-    fchmod(w.fd, 0644);
-    if ((ret = write_all(z, &pd, &w)))
+    fchmod(fd, 0644);
+    if ((ret = write_all(fd, md, next_block, barg, &total)))
         goto fail;
-    if (fsync(w.fd) != 0 || close(w.fd) != 0) {
-        w.fd = -1;
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
         ret = -errno;
         goto fail;
     }
-    w.fd = -1;
-    if (!EVP_DigestFinal_ex(w.md, sha256, &mdlen)) {
+    fd = -1;
+    if (!EVP_DigestFinal_ex(md, sha256, &mdlen)) {
         ret = -EIO;
         goto fail;
     }
@@ -448,7 +453,7 @@ int writer_write(const zone_t *z, const char *path,
         ret = -errno;
         goto fail;
     }
-    *size = w.total;
+    *size = total;
     ret = fsync_dir(path);
     if (ret)
         snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",
@@ -457,12 +462,11 @@ int writer_write(const zone_t *z, const char *path,
 fail:
     snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
              strerror(ret < 0 ? -ret : EIO));
-    if (w.fd >= 0)
-        close(w.fd);
+    if (fd >= 0)
+        close(fd);
     unlink(tmp);
 out:
     free(tmp);
-    free(w.buf);
-    EVP_MD_CTX_free(w.md);
+    EVP_MD_CTX_free(md);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
 }

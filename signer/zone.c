@@ -161,21 +161,56 @@ struct sortent {
     uint64_t off;
 };
 
-static int sortent_cmp(const void *pa, const void *pb, void *arg)
+/* Full canonical comparison of two blobs (prefix tie). */
+static int __attribute__((noinline)) blob_cmp(const zone_t *z, uint64_t oa,
+                                              uint64_t ob)
 {
-    const struct sortent *a = pa, *b = pb;
-    if (a->pfx[0] != b->pfx[0])
-        return a->pfx[0] < b->pfx[0] ? -1 : 1;
-    if (a->pfx[1] != b->pfx[1])
-        return a->pfx[1] < b->pfx[1] ? -1 : 1;
-    const zone_t *z = arg;
     zone_t tmp = *z;
-    uint64_t offs[2] = {a->off, b->off};
+    uint64_t offs[2] = {oa, ob};
     tmp.idx = offs;
     rec_t ra, rb;
     rec_at(&tmp, 0, &ra);
     rec_at(&tmp, 1, &rb);
     return rec_cmp(&ra, &rb);
+}
+
+static inline int ent_cmp(const struct sortent *a, const struct sortent *b,
+                          const zone_t *z)
+{
+    if (a->pfx[0] != b->pfx[0])
+        return a->pfx[0] < b->pfx[0] ? -1 : 1;
+    if (a->pfx[1] != b->pfx[1])
+        return a->pfx[1] < b->pfx[1] ? -1 : 1;
+    return blob_cmp(z, a->off, b->off);
+}
+
+/* Merge sort of N entries with scratch T (N entries), the comparison
+ * inlined (qsort_r's indirect calls cost twice as much at TLD scale);
+ * already ordered runs cost one comparison. */
+static void ent_sort(struct sortent *a, struct sortent *t, size_t n,
+                     const zone_t *z)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            struct sortent x = a[i];
+            size_t j = i;
+            for (; j > 0 && ent_cmp(&a[j - 1], &x, z) > 0; j--)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return;
+    }
+    size_t m = n / 2;
+    ent_sort(a, t, m, z);
+    ent_sort(a + m, t + m, n - m, z);
+    if (ent_cmp(&a[m - 1], &a[m], z) <= 0)
+        return;
+    memcpy(t, a, m * sizeof(*a));
+    size_t i = 0, j = m, k = 0;
+    while (i < m && j < n)
+        a[k++] = ent_cmp(&t[i], &a[j], z) <= 0 ? t[i++] : a[j++];
+    while (i < m)
+        a[k++] = t[i++];
 }
 
 static size_t blob_len(const uint8_t *p)
@@ -210,7 +245,7 @@ int zone_compact(zone_t *z)
 }
 
 struct half {
-    struct sortent *e;
+    struct sortent *e, *t;
     size_t n;
     const zone_t *z;
 };
@@ -218,16 +253,16 @@ struct half {
 static void *sort_half(void *arg)
 {
     struct half *h = arg;
-    qsort_r(h->e, h->n, sizeof(*h->e), sortent_cmp, (void *)h->z);
+    ent_sort(h->e, h->t, h->n, h->z);
     return NULL;
 }
 
 /* Sorts E (z->n entries) into z->idx: the halves on two threads (a large
  * zone's sort is the longest step before signing), then one merge. */
-static void sort_two_halves(zone_t *z, struct sortent *e)
+static void sort_two_halves(zone_t *z, struct sortent *e, struct sortent *t)
 {
     size_t n = z->n, m = n / 2;
-    struct half lo = {e, m, z}, hi = {e + m, n - m, z};
+    struct half lo = {e, t, m, z}, hi = {e + m, t + m, n - m, z};
     pthread_t th;
     bool threaded = n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
     if (!threaded)
@@ -237,7 +272,7 @@ static void sort_two_halves(zone_t *z, struct sortent *e)
         pthread_join(th, NULL);
     size_t i = 0, j = m, k = 0;
     while (i < m || j < n) {
-        bool take_lo = j == n || (i < m && sortent_cmp(&e[i], &e[j], z) <= 0);
+        bool take_lo = j == n || (i < m && ent_cmp(&e[i], &e[j], z) <= 0);
         z->idx[k++] = take_lo ? e[i++].off : e[j++].off;
     }
 }
@@ -247,8 +282,12 @@ int zone_sort_index(zone_t *z)
     if (z->n == 0)
         return 0;
     struct sortent *e = malloc(z->n * sizeof(*e));
-    if (!e)
+    struct sortent *t = malloc((z->n / 2 + 1) * sizeof(*t) * 2);
+    if (!e || !t) {
+        free(e);
+        free(t);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < z->n; i++) {
         const uint8_t *p = z->a.buf + z->idx[i];
         size_t klen = get16(p);
@@ -262,7 +301,8 @@ int zone_sort_index(zone_t *z)
         }
         e[i].off = z->idx[i];
     }
-    sort_two_halves(z, e);
+    sort_two_halves(z, e, t);
+    free(t);
     free(e);
     return 0;
 }
