@@ -33,8 +33,9 @@ mkdir -p "$rel"
 zone 1
 zonesign "${plain[@]}" --keyset "$ks" --quiet -o "$T/out.zone" "$T/in.zone"
 dnssec-dsfromkey -2 -f "$T/out.zone" tld. >"$T/ds"
-check "a clean first release" zonegate --origin tld. --ds "$T/ds" \
-    --unsigned "$T/in.zone" --release "$rel" "$T/out.zone" >/dev/null
+zonegate --origin tld. --ds "$T/ds" --unsigned "$T/in.zone" --release "$rel" \
+    "$T/out.zone" >"$T/first.gate"
+check "a clean first release" test $? -eq 0 -a -s "$rel/tld.zone"
 serial=1
 
 # One fault: sign serial+1 through the shim, gate it, check the outcome.
