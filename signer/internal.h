@@ -300,6 +300,7 @@ struct item {
     uint16_t len;
 };
 
+#define CHUNK_SPARE 4
 struct chunk {
     size_t start, end;
     int done;
@@ -309,6 +310,7 @@ struct chunk {
     hsm_job_t *jobs;
     size_t njobs, jcap;
     uint8_t *sigs;
+    size_t sigcap;
     size_t read; /* formatter cursor in items */
     uint8_t rd[2048];
     arena_t text; /* the chunk in presentation form */
@@ -346,6 +348,8 @@ struct sctx {
     uint64_t made, reused;
     size_t wchunk; /* writer side */
     struct chunk *wlast; /* written, not yet accounted for and freed */
+    struct chunk *spare[CHUNK_SPARE]; /* written chunks kept for reuse */
+    size_t nspare;
     time_t last_progress;
 };
 

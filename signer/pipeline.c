@@ -22,6 +22,7 @@
 #define CHUNK_MAX (1u << 16)
 #define WINDOW 32
 
+
 static int item_add(struct chunk *ch, const struct item *it)
 {
     if (ch->nitems == ch->icap) {
@@ -145,9 +146,13 @@ static int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
 {
     if (ch->njobs == 0)
         return 0;
-    ch->sigs = malloc(ch->njobs * c->sigmax);
-    if (!ch->sigs)
-        return -ENOMEM;
+    if (ch->njobs * c->sigmax > ch->sigcap) {
+        uint8_t *p = realloc(ch->sigs, ch->njobs * c->sigmax);
+        if (!p)
+            return -ENOMEM;
+        ch->sigs = p;
+        ch->sigcap = ch->njobs * c->sigmax;
+    }
     for (size_t j = 0; j < ch->njobs; j++) {
         ch->jobs[j].data = ch->data.buf + (uintptr_t)ch->jobs[j].data;
         ch->jobs[j].sig = ch->sigs + j * c->sigmax;
@@ -205,7 +210,8 @@ static void submit_loop(struct sctx *c, EVP_MD_CTX *md)
             pthread_mutex_unlock(&c->mu);
             return;
         }
-        struct chunk *ch = calloc(1, sizeof(*ch));
+        struct chunk *ch = c->nspare ? c->spare[--c->nspare]
+                                     : calloc(1, sizeof(*ch));
         if (!ch) {
             c->err = -ENOMEM;
             pthread_cond_broadcast(&c->cv);
@@ -333,6 +339,23 @@ static void chunk_account(struct sctx *c, struct chunk *ch)
     }
 }
 
+/* A written chunk keeps its buffers for the next one: fresh multi-megabyte
+ * buffers per chunk cost page faults and munmap calls at TLD scale. */
+static void chunk_recycle(struct sctx *c, struct chunk *ch)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->nspare < CHUNK_SPARE) {
+        ch->start = ch->end = 0;
+        ch->done = 0;
+        ch->nitems = ch->njobs = ch->read = 0;
+        ch->data.len = ch->text.len = 0;
+        c->spare[c->nspare++] = ch;
+        ch = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    chunk_free(ch);
+}
+
 /* The writer's block stream: finished chunks' text in order.  A chunk is
  * accounted for and freed when the writer asks for the next block. */
 static int next_block(void *arg, const uint8_t **p, size_t *n)
@@ -343,7 +366,7 @@ static int next_block(void *arg, const uint8_t **p, size_t *n)
         c->wlast = NULL;
         chunk_account(c, done);
         size_t done_to = done->end;
-        chunk_free(done);
+        chunk_recycle(c, done);
         progress(c, done_to);
     }
     pthread_mutex_lock(&c->mu);

@@ -296,6 +296,8 @@ static void sctx_free(struct sctx *c)
     hsm_pool_free(c->pool);
     for (size_t i = c->wchunk; i < c->nchunks; i++)
         chunk_free(c->chunks[i]);
+    for (size_t i = 0; i < c->nspare; i++)
+        chunk_free(c->spare[i]);
     free(c->chunks);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

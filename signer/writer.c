@@ -254,13 +254,14 @@ static size_t rdata_text(uint16_t type, const uint8_t *rd, size_t len,
     return o;
 }
 
-size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
-                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
-                  char *buf)
+/* One RR with the owner already in presentation form (OTEXT, OTLEN). */
+static size_t rr_text(const char *otext, size_t otlen, uint16_t type,
+                      uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                      char *buf)
 {
     char tb[16];
-    (void)olen;
-    size_t o = name_to_text(owner, buf);
+    memcpy(buf, otext, otlen);
+    size_t o = otlen;
     size_t head = o;
     buf[o++] = ' ';
     o += put_u32(ttl, buf + o);
@@ -288,6 +289,16 @@ size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
     return o;
 }
 
+size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
+                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                  char *buf)
+{
+    char otext[1100];
+    (void)olen;
+    size_t otlen = name_to_text(owner, otext);
+    return rr_text(otext, otlen, type, ttl, rdata, rdlen, buf);
+}
+
 /* Room for one more line (at most 70000 bytes) at the end of A. */
 static inline int line_room(arena_t *a)
 {
@@ -303,9 +314,11 @@ static int format_name(const zone_t *z, size_t i, size_t e,
                        uint16_t *slen, bool *have, arena_t *a)
 {
     uint8_t owner[256];
+    char otext[1100];
     rec_t r;
     rec_at(z, i, &r);
-    size_t olen = key_to_wire(r.key, r.klen, owner);
+    key_to_wire(r.key, r.klen, owner);
+    size_t otlen = name_to_text(owner, otext);
     bool sigs_done = false;
     int ret;
     for (size_t j = i; j <= e; j++) {
@@ -324,8 +337,8 @@ static int format_name(const zone_t *z, size_t i, size_t e,
                 uint32_t ttl = get32(*srd + 4); /* original TTL */
                 if ((ret = line_room(a)))
                     return ret;
-                a->len += rr_to_text(owner, olen, T_RRSIG, ttl, *srd, *slen,
-                                     (char *)a->buf + a->len);
+                a->len += rr_text(otext, otlen, T_RRSIG, ttl, *srd, *slen,
+                                  (char *)a->buf + a->len);
                 *have = false;
             }
         }
@@ -333,8 +346,8 @@ static int format_name(const zone_t *z, size_t i, size_t e,
             break;
         if ((ret = line_room(a)))
             return ret;
-        a->len += rr_to_text(owner, olen, r.type, r.ttl, r.rdata, r.rdlen,
-                             (char *)a->buf + a->len);
+        a->len += rr_text(otext, otlen, r.type, r.ttl, r.rdata, r.rdlen,
+                          (char *)a->buf + a->len);
     }
     return 0;
 }
