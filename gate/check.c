@@ -26,18 +26,28 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
         snprintf(diag->msg, sizeof(diag->msg), "out of memory");
         goto fail;
     }
+    gate_clock_t c;
+    timing_start(&c);
     /* earlier releases first: their keys may verify RFC 6781 4.1.4 RRSIGs */
     if ((err = history_load(r, diag)) < 0)
         goto fail;
+    timing_stop(&r->timings, &c, "history", 0);
     if ((err = keys_load(r)) < 0 || (err = rrsig_check_all(r)) < 0) {
         err = -ENOMEM;
         snprintf(diag->msg, sizeof(diag->msg), "out of memory");
         goto fail;
     }
+    timing_start(&c);
     if ((o->ds_file || o->anchor_file) && (err = trust_check(r, diag)) < 0)
         goto fail;
+    timing_stop(&r->timings, &c, "trust", 0);
+    timing_start(&c);
     coverage_check(r);
+    timing_stop(&r->timings, &c, "coverage", r->rrsets_checked);
+    timing_start(&c);
     denial_check(r);
+    timing_stop(&r->timings, &c, "denial", 0);
+    timing_start(&c);
     zonemd_check(r);
     if (o->unsigned_file && (err = content_check(r, diag)) < 0)
         goto fail;
@@ -46,6 +56,7 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
     if ((o->previous_file || o->release_dir) &&
         (err = transition_check(r, diag)) < 0)
         goto fail;
+    timing_stop(&r->timings, &c, "rest", 0);
     *out = r;
     return 0;
 fail:

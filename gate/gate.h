@@ -116,6 +116,11 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
 void gate_result_free(struct gate_result *r);
 gate_verdict_t gate_result_verdict(const struct gate_result *r);
 
+/* Wall and CPU seconds per phase of z's load and r's checks (either may
+ * be NULL), one line each, for --timings. */
+void gate_timings_print(const struct gate_zone *z, const struct gate_result *r,
+                        FILE *fp);
+
 /* Text report (first line PASS/FAIL, classes, keys, examples). */
 int gate_report_text(const struct gate_result *r, FILE *fp, int examples);
 /* JSON report (CLI.md shape), written atomically to path. */

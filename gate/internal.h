@@ -13,6 +13,29 @@
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
 
+/* Phase timings (timing.c), printed by zonegate --timings. */
+typedef struct {
+    const char *name;
+    double wall, cpu;  /* seconds; cpu: the whole process, all threads */
+    uint64_t items;    /* things done in the phase (0: not counted) */
+} gate_phase_t;
+
+enum { GATE_PHASES_MAX = 24 };
+
+typedef struct {
+    gate_phase_t p[GATE_PHASES_MAX];
+    int n;
+} gate_timings_t;
+
+typedef struct {
+    double wall, cpu;
+} gate_clock_t;
+
+void timing_start(gate_clock_t *c);
+/* Record the phase begun at c under name (a static string). */
+void timing_stop(gate_timings_t *t, const gate_clock_t *c, const char *name,
+                 uint64_t items);
+
 /* One RR. */
 typedef struct {
     uint64_t name;  /* arena offset of the owner, canonical wire form */
@@ -63,6 +86,7 @@ struct gate_zone {
     uint32_t serial;
     int64_t soa_rrset;    /* rrset index of the apex SOA, -1 none */
     int64_t dnskey_rrset; /* apex DNSKEY rrset, -1 none */
+    gate_timings_t timings;
 };
 
 static inline const uint8_t *rec_name(const struct gate_zone *z,
@@ -78,7 +102,8 @@ static inline const uint8_t *rec_rdata(const struct gate_zone *z,
 }
 
 /* zone.c: sort records canonically, drop duplicates, build names/rrsets. */
-int zone_index(struct gate_zone *z);
+/* threads: sorting threads (>= 1). */
+int zone_index(struct gate_zone *z, int threads);
 /* Canonical name order (RFC 4034 6.1) on lower-cased wire names. */
 int name_cmp(const uint8_t *a, const uint8_t *b);
 /* 1 if a is b or below b (wire names). */
@@ -221,6 +246,7 @@ struct gate_result {
     size_t nhist;
     hist_entry_t cur;       /* this candidate (hist_current) */
     int have_cur;
+    gate_timings_t timings;
 };
 
 /* findings.c */

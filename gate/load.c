@@ -583,9 +583,12 @@ int gate_zone_load(struct gate_zone **out, const char *path,
         goto out;
     }
     ldns_dname2canonical(z->origin);
+    gate_clock_t c;
+    timing_start(&c);
     if ((err = read_file(z, path, threads, diag)) < 0)
         goto out;
-    if ((err = zone_index(z)) < 0) {
+    timing_stop(&z->timings, &c, "parse", z->nrecs);
+    if ((err = zone_index(z, threads)) < 0) {
         if (err == GATE_ERR_ZONE)
             snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
                      z->nrecs ? "no SOA record at the origin"

@@ -387,11 +387,15 @@ static void sig_findings(struct gate_result *r, size_t i)
 
 int rrsig_check_all(struct gate_result *r)
 {
+    gate_clock_t c;
+    timing_start(&c);
     int err = sigs_collect(r);
     if (err < 0)
         return err;
     if ((err = crypto_mds_fetch(r->mds)) < 0)
         return err;
+    timing_stop(&r->timings, &c, "collect", r->nsigs);
+    timing_start(&c);
     int nt = r->opts->threads > 0 ? r->opts->threads : 1;
     if (nt > 64)
         nt = 64;
@@ -412,9 +416,12 @@ int rrsig_check_all(struct gate_result *r)
     for (int t = 0; t < nt; t++)
         if (running[t])
             pthread_join(tid[t], NULL);
+    timing_stop(&r->timings, &c, "verify", r->nsigs);
+    timing_start(&c);
     if ((err = prepub_coverage(r)) < 0)
         return err;
     for (size_t i = 0; i < r->nsigs; i++)
         sig_findings(r, i);
+    timing_stop(&r->timings, &c, "findings", 0);
     return 0;
 }

@@ -177,11 +177,16 @@ static void classify(struct gate_zone *z)
     }
 }
 
-int zone_index(struct gate_zone *z)
+int zone_index(struct gate_zone *z, int threads)
 {
+    gate_clock_t c;
+    (void)threads;
     if (z->nrecs == 0)
         return GATE_ERR_ZONE;
+    timing_start(&c);
     qsort_r(z->recs, z->nrecs, sizeof(*z->recs), rec_cmp, z);
+    timing_stop(&z->timings, &c, "sort", z->nrecs);
+    timing_start(&c);
     size_t w = 0;
     for (size_t i = 0; i < z->nrecs; i++) {
         if (w > 0 && same_rr(z, &z->recs[i], &z->recs[w - 1])) {
@@ -195,6 +200,7 @@ int zone_index(struct gate_zone *z)
     if (err < 0)
         return err;
     classify(z);
+    timing_stop(&z->timings, &c, "index", z->nrrsets);
     if (z->soa_rrset < 0)
         return GATE_ERR_ZONE;
     const gate_rrset_t *soa = &z->rrsets[z->soa_rrset];

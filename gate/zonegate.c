@@ -20,7 +20,7 @@ static void usage(FILE *fp)
           "         [--threads N] [--examples N]\n"
           "         [--allow-nsec3-iterations N] [--allow-salt]\n"
           "         [--propagation-delay DURATION] [--ds-ttl DURATION]\n"
-          "         [--incoming-keys FILE]\n"
+          "         [--incoming-keys FILE] [--timings]\n"
           "         SIGNED_ZONE\n"
           "Checks a signed zone and releases it only if every check passes.\n"
           "Transition (unsafe-transition), against --previous (released at\n"
@@ -32,6 +32,7 @@ static void usage(FILE *fp)
           "                         --ds file, 86400 where it has none)\n"
           "  --incoming-keys FILE   DNSKEY RRs of keys not yet published whose\n"
           "                         algorithm may sign first (RFC 6781 4.1.4)\n"
+          "  --timings              wall and CPU time of each phase on stderr\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d).\n"
           "Exit: 0 pass, 1 rejected, 2 error.\n",
           fp);
@@ -62,6 +63,7 @@ enum {
     O_PROP_DELAY,
     O_DS_TTL,
     O_INCOMING,
+    O_TIMINGS,
 };
 
 int main(int argc, char **argv)
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
         {"propagation-delay", required_argument, NULL, O_PROP_DELAY},
         {"ds-ttl", required_argument, NULL, O_DS_TTL},
         {"incoming-keys", required_argument, NULL, O_INCOMING},
+        {"timings", no_argument, NULL, O_TIMINGS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -93,6 +96,7 @@ int main(int argc, char **argv)
     const char *now_s = NULL, *prev_s = NULL;
     long v;
     int c;
+    int timings = 0;
     int64_t clock = (int64_t)time(NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > 0 ? (int)cores : 1;
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
                 return die("--ds-ttl: not a duration (N[smhd])");
             break;
         case O_INCOMING: o.incoming_keys = optarg; break;
+        case O_TIMINGS: timings = 1; break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "zonegate: %s needs a value (see --help)\n",
@@ -193,6 +198,8 @@ int main(int argc, char **argv)
     }
     fputs(report, stdout);
     fflush(stdout);
+    if (timings)
+        gate_timings_print(z, r, stderr);
     if (json && gate_report_json(r, json, &diag) < 0) {
         fprintf(stderr, "zonegate: --json %s\n", diag.msg);
         goto out;
