@@ -13,11 +13,25 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <libzscanner/scanner.h>
 
 #include "signer/internal.h"
 
 #define WARN_SHOWN 200
+
+/* Warnings held back while a zone is read in two parts (split reading
+ * below), shown in file order once both parts have succeeded. */
+struct held {
+    char **lines;
+    size_t n;
+};
 
 struct rctx {
     zone_t *z;
@@ -30,6 +44,9 @@ struct rctx {
     unsigned soa;
     const char *lastfile;
     uint8_t lastidx;
+    const char *path;   /* file name when reading from memory */
+    uint64_t line_off;  /* added to the scanner's line numbers */
+    struct held *held;  /* non-NULL: hold warnings back */
 };
 
 static void rwarn(struct rctx *c, const char *fmt, ...)
@@ -42,6 +59,15 @@ static void rwarn(struct rctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    if (c->held) {
+        char **l = realloc(c->held->lines, (c->held->n + 1) * sizeof(*l));
+        if (l) {
+            c->held->lines = l;
+            if ((l[c->held->n] = strdup(line)))
+                c->held->n++;
+        }
+        return;
+    }
     c->warn(c->warg, line);
 }
 
@@ -59,9 +85,9 @@ static void fail(struct rctx *c, const char *file, uint64_t line,
     va_end(ap);
 }
 
-static const char *fname(const zs_scanner_t *s)
+static const char *fname(const struct rctx *c, const zs_scanner_t *s)
 {
-    return s->file.name ? s->file.name : "-";
+    return s->file.name ? s->file.name : c->path ? c->path : "-";
 }
 
 static int file_index(struct rctx *c, const char *name)
@@ -92,7 +118,8 @@ static int file_index(struct rctx *c, const char *name)
 static void on_error(zs_scanner_t *s)
 {
     struct rctx *c = s->process.data;
-    fail(c, fname(s), s->line_counter, "%s", zs_strerror(s->error.code));
+    fail(c, fname(c, s), s->line_counter + c->line_off, "%s",
+         zs_strerror(s->error.code));
     s->state = ZS_STATE_STOP;
 }
 
@@ -106,8 +133,8 @@ static void on_record(zs_scanner_t *s)
 {
     struct rctx *c = s->process.data;
     zone_t *z = c->z;
-    const char *file = fname(s);
-    uint64_t line = s->line_counter;
+    const char *file = fname(c, s);
+    uint64_t line = s->line_counter + c->line_off;
     char tb[16];
     if (c->err) {
         s->state = ZS_STATE_STOP;
@@ -287,6 +314,267 @@ static int check_zone(struct rctx *c)
     return c->err;
 }
 
+/* ------------------------------------------------------------------ */
+/* Split reading: a large zone file is read in two halves on two threads.
+ * The file is cut at a line that starts a record with an owner name (not
+ * a blank, comment, directive or continuation line); the second half's
+ * scanner first reads the $ORIGIN and $TTL directives of the first half,
+ * so it starts in the state the first half ends in.  Nothing is trusted:
+ * any $INCLUDE, any error or SOA trouble in either half, or a first half
+ * that ends in another state than the second started in (an open
+ * parenthesis across the cut, a directive the copy missed), and the file
+ * is read again in one piece, which gives the exact diagnostics. */
+
+#define SPLIT_MIN (16u << 20)
+
+struct part {
+    struct rctx c;
+    zone_t z;
+    zs_scanner_t *s;
+    struct held held;
+    uint64_t warnings;
+    const char *pre; /* directives for the second half */
+    size_t plen;
+    const char *buf;
+    size_t len;
+    const char *head; /* second half: the first half, for its lines */
+    size_t headlen;
+    int zerr;
+    uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
+    uint32_t origin_len, ttl; /* state after the directives */
+    signer_diag_t diag;
+};
+
+static void held_free(struct held *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->lines[i]);
+    free(h->lines);
+    memset(h, 0, sizeof(*h));
+}
+
+static bool is_owner_start(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '*' || ch == '_' || ch == '-' ||
+           ch == '@';
+}
+
+static bool word_at(const char *p, const char *end, const char *w)
+{
+    size_t n = strlen(w);
+    if ((size_t)(end - p) <= n || strncasecmp(p, w, n) != 0)
+        return false;
+    return p[n] == ' ' || p[n] == '\t';
+}
+
+/* The cut and the directive lines before it (into PRE, up to PRECAP);
+ * false if the file is not fit for split reading. */
+static bool find_cut(const char *b, size_t len, size_t *cut, char *pre,
+                     size_t precap, size_t *plen)
+{
+    const char *end = b + len, *p = b + len / 2;
+    int tries = 0;
+    for (;;) {
+        p = memchr(p, '\n', (size_t)(end - p));
+        if (!p || ++tries > 1000 || end - p < 2)
+            return false;
+        p++;
+        if (is_owner_start(*p))
+            break;
+    }
+    *cut = (size_t)(p - b);
+    *plen = 0;
+    for (const char *q = b; (q = memchr(q, '$', (size_t)(end - q))); q++) {
+        if (q != b && q[-1] != '\n')
+            continue;
+        bool org = word_at(q, end, "$ORIGIN"), ttl = word_at(q, end, "$TTL");
+        if (!org && !ttl)
+            return false; /* $INCLUDE or something unknown */
+        if (q >= p)
+            continue; /* the second half reads it itself */
+        const char *e = memchr(q, '\n', (size_t)(end - q));
+        size_t n = e ? (size_t)(e - q) + 1 : (size_t)(end - q);
+        if (!e || *plen + n > precap)
+            return false;
+        memcpy(pre + *plen, q, n);
+        *plen += n;
+    }
+    return true;
+}
+
+static size_t count_lines(const char *b, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = b, *end = b + len;
+         (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    return n;
+}
+
+static void *part_run(void *arg)
+{
+    struct part *t = arg;
+    zs_scanner_t *s = t->s;
+    zs_set_processing(s, on_record, on_error, &t->c);
+    if (t->plen && (zs_set_input_string(s, t->pre, t->plen) != 0 ||
+                    zs_parse_all(s) != 0)) {
+        t->zerr = 1;
+        return NULL;
+    }
+    t->origin_len = s->zone_origin_length;
+    memcpy(t->origin, s->zone_origin, sizeof(t->origin));
+    t->ttl = s->default_ttl;
+    /* line numbers of the second half follow the first half's */
+    if (t->head)
+        t->c.line_off = count_lines(t->head, t->headlen) + 1 - s->line_counter;
+    if (zs_set_input_string(s, t->buf, t->len) != 0 || zs_parse_all(s) != 0)
+        t->zerr = 1;
+    return NULL;
+}
+
+static int part_init(struct part *t, zone_t *z, const struct rctx *base,
+                     const char *origin)
+{
+    t->c = *base;
+    t->c.z = z;
+    t->c.held = &t->held;
+    t->c.warnings = &t->warnings;
+    t->c.diag = &t->diag;
+    t->c.lastfile = NULL;
+    if (!(t->s = calloc(1, sizeof(*t->s))))
+        return -ENOMEM;
+    if (zs_init(t->s, origin, 1, 3600) != 0) {
+        free(t->s);
+        t->s = NULL;
+        return SIGNER_EINPUT;
+    }
+    return 0;
+}
+
+static void part_free(struct part *t)
+{
+    if (t->s) {
+        zs_deinit(t->s);
+        free(t->s);
+    }
+    held_free(&t->held);
+}
+
+/* Appends the second half's records to Z (file index mapped to Z's). */
+static int part_append(struct rctx *c, const zone_t *zb)
+{
+    zone_t *z = c->z;
+    if (zb->n == 0)
+        return 0;
+    int fi = file_index(c, c->path);
+    if (fi < 0)
+        return -ENOMEM;
+    if (z->n + zb->n > z->cap) {
+        uint64_t *p = realloc(z->idx, (z->n + zb->n) * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        z->idx = p;
+        z->cap = z->n + zb->n;
+    }
+    int r = arena_reserve(&z->a, zb->a.len);
+    if (r)
+        return r;
+    uint64_t base = z->a.len;
+    memcpy(z->a.buf + base, zb->a.buf, zb->a.len);
+    z->a.len += zb->a.len;
+    for (size_t i = 0; i < zb->n; i++) {
+        uint64_t off = base + zb->idx[i];
+        uint8_t *fl = rec_flags_ptr(z, off);
+        fl[-1] = (uint8_t)fi; /* the file byte precedes the flags */
+        z->idx[z->n++] = off;
+    }
+    return 0;
+}
+
+static void replay(struct rctx *c, const struct part *t)
+{
+    for (size_t i = 0; i < t->held.n; i++)
+        if (++*c->warnings <= WARN_SHOWN && c->warn)
+            c->warn(c->warg, t->held.lines[i]);
+    *c->warnings += t->warnings - t->held.n;
+}
+
+/* 0: Z holds every record of the file; 1: not done (read it whole);
+ * <0: out of memory. */
+static int read_split(struct rctx *c, const char *path)
+{
+    struct stat st;
+    const char *env = getenv("ZONESIGN_SPLIT_MIN");
+    size_t min = env ? (size_t)strtoull(env, NULL, 10) : SPLIT_MIN;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (size_t)st.st_size < (min ? min : 1)) {
+        close(fd);
+        return 1;
+    }
+    size_t len = (size_t)st.st_size;
+    char *b = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (b == MAP_FAILED)
+        return 1;
+    char origin[1100], *pre = malloc(1 << 16);
+    size_t cut, plen;
+    struct part a = {0}, t = {0};
+    pthread_t th;
+    bool started = false;
+    int ret = 1;
+    name_to_text(c->z->origin, origin);
+    c->path = path;
+    if (!pre || !find_cut(b, len, &cut, pre, 1 << 16, &plen))
+        goto out;
+    if ((ret = zone_init(&t.z, c->z->origin, c->z->origin_len)) ||
+        (ret = part_init(&a, c->z, c, origin)) ||
+        (ret = part_init(&t, &t.z, c, origin)))
+        goto out;
+    ret = 1;
+    a.buf = b;
+    a.len = cut;
+    t.buf = b + cut;
+    t.len = len - cut;
+    t.pre = pre;
+    t.plen = plen;
+    t.head = b;
+    t.headlen = cut;
+    started = pthread_create(&th, NULL, part_run, &t) == 0;
+    if (!started)
+        goto out;
+    part_run(&a);
+    pthread_join(th, NULL);
+    if (a.zerr || t.zerr || a.c.err || t.c.err ||
+        (c->mode == READ_UNSIGNED && a.c.soa + t.c.soa > 1) ||
+        a.s->zone_origin_length != t.origin_len ||
+        memcmp(a.s->zone_origin, t.origin, t.origin_len) != 0 ||
+        a.s->default_ttl != t.ttl)
+        goto out;
+    if ((ret = part_append(c, &t.z)))
+        goto out;
+    c->soa = a.c.soa + t.c.soa;
+    c->lastfile = NULL;
+    replay(c, &a);
+    replay(c, &t);
+    ret = 0;
+out:
+    if (ret) { /* undo the first half's records */
+        c->z->n = 0;
+        c->z->a.len = 0;
+    }
+    part_free(&a);
+    part_free(&t);
+    zone_free(&t.z);
+    free(pre);
+    munmap(b, len);
+    c->path = NULL;
+    return ret < 0 ? ret : ret ? 1 : 0;
+}
+
 int reader_load(zone_t *z, const char *path, enum read_mode mode,
                 warn_fn warn, void *warg, uint64_t *warnings,
                 signer_diag_t *diag)
@@ -316,7 +604,12 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
     zs_set_processing(s, on_record, on_error, &c);
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (zs_parse_all(s) != 0 && !c.err)
+    int split = read_split(&c, path);
+    if (split < 0) {
+        ret = split;
+        goto deinit;
+    }
+    if (split && zs_parse_all(s) != 0 && !c.err)
         fail(&c, path, s->line_counter, "%s", zs_strerror(s->error.code));
     if (!c.err && c.soa == 0) {
         c.err = SIGNER_EINPUT;
@@ -328,9 +621,10 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
         ret = zone_sort_index(z);
         clock_gettime(CLOCK_MONOTONIC, &t2);
         if (getenv("ZONESIGN_TRACE"))
-            fprintf(stderr, "zonesign: trace: parse %.2f s, sort %.2f s\n",
+            fprintf(stderr, "zonesign: trace: parse %.2f s (%s), sort %.2f s\n",
                     (double)(t1.tv_sec - t0.tv_sec) +
                         (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                    split ? "whole" : "split in two",
                     (double)(t2.tv_sec - t1.tv_sec) +
                         (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
         /* sequential arena for the checks and everything after them; the
