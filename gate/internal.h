@@ -86,6 +86,7 @@ struct gate_zone {
     uint32_t serial;
     int64_t soa_rrset;    /* rrset index of the apex SOA, -1 none */
     int64_t dnskey_rrset; /* apex DNSKEY rrset, -1 none */
+    int sorted;           /* recs already in zone_rec_cmp order */
     gate_timings_t timings;
 };
 
@@ -104,6 +105,10 @@ static inline const uint8_t *rec_rdata(const struct gate_zone *z,
 /* zone.c: sort records canonically, drop duplicates, build names/rrsets. */
 /* threads: sorting threads (>= 1). */
 int zone_index(struct gate_zone *z, int threads);
+/* Canonical RR order (RFC 4034 6.1, 6.3), then file line; arg: the zone. */
+int zone_rec_cmp(const void *a, const void *b, void *zone);
+/* Sort z's records with zone_rec_cmp. */
+void zone_recs_sort(struct gate_zone *z);
 /* Canonical name order (RFC 4034 6.1) on lower-cased wire names. */
 int name_cmp(const uint8_t *a, const uint8_t *b);
 /* 1 if a is b or below b (wire names). */

@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <stdio_ext.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,8 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
         *why = "class is not IN";
         return GATE_ERR_SYNTAX;
     }
-    if (!ldns_dname_is_subdomain(owner, z->origin) &&
-        ldns_dname_compare(owner, z->origin) != 0) {
+    /* both are canonical (lower case) wire names: the origin or below */
+    if (!name_is_sub(ldns_rdf_data(owner), ldns_rdf_data(z->origin))) {
         *why = "owner is outside the zone's origin";
         return GATE_ERR_SYNTAX;
     }
@@ -118,9 +119,21 @@ typedef struct {
 
 enum { INCLUDE_DEPTH_MAX = 8 };
 
+/*
+ * A piece of the zone file in memory, read through a FILE (fopencookie)
+ * by libldns or line by line by the fast path: pre ("$ORIGIN ..\n$TTL ..\n"
+ * in force at the piece's start) then p[0..len).
+ */
+typedef struct {
+    const char *pre;
+    size_t prelen, prepos;
+    const char *p;
+    size_t len, pos;
+} cookie_t;
+
 static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
                        int line0, ldns_rdf *origin0, uint32_t ttl0,
-                       gate_diag_t *diag);
+                       const cookie_t *mem, gate_diag_t *diag);
 
 /*
  * The text of the directive just consumed (between offsets a and b of fp),
@@ -221,32 +234,137 @@ static int include_run(struct gate_zone *z, const src_t *src, const char *txt,
              strerror(e));
     }
     src_t sub = {path, src->depth + 1};
-    int err = read_stream(z, in, &sub, 0, o, ttl, diag);
+    int err = read_stream(z, in, &sub, 0, o, ttl, NULL, diag);
     fclose(in);
     ldns_rdf_deep_free(o);
     return err;
 #undef FAIL
 }
 
+/* Characters that make a line "not simple" (left to ldns's own reader). */
+static int special(unsigned char c)
+{
+    return c == '(' || c == ')' || c == ';' || c == '"' || c == '\\' ||
+           c == '\r' || c == '\f' || c == '\v' || c == 0;
+}
+
+/* ldns_fskipcs_l(fp, "\f\n\r\v"), as ldns does after each line it reads. */
+static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
+{
+    while (at < n && (b[at] == '\n' || b[at] == '\f' || b[at] == '\r' ||
+                      b[at] == '\v')) {
+        if (b[at] == '\n')
+            ++*line;
+        at++;
+    }
+    return at;
+}
+
+/*
+ * The fast path for one "simple" line at b[0..n) (n: up to its newline):
+ * no parentheses, comment, quote, escape or odd white space, not a
+ * directive.  libldns's file reader would hand exactly this text, with
+ * trailing blanks stripped (ldns_strip_ws), to ldns_rr_new_frm_str, so we
+ * do that directly and skip its character-by-character FILE reading.
+ * Returns 0 and *simple = 0 when the line is not simple.
+ */
+static ldns_status simple_line(const char *b, size_t n, char *linebuf,
+                               uint32_t ttl, ldns_rdf *origin, ldns_rdf **prev,
+                               ldns_rr **rr, int *simple)
+{
+    *simple = 0;
+    if (n == 0 || n > LDNS_MAX_LINELEN || b[0] == '$')
+        return LDNS_STATUS_OK;
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        if (special((unsigned char)b[i]))
+            return LDNS_STATUS_OK;
+    while (s < n && (b[s] == ' ' || b[s] == '\t'))
+        s++;
+    *simple = 1;
+    if (s == n)
+        return LDNS_STATUS_SYNTAX_EMPTY;
+    size_t e = n;
+    while (e > s + 2 && (b[e - 1] == ' ' || b[e - 1] == '\t'))
+        e--;
+    memcpy(linebuf, b, e);
+    linebuf[e] = 0;
+    return ldns_rr_new_frm_str(rr, linebuf, ttl, origin, prev);
+}
+
 static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
                        int line0, ldns_rdf *origin0, uint32_t ttl0,
-                       gate_diag_t *diag)
+                       const cookie_t *mem, gate_diag_t *diag)
 {
     uint32_t ttl = ttl0;
     ldns_rdf *origin = ldns_rdf_clone(origin0);
     ldns_rdf *prev = ldns_rdf_clone(origin0);
     ldns_buffer *buf = ldns_buffer_new(4096);
+    char *linebuf = mem ? malloc(LDNS_MAX_LINELEN + 1) : NULL;
     int line = line0, err = 0;
-    if (!origin || !prev || !buf) {
+    /* fast: reading mem->p at offset at (else: fp, through libldns) */
+    int fast = 0;
+    size_t at = 0;
+    if (!origin || !prev || !buf || (mem && !linebuf)) {
         err = -ENOMEM;
         goto out;
     }
-    while (!feof(fp)) {
+    for (;;) {
         ldns_rr *rr = NULL;
         const char *why = NULL;
-        long at = ftell(fp);
-        ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev,
-                                             &line);
+        ldns_status s;
+        if (fast) {
+            if (at >= mem->len)
+                break;
+            const char *b = mem->p + at;
+            const char *nl = memchr(b, '\n', mem->len - at);
+            int simple = 0;
+            if (nl == b) { /* empty line */
+                line++;
+                at++;
+                continue;
+            }
+            if (nl)
+                s = simple_line(b, (size_t)(nl - b), linebuf, ttl, origin,
+                                &prev, &rr, &simple);
+            if (!simple) { /* libldns's reader from here */
+                if (fseek(fp, (long)(mem->prelen + at), SEEK_SET) != 0) {
+                    err = -EIO;
+                    goto out;
+                }
+                fast = 0;
+                continue;
+            }
+            line++;
+            at = skip_seps(mem->p, (size_t)(nl - mem->p) + 1, mem->len,
+                           &line);
+        } else {
+            if (feof(fp))
+                break;
+            long before = ftell(fp);
+            s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
+            if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
+                char txt[4096];
+                if (directive_text(fp, before, ftell(fp), txt,
+                                   sizeof(txt)) < 0) {
+                    snprintf(diag->msg, sizeof(diag->msg),
+                             "%s:%d: $INCLUDE cannot be read here",
+                             src->path, line);
+                    err = GATE_ERR_SYNTAX;
+                    goto out;
+                }
+                if ((err = include_run(z, src, txt, line, origin, ttl,
+                                       diag)) < 0)
+                    goto out;
+            }
+            if (mem && !feof(fp)) {
+                long pos = ftell(fp);
+                if (pos >= (long)mem->prelen) {
+                    fast = 1;
+                    at = (size_t)pos - mem->prelen;
+                }
+            }
+        }
         switch (s) {
         case LDNS_STATUS_OK:
             err = rr_store(z, rr, buf, line, &why);
@@ -262,23 +380,11 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         case LDNS_STATUS_SYNTAX_EMPTY:
         case LDNS_STATUS_SYNTAX_TTL:
         case LDNS_STATUS_SYNTAX_ORIGIN:
+        case LDNS_STATUS_SYNTAX_INCLUDE:
             break;
-        case LDNS_STATUS_SYNTAX_INCLUDE: {
-            char txt[4096];
-            if (directive_text(fp, at, ftell(fp), txt, sizeof(txt)) < 0) {
-                snprintf(diag->msg, sizeof(diag->msg),
-                         "%s:%d: $INCLUDE cannot be read here", src->path,
-                         line);
-                err = GATE_ERR_SYNTAX;
-                goto out;
-            }
-            if ((err = include_run(z, src, txt, line, origin, ttl, diag)) < 0)
-                goto out;
-            break;
-        }
         default:
-            if (feof(fp) && s == LDNS_STATUS_SYNTAX_ERR) /* trailing blank */
-                break;
+            if (!fast && feof(fp) && s == LDNS_STATUS_SYNTAX_ERR)
+                break; /* trailing blank */
             snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
                      line, ldns_get_errorstr_by_id(s));
             err = GATE_ERR_SYNTAX;
@@ -295,22 +401,9 @@ out:
     ldns_rdf_deep_free(origin);
     ldns_rdf_deep_free(prev);
     ldns_buffer_free(buf);
+    free(linebuf);
     return err;
 }
-
-static int read_all(struct gate_zone *z, FILE *fp, int line0,
-                    gate_diag_t *diag)
-{
-    src_t src = {z->path, 0};
-    return read_stream(z, fp, &src, line0, z->origin, 3600, diag);
-}
-
-typedef struct {
-    size_t off;   /* byte offset of the piece */
-    int line;     /* newlines before it */
-    char pre[2300]; /* "$ORIGIN ..\n$TTL ..\n" in force there */
-    int prelines;
-} piece_t;
 
 /* Copy a directive's argument (up to blank, comment or end of line). */
 static int directive_arg(const char *p, const char *end, char *out, size_t n)
@@ -324,78 +417,6 @@ static int directive_arg(const char *p, const char *end, char *out, size_t n)
     out[k] = 0;
     return k > 0 ? 0 : -1;
 }
-
-/*
- * Find up to n-1 split points near len*k/n.  Returns the number of pieces
- * (1 when the file must be read by one thread).
- */
-static int split_points(const char *b, size_t len, int n, piece_t *pc)
-{
-    char origin[1100] = "", ttl[64] = "";
-    int depth = 0, quote = 0, comment = 0, line = 0, np = 1;
-    pc[0].off = 0;
-    pc[0].line = 0;
-    pc[0].pre[0] = 0;
-    pc[0].prelines = 0;
-    for (size_t i = 0; i < len && np < n; i++) {
-        char c = b[i];
-        int bol = i == 0 || b[i - 1] == '\n';
-        if (bol && !depth && !quote) {
-            if (c == '$') {
-                const char *e = b + len;
-                if (len - i > 7 && !strncasecmp(b + i, "$ORIGIN", 7)) {
-                    if (directive_arg(b + i + 7, e, origin, sizeof(origin)) ||
-                        origin[strlen(origin) - 1] != '.')
-                        return 1;
-                } else if (len - i > 4 && !strncasecmp(b + i, "$TTL", 4)) {
-                    if (directive_arg(b + i + 4, e, ttl, sizeof(ttl)))
-                        return 1;
-                } else {
-                    return 1; /* $INCLUDE or unknown: one reader */
-                }
-            } else if (c != ' ' && c != '\t' && c != ';' && c != '\n' &&
-                       c != '\r' && i >= len / (size_t)n * (size_t)np) {
-                piece_t *p = &pc[np++];
-                p->off = i;
-                p->line = line;
-                p->prelines = !!origin[0] + !!ttl[0];
-                snprintf(p->pre, sizeof(p->pre), "%s%s%s%s%s%s",
-                         origin[0] ? "$ORIGIN " : "", origin,
-                         origin[0] ? "\n" : "", ttl[0] ? "$TTL " : "", ttl,
-                         ttl[0] ? "\n" : "");
-            }
-        }
-        if (c == '\n') {
-            line++;
-            comment = 0;
-        } else if (comment) {
-            continue;
-        } else if (quote) {
-            if (c == '\\' && i + 1 < len && b[i + 1] != '\n')
-                i++;
-            else if (c == '"')
-                quote = 0;
-        } else if (c == '\\' && i + 1 < len && b[i + 1] != '\n') {
-            i++;
-        } else if (c == '"') {
-            quote = 1;
-        } else if (c == ';') {
-            comment = 1;
-        } else if (c == '(') {
-            depth++;
-        } else if (c == ')' && depth > 0) {
-            depth--;
-        }
-    }
-    return np;
-}
-
-typedef struct {
-    const char *pre;
-    size_t prelen, prepos;
-    const char *p;
-    size_t len, pos;
-} cookie_t;
 
 static ssize_t cookie_read(void *c, char *buf, size_t n)
 {
@@ -435,35 +456,181 @@ static int cookie_seek(void *c, off64_t *off, int whence)
     return 0;
 }
 
+/* One piece of the file: where it starts, what it held once read. */
 typedef struct {
+    size_t off, len;  /* bytes of the file */
+    int line;         /* newlines before it */
+    char pre[2300];   /* "$ORIGIN ..\n$TTL ..\n" in force there */
+    int prelines;
     struct gate_zone part;
-    cookie_t ck;
-    int line0;
     int err;
     gate_diag_t diag;
-} reader_t;
+} piece_t;
 
-static void *reader_run(void *arg)
+/* Pieces published by the scanner, taken by the readers in any order. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    piece_t *pc;
+    size_t cap, ready, next;
+    int done;
+    const char *map;
+    size_t maplen;
+} queue_t;
+
+static int rec_less(const struct gate_zone *z, const gate_rec_t *a,
+                    const gate_rec_t *b)
 {
-    reader_t *r = arg;
-    cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek};
-    FILE *fp = fopencookie(&r->ck, "r", io);
-    if (!fp) {
-        r->err = -ENOMEM;
-        return NULL;
-    }
-    r->err = read_all(&r->part, fp, r->line0, &r->diag);
-    fclose(fp);
-    return NULL;
+    return zone_rec_cmp(a, b, (void *)z) < 0;
 }
 
-/* Join the pieces' records into z, in file order. */
-static int join_parts(struct gate_zone *z, reader_t *rd, int n)
+/* Parse one piece into its own records; sort them (RFC 4034 6.1). */
+static void piece_read(piece_t *pc, const char *map, const char *path,
+                       const ldns_rdf *origin)
+{
+    cookie_t ck = {pc->pre, strlen(pc->pre), 0, map + pc->off, pc->len, 0};
+    cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek};
+    pc->part.path = (char *)path;
+    pc->part.origin = (ldns_rdf *)origin;
+    FILE *fp = fopencookie(&ck, "r", io);
+    if (!fp) {
+        pc->err = -ENOMEM;
+        return;
+    }
+    __fsetlocking(fp, FSETLOCKING_BYCALLER); /* one thread per FILE */
+    src_t src = {path, 0};
+    pc->err = read_stream(&pc->part, fp, &src, pc->line - pc->prelines,
+                          pc->part.origin, 3600, &ck, &pc->diag);
+    fclose(fp);
+    /* the text is read: drop its pages from this process (page cache
+     * keeps them), so peak RSS does not hold the whole file */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)(map + pc->off) + pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t e = ((uintptr_t)(map + pc->off + pc->len)) & ~(uintptr_t)(pg - 1);
+    if (e > a)
+        madvise((void *)a, e - a, MADV_DONTNEED);
+    struct gate_zone *p = &pc->part;
+    int sorted = 1;
+    for (size_t i = 1; i < p->nrecs && sorted; i++)
+        sorted = rec_less(p, &p->recs[i - 1], &p->recs[i]);
+    if (!sorted && !pc->err)
+        zone_recs_sort(p);
+}
+
+static void *reader_loop(void *arg)
+{
+    queue_t *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (q->next >= q->ready && !q->done)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->next >= q->ready) {
+            pthread_mutex_unlock(&q->mu);
+            return NULL;
+        }
+        piece_t *pc = &q->pc[q->next++];
+        pthread_mutex_unlock(&q->mu);
+        piece_read(pc, q->map, pc->part.path, pc->part.origin);
+    }
+}
+
+static void publish(queue_t *q, size_t end)
+{
+    pthread_mutex_lock(&q->mu);
+    q->pc[q->ready].len = end - q->pc[q->ready].off;
+    q->ready++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/*
+ * The scanner: walk the text once, tracking parentheses, quotes, comments
+ * and $ORIGIN/$TTL, and cut a piece about every chunk bytes at a line that
+ * starts a record.  Each piece is handed to the readers as soon as it is
+ * cut.  After a $INCLUDE, an unknown directive or a relative $ORIGIN the
+ * rest of the file is one piece.
+ */
+static void scan(queue_t *q, size_t chunk, const char *path,
+                 const ldns_rdf *zorigin)
+{
+    const char *b = q->map;
+    size_t len = q->maplen;
+    char origin[1100] = "", ttl[64] = "";
+    int depth = 0, quote = 0, comment = 0, line = 0, stop = 0;
+    piece_t *cur = &q->pc[0];
+    memset(cur, 0, sizeof(*cur));
+    cur->part.path = (char *)path;
+    cur->part.origin = (ldns_rdf *)zorigin;
+    for (size_t i = 0; i < len && !stop; i++) {
+        char c = b[i];
+        int bol = i == 0 || b[i - 1] == '\n';
+        if (bol && !depth && !quote) {
+            if (c == '$') {
+                const char *e = b + len;
+                if (len - i > 7 && !strncasecmp(b + i, "$ORIGIN", 7)) {
+                    if (directive_arg(b + i + 7, e, origin, sizeof(origin)) ||
+                        origin[strlen(origin) - 1] != '.')
+                        stop = 1;
+                } else if (len - i > 4 && !strncasecmp(b + i, "$TTL", 4)) {
+                    if (directive_arg(b + i + 4, e, ttl, sizeof(ttl)))
+                        stop = 1;
+                } else {
+                    stop = 1; /* $INCLUDE or unknown: one reader */
+                }
+            } else if (c != ' ' && c != '\t' && c != ';' && c != '\n' &&
+                       c != '\r' && i >= cur->off + chunk &&
+                       q->ready + 2 < q->cap) {
+                publish(q, i);
+                cur = &q->pc[q->ready];
+                memset(cur, 0, sizeof(*cur));
+                cur->part.path = (char *)path;
+                cur->part.origin = (ldns_rdf *)zorigin;
+                cur->off = i;
+                cur->line = line;
+                cur->prelines = !!origin[0] + !!ttl[0];
+                snprintf(cur->pre, sizeof(cur->pre), "%s%s%s%s%s%s",
+                         origin[0] ? "$ORIGIN " : "", origin,
+                         origin[0] ? "\n" : "", ttl[0] ? "$TTL " : "", ttl,
+                         ttl[0] ? "\n" : "");
+            }
+        }
+        if (c == '\n') {
+            line++;
+            comment = 0;
+        } else if (comment) {
+            continue;
+        } else if (quote) {
+            if (c == '\\' && i + 1 < len && b[i + 1] != '\n')
+                i++;
+            else if (c == '"')
+                quote = 0;
+        } else if (c == '\\' && i + 1 < len && b[i + 1] != '\n') {
+            i++;
+        } else if (c == '"') {
+            quote = 1;
+        } else if (c == ';') {
+            comment = 1;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && depth > 0) {
+            depth--;
+        }
+    }
+    publish(q, len);
+    pthread_mutex_lock(&q->mu);
+    q->done = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Join the pieces' records into z, in file order; each piece's memory is
+ * released as soon as it is copied. */
+static int join_parts(struct gate_zone *z, piece_t *pc, size_t n)
 {
     size_t alen = 0, nrec = 0;
-    for (int i = 0; i < n; i++) {
-        alen += rd[i].part.arena_len;
-        nrec += rd[i].part.nrecs;
+    for (size_t i = 0; i < n; i++) {
+        alen += pc[i].part.arena_len;
+        nrec += pc[i].part.nrecs;
     }
     z->arena = malloc(alen ? alen : 1);
     z->recs = malloc((nrec ? nrec : 1) * sizeof(*z->recs));
@@ -471,9 +638,10 @@ static int join_parts(struct gate_zone *z, reader_t *rd, int n)
         return -ENOMEM;
     z->arena_cap = alen ? alen : 1;
     z->recs_cap = nrec ? nrec : 1;
-    for (int i = 0; i < n; i++) {
-        struct gate_zone *p = &rd[i].part;
-        size_t base = z->arena_len;
+    z->sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct gate_zone *p = &pc[i].part;
+        size_t base = z->arena_len, first = z->nrecs;
         if (p->arena_len)
             memcpy(z->arena + base, p->arena, p->arena_len);
         z->arena_len += p->arena_len;
@@ -483,6 +651,9 @@ static int join_parts(struct gate_zone *z, reader_t *rd, int n)
             r.rdata += base;
             z->recs[z->nrecs++] = r;
         }
+        if (first > 0 && first < z->nrecs &&
+            !rec_less(z, &z->recs[first - 1], &z->recs[first]))
+            z->sorted = 0;
         free(p->arena);
         free(p->recs);
         p->arena = NULL;
@@ -518,47 +689,47 @@ static int read_file(struct gate_zone *z, const char *path, int threads,
         return err;
     }
     madvise(map, len, MADV_SEQUENTIAL);
-    int n = threads < 1 ? 1 : threads > 16 ? 16 : threads;
-    if (len < (1u << 20))
-        n = 1; /* small files: one reader */
-    piece_t pc[16];
-    n = split_points(map, len, n, pc);
-    reader_t *rd = calloc((size_t)n, sizeof(*rd));
-    pthread_t tid[16];
-    int running[16] = {0};
-    if (!rd) {
+    int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    /* pieces of 1-64 MiB, about 16 per reader, so a reader slowed by
+     * other load leaves no long tail */
+    size_t chunk = len / ((size_t)nt * 16);
+    if (chunk < (1u << 20))
+        chunk = 1u << 20;
+    if (chunk > (64u << 20))
+        chunk = 64u << 20;
+    queue_t q = {.map = map, .maplen = len};
+    q.cap = len / chunk + 4;
+    q.pc = calloc(q.cap, sizeof(*q.pc));
+    pthread_t tid[64];
+    int running[64] = {0};
+    if (!q.pc) {
         munmap(map, len);
         return -ENOMEM;
     }
-    for (int i = 0; i < n; i++) {
-        rd[i].part.path = z->path;
-        rd[i].part.origin = z->origin;
-        rd[i].ck.pre = pc[i].pre;
-        rd[i].ck.prelen = strlen(pc[i].pre);
-        rd[i].ck.p = map + pc[i].off;
-        rd[i].ck.len = (i + 1 < n ? pc[i + 1].off : len) - pc[i].off;
-        rd[i].line0 = pc[i].line - pc[i].prelines;
-        if (i > 0 && pthread_create(&tid[i], NULL, reader_run, &rd[i]) == 0)
-            running[i] = 1;
-        else if (i > 0)
-            reader_run(&rd[i]);
-    }
-    reader_run(&rd[0]);
-    for (int i = 0; i < n; i++)
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.cv, NULL);
+    for (int i = 0; i < nt && len >= (1u << 20); i++)
+        running[i] = pthread_create(&tid[i], NULL, reader_loop, &q) == 0;
+    scan(&q, chunk, z->path, z->origin);
+    reader_loop(&q); /* the scanner reads too once it is done */
+    for (int i = 0; i < nt; i++)
         if (running[i])
             pthread_join(tid[i], NULL);
-    for (int i = 0; i < n && !err; i++)
-        if (rd[i].err < 0) {
-            err = rd[i].err;
-            *diag = rd[i].diag;
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.cv);
+    size_t n = q.ready;
+    for (size_t i = 0; i < n && !err; i++)
+        if (q.pc[i].err < 0) {
+            err = q.pc[i].err;
+            *diag = q.pc[i].diag;
         }
     if (!err)
-        err = join_parts(z, rd, n);
-    for (int i = 0; i < n; i++) {
-        free(rd[i].part.arena);
-        free(rd[i].part.recs);
+        err = join_parts(z, q.pc, n);
+    for (size_t i = 0; i < n; i++) {
+        free(q.pc[i].part.arena);
+        free(q.pc[i].part.recs);
     }
-    free(rd);
+    free(q.pc);
     munmap(map, len);
     return err;
 }

@@ -63,7 +63,7 @@ int name_is_sub(const uint8_t *a, const uint8_t *b)
     return la - p == lb && memcmp(a + p, b, lb) == 0;
 }
 
-static int rec_cmp(const void *pa, const void *pb, void *arg)
+int zone_rec_cmp(const void *pa, const void *pb, void *arg)
 {
     const struct gate_zone *z = arg;
     const gate_rec_t *a = pa, *b = pb;
@@ -82,6 +82,11 @@ static int rec_cmp(const void *pa, const void *pb, void *arg)
     if (a->rdlen != b->rdlen)
         return a->rdlen < b->rdlen ? -1 : 1;
     return a->line < b->line ? -1 : a->line > b->line;
+}
+
+void zone_recs_sort(struct gate_zone *z)
+{
+    qsort_r(z->recs, z->nrecs, sizeof(*z->recs), zone_rec_cmp, z);
 }
 
 static int same_name(const struct gate_zone *z, const gate_rec_t *a,
@@ -184,7 +189,8 @@ int zone_index(struct gate_zone *z, int threads)
     if (z->nrecs == 0)
         return GATE_ERR_ZONE;
     timing_start(&c);
-    qsort_r(z->recs, z->nrecs, sizeof(*z->recs), rec_cmp, z);
+    if (!z->sorted)
+        zone_recs_sort(z);
     timing_stop(&z->timings, &c, "sort", z->nrecs);
     timing_start(&c);
     size_t w = 0;

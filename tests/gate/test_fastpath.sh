@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/gate/test_fastpath.sh - gate/load.c hands simple one-line records
+# straight to ldns_rr_new_frm_str and everything else (parentheses,
+# comments, quotes, escapes, CR, directives) to libldns's file reader.
+# Both roads must give the same records, the same findings and the same
+# FILE:LINE: a zone where every record line carries a comment (so every
+# line takes libldns's file reader) is compared with the plain zone.
+. "$ZG_SRC/tests/lib/tap.sh"
+for t in zonegate zonegen python3; do
+    command -v "$t" >/dev/null || skip_all "$t not installed"
+done
+zg_tmpdir
+D=$ZG_TMP
+echo 'tld. 3600 IN DS 12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF' >"$D/ds"
+zonegen --delegations 30000 --ds-fraction 0.2 --glue-fraction 0.2 --extras \
+    -o "$D/gen.zone" || { not_ok zonegen; done_testing; }
+# odd but valid shapes among simple lines: blank lines, blank-only lines,
+# tabs, trailing blanks, an omitted owner, a record in parentheses
+python3 - "$D/gen.zone" "$D/plain.zone" <<'PY'
+import sys
+src = open(sys.argv[1]).read().split("\n")
+out = []
+for i, l in enumerate(src):
+    out.append(l)
+    if i % 997 == 5 and l and not l.startswith("$"):
+        out.append("")
+        out.append("   \t ")
+        out.append("\tIN TXT \"same owner %d\"" % i)
+        out.append("tab%d.tld.\t3600\tIN\tA\t192.0.2.1   " % i)
+        out.append("paren%d.tld. 3600 IN ( A" % i)
+        out.append("  192.0.2.2 )")
+open(sys.argv[2], "w").write("\n".join(out))
+PY
+# the same text, every record line with a comment: libldns's reader only
+sed -E 's/^([^$;].*[^[:space:]])$/\1 ; c/' "$D/plain.zone" >"$D/comment.zone"
+check "zone is large enough to be split (> 1 MiB)" [ "$(stat -c %s "$D/plain.zone")" -gt 1048576 ]
+check "comment variant has as many lines" [ "$(wc -l <"$D/plain.zone")" -eq "$(wc -l <"$D/comment.zone")" ]
+for v in plain comment; do
+    for t in 1 2; do
+        zonegate --threads $t --origin tld. --ds "$D/ds" --unsigned "$D/plain.zone" \
+            --json "$D/$v$t.json" "$D/$v.zone" >"$D/$v$t.out" 2>&1
+        check "$v, --threads $t: exit 1 (unsigned zone)" [ $? -eq 1 ]
+    done
+done
+check "simple-line path and libldns's reader: same JSON" cmp -s "$D/plain1.json" "$D/comment1.json"
+check "2 readers: same JSON as 1 (plain)" cmp -s "$D/plain1.json" "$D/plain2.json"
+check "2 readers: same JSON as 1 (comments)" cmp -s "$D/comment1.json" "$D/comment2.json"
+check "no content-mismatch: the comment variant holds the same records" \
+    bash -c '! grep -q content-mismatch "$1"' _ "$D/comment2.out"
+check "records counted, the extra shapes included" \
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["counts"]["records"] > 30000 else 1)' "$D/plain2.json"
+
+# faults: same message and FILE:LINE on both roads, blank lines after the
+# bad record counted the way libldns counts them
+n=$(wc -l <"$D/plain.zone")
+for at in 40 $((n / 2)) $((n - 5)); do
+    for bad in 'www-bad A 192.0.2.999' 'bad..name.tld. 3600 IN NS ns1.example.' \
+               'x.tld. 3600 CH A 192.0.2.1' 'x.example. 3600 IN A 192.0.2.1'; do
+        sed "${at}i $bad\n\n" "$D/plain.zone" >"$D/badp.zone"
+        sed -E 's/^([^$;].*[^[:space:]])$/\1 ; c/' "$D/badp.zone" >"$D/badc.zone"
+        for t in 1 2; do
+            zonegate --threads $t --origin tld. --ds "$D/ds" "$D/badp.zone" >/dev/null 2>"$D/ep"
+            rp=$?
+            zonegate --threads $t --origin tld. --ds "$D/ds" "$D/badc.zone" >/dev/null 2>"$D/ec"
+            rc=$?
+            check "line $at '$bad' --threads $t: exit 2 on both roads" [ $rp -eq 2 -a $rc -eq 2 ]
+            check "line $at '$bad' --threads $t: same error" \
+                bash -c 'diff <(sed "s/badp.zone/Z/" "$1") <(sed "s/badc.zone/Z/" "$2")' _ "$D/ep" "$D/ec"
+            check "line $at '$bad' --threads $t: error names a line at or after $at" \
+                bash -c 'l=$(grep -oE "badp.zone:[0-9]+:" "$1" | grep -oE "[0-9]+"); [ -n "$l" ] && [ "$l" -ge "$2" ] && [ "$l" -le $(($2 + 3)) ]' _ "$D/ep" "$at"
+        done
+    done
+done
+done_testing
