@@ -1,7 +1,7 @@
 /*
  * gate/nsec3.c - the NSEC3 chain (RFC 5155 7.1, 8.2, 8.3; RFC 9276):
- * hashes are recomputed with libldns (ldns_nsec3_hash_name) for every
- * name that needs an NSEC3: authoritative names, empty non-terminals,
+ * hashes are recomputed (RFC 5155 5, with libldns's SHA-1, on --threads
+ * threads) for every name that needs an NSEC3: authoritative names, empty non-terminals,
  * secure delegations, and insecure ones unless Opt-Out is set.  The chain
  * must hold exactly those hashes, sorted, each next-hashed-owner pointing
  * to the following hash and the last to the first; bitmaps must list the
@@ -10,9 +10,16 @@
  */
 #include "gate/internal.h"
 
+#include <ldns/sha1.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A name that needs an NSEC3 and either has one (its hash is among the
+ * chain's) or is required to.  Names that need none and have none are not
+ * kept, so memory follows the chain's size, not the zone's.
+ */
 typedef struct {
     uint8_t hash[64];
     uint8_t hlen;
@@ -68,22 +75,23 @@ static int hash_cmp(const void *a, const void *b)
     return memcmp(x, y, 64);
 }
 
-/* Hash a wire name with libldns; writes raw hash. */
+/* RFC 5155 5: IH(salt, x, 0) = H(x || salt), IH(salt, x, k) =
+ * H(IH(salt, x, k-1) || salt), x the canonical wire name (lower case in
+ * the arena), H libldns's SHA-1.  Writes the raw hash; returns its length. */
 static int hash_name(const uint8_t *wire, const params_t *p, uint8_t *out)
 {
-    ldns_rdf *n = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, name_len(wire),
-                                        wire);
-    if (!n)
-        return -1;
-    ldns_rdf *h = ldns_nsec3_hash_name(n, p->alg, p->iter, p->saltlen,
-                                       (uint8_t *)p->salt);
-    ldns_rdf_deep_free(n);
-    if (!h)
-        return -1;
-    const uint8_t *d = ldns_rdf_data(h);
-    int len = b32hex_decode(d + 1, d[0], out, 64);
-    ldns_rdf_deep_free(h);
-    return len;
+    ldns_sha1_ctx c;
+    ldns_sha1_init(&c);
+    ldns_sha1_update(&c, wire, (unsigned)name_len(wire));
+    ldns_sha1_update(&c, p->salt, p->saltlen);
+    ldns_sha1_final(out, &c);
+    for (unsigned k = 0; k < p->iter; k++) {
+        ldns_sha1_init(&c);
+        ldns_sha1_update(&c, out, LDNS_SHA1_DIGEST_LENGTH);
+        ldns_sha1_update(&c, p->salt, p->saltlen);
+        ldns_sha1_final(out, &c);
+    }
+    return LDNS_SHA1_DIGEST_LENGTH;
 }
 
 static int parse_nsec3(const uint8_t *rd, size_t len, params_t *p,
@@ -207,51 +215,133 @@ static want_t *want_push(wants_t *w)
     return x;
 }
 
-/* RFC 5155 7.1: names needing an NSEC3, empty non-terminals included. */
-static int collect_wants(struct gate_result *r, const params_t *p, int optout,
-                         wants_t *w)
+/* 1 if the chain (sorted) holds hash. */
+static int have_hash(const have_t *h, size_t nh, const uint8_t *hash)
 {
-    const struct gate_zone *z = r->zone;
+    size_t lo = 0, hi = nh;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(h[mid].hash, hash, 64);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* One thread's share of the names (from, to) and what it found. */
+typedef struct {
+    const struct gate_result *r;
+    const params_t *p;
+    int optout;
+    const have_t *h;
+    size_t nh;
+    size_t from, to;
+    wants_t w;
+    int err;
+} hjob_t;
+
+/* Keep a hashed name if the chain has its hash or it must have one. */
+static int want_keep(hjob_t *j, const uint8_t *hash, int req, int64_t name,
+                     const uint8_t *ent)
+{
+    if (!req && !have_hash(j->h, j->nh, hash))
+        return 0;
+    want_t *x = want_push(&j->w);
+    if (!x)
+        return -1;
+    memcpy(x->hash, hash, 64);
+    x->hlen = LDNS_SHA1_DIGEST_LENGTH;
+    x->name = name;
+    x->required = (uint8_t)req;
+    if (ent) {
+        size_t l = name_len(ent);
+        if (!(x->ent = malloc(l)))
+            return -1;
+        memcpy(x->ent, ent, l);
+    }
+    return 0;
+}
+
+/* RFC 5155 7.1: names needing an NSEC3, empty non-terminals included. */
+static void *hash_names(void *arg)
+{
+    hjob_t *j = arg;
+    const struct gate_zone *z = j->r->zone;
     const uint8_t *apex = ldns_rdf_data(z->origin);
-    for (size_t i = 0; i < z->nnames; i++) {
+    for (size_t i = j->from; i < j->to && !j->err; i++) {
         const gate_name_t *n = &z->names[i];
         if (n->flags & (GATE_N_OCCLUDED | GATE_N_HASHED))
             continue;
         int req = 1;
         if ((n->flags & GATE_N_CUT) &&
-            zone_find_rrset(z, i, LDNS_RR_TYPE_DS) < 0 && optout == 1)
+            zone_find_rrset(z, i, LDNS_RR_TYPE_DS) < 0 && j->optout == 1)
             req = 0;
-        want_t *x = want_push(w);
-        if (!x)
-            return -1;
-        x->name = (int64_t)i;
-        x->required = (uint8_t)req;
-        int hl = hash_name(rec_name(z, &z->recs[n->rec]), p, x->hash);
-        if (hl < 0)
-            return -1;
-        x->hlen = (uint8_t)hl;
-        /* ancestors up to the apex that hold no records: ENTs */
+        uint8_t hash[64] = {0};
         const uint8_t *a = rec_name(z, &z->recs[n->rec]);
-        while (name_cmp(a, apex) != 0) {
+        hash_name(a, j->p, hash);
+        if (want_keep(j, hash, req, (int64_t)i, NULL) < 0)
+            j->err = -1;
+        /* ancestors up to the apex that hold no records: ENTs */
+        while (!j->err && name_cmp(a, apex) != 0) {
             a += a[0] + 1;
             if (name_cmp(a, apex) == 0 || zone_find_name(z, a) >= 0)
                 break;
-            want_t *e = want_push(w);
-            if (!e)
-                return -1;
-            e->name = -1;
-            e->required = (uint8_t)req;
-            e->ent = malloc(name_len(a));
-            if (!e->ent)
-                return -1;
-            memcpy(e->ent, a, name_len(a));
-            if ((hl = hash_name(a, p, e->hash)) < 0)
-                return -1;
-            e->hlen = (uint8_t)hl;
+            hash_name(a, j->p, hash);
+            if (want_keep(j, hash, req, -1, a) < 0)
+                j->err = -1;
         }
     }
+    return NULL;
+}
+
+/* Hash every name on the run's threads; the kept ones, sorted by hash,
+ * one entry per ENT (required if any name below requires it). */
+static int collect_wants(struct gate_result *r, const params_t *p, int optout,
+                         const have_t *h, size_t nh, wants_t *w)
+{
+    const struct gate_zone *z = r->zone;
+    int nt = r->opts->threads > 0 ? r->opts->threads : 1;
+    if (nt > 64)
+        nt = 64;
+    if ((size_t)nt > z->nnames / 4096 + 1)
+        nt = (int)(z->nnames / 4096 + 1);
+    hjob_t jobs[64];
+    pthread_t tid[64];
+    int running[64] = {0}, err = 0;
+    memset(jobs, 0, sizeof(jobs));
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (hjob_t){r, p, optout, h, nh, z->nnames * (size_t)t / (size_t)nt,
+                           z->nnames * (size_t)(t + 1) / (size_t)nt, {0}, 0};
+        if (t < nt - 1)
+            running[t] = pthread_create(&tid[t], NULL, hash_names, &jobs[t]) == 0;
+        if (!running[t])
+            hash_names(&jobs[t]);
+    }
+    size_t total = 0;
+    for (int t = 0; t < nt; t++) {
+        if (running[t])
+            pthread_join(tid[t], NULL);
+        err |= jobs[t].err;
+        total += jobs[t].w.n;
+    }
+    if (!err && !(w->v = malloc((total ? total : 1) * sizeof(*w->v))))
+        err = -1;
+    for (int t = 0; t < nt; t++) {
+        for (size_t k = 0; k < jobs[t].w.n; k++) {
+            if (err)
+                free(jobs[t].w.v[k].ent);
+            else
+                w->v[w->n++] = jobs[t].w.v[k];
+        }
+        free(jobs[t].w.v);
+    }
+    if (err)
+        return -1;
     qsort(w->v, w->n, sizeof(*w->v), hash_cmp);
-    /* one entry per ENT, required if any name below requires it */
     size_t o = 0;
     for (size_t i = 0; i < w->n; i++) {
         if (o > 0 && !hash_cmp(&w->v[o - 1], &w->v[i]) && w->v[i].ent &&
@@ -350,8 +440,8 @@ void nsec3_check(struct gate_result *r)
     size_t nh = 0;
     if (params_check(r, &p, &optout) < 0)
         return;
-    if (collect_wants(r, &p, optout, &w) < 0 ||
-        collect_haves(z, &h, &nh) < 0) {
+    if (collect_haves(z, &h, &nh) < 0 ||
+        collect_wants(r, &p, optout, h, nh, &w) < 0) {
         result_add_owner(r, GATE_C_NSEC3_CHAIN, ldns_rdf_data(z->origin),
                          LDNS_RR_TYPE_NSEC3, "out of memory: unchecked");
         r->oom = 1;
