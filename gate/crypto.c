@@ -131,43 +131,49 @@ int crypto_pkey_from_dnskey(EVP_PKEY **out, const uint8_t *rd, size_t len)
     return 0;
 }
 
-/* RFC 6605 4: r||s, each half the signature, into DER for EVP. */
-static int ecdsa_der(const uint8_t *sig, size_t slen, uint8_t **der,
-                     int *dlen)
+/* One DER INTEGER (X.690 8.3) of the unsigned big-endian n bytes at v:
+ * leading zero octets dropped, a zero octet added when the top bit is set. */
+static size_t der_uint(const uint8_t *v, size_t n, uint8_t *out)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)(slen / 2), NULL);
-    BIGNUM *s = BN_bin2bn(sig + slen / 2, (int)(slen / 2), NULL);
-    int ok = es && r && s && ECDSA_SIG_set0(es, r, s);
-    if (!ok) {
-        BN_free(r);
-        BN_free(s);
-        ECDSA_SIG_free(es);
-        return -1;
+    while (n > 1 && v[0] == 0) {
+        v++;
+        n--;
     }
-    *der = NULL;
-    *dlen = i2d_ECDSA_SIG(es, der);
-    ECDSA_SIG_free(es);
-    return *dlen > 0 ? 0 : -1;
+    size_t pad = v[0] & 0x80 ? 1 : 0, k = 0;
+    out[k++] = 0x02;
+    out[k++] = (uint8_t)(n + pad);
+    if (pad)
+        out[k++] = 0;
+    memcpy(out + k, v, n);
+    return k + n;
+}
+
+/* RFC 6605 4: r||s, each half the signature, into the DER SEQUENCE EVP
+ * wants (RFC 3279 2.2.3), in out (at least 2 * (slen / 2 + 3) + 2 bytes;
+ * slen at most 96, so every length fits one octet). */
+static size_t ecdsa_der(const uint8_t *sig, size_t slen, uint8_t *out)
+{
+    size_t k = 2;
+    k += der_uint(sig, slen / 2, out + k);
+    k += der_uint(sig + slen / 2, slen / 2, out + k);
+    out[0] = 0x30;
+    out[1] = (uint8_t)(k - 2);
+    return k;
 }
 
 int crypto_verify(EVP_PKEY *pkey, uint8_t alg, const uint8_t *data,
                   size_t dlen, const uint8_t *sig, size_t slen)
 {
-    uint8_t *der = NULL;
-    int derlen = 0, ret = 0;
+    uint8_t der[2 * (48 + 3) + 2];
+    int ret = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return -1;
     if (alg == 13 || alg == 14) {
         if (slen != (alg == 13 ? 64u : 96u))
             goto out;
-        if (ecdsa_der(sig, slen, &der, &derlen) < 0) {
-            ret = -1;
-            goto out;
-        }
+        slen = ecdsa_der(sig, slen, der);
         sig = der;
-        slen = (size_t)derlen;
     }
     if (EVP_DigestVerifyInit(ctx, NULL, alg_md(alg), NULL, pkey) != 1) {
         ret = -1;
@@ -176,7 +182,6 @@ int crypto_verify(EVP_PKEY *pkey, uint8_t alg, const uint8_t *data,
     ret = EVP_DigestVerify(ctx, sig, slen, data, dlen) == 1;
 out:
     ERR_clear_error();
-    OPENSSL_free(der);
     EVP_MD_CTX_free(ctx);
     return ret;
 }
@@ -222,9 +227,9 @@ int crypto_verify_cached(EVP_PKEY_CTX **pctx, EVP_MD *mds[4], EVP_PKEY *pkey,
     EVP_MD *md = md_of(mds, alg);
     if (!md)
         return crypto_verify(pkey, alg, data, dlen, sig, slen);
-    uint8_t dig[EVP_MAX_MD_SIZE], *der = NULL;
+    uint8_t dig[EVP_MAX_MD_SIZE], der[2 * (48 + 3) + 2];
     unsigned dl = 0;
-    int derlen = 0, ret = 0;
+    int ret = 0;
     if (EVP_Digest(data, dlen, dig, &dl, md, NULL) != 1)
         return -1;
     if (!*pctx) {
@@ -242,13 +247,10 @@ int crypto_verify_cached(EVP_PKEY_CTX **pctx, EVP_MD *mds[4], EVP_PKEY *pkey,
     if (alg == 13 || alg == 14) {
         if (slen != (alg == 13 ? 64u : 96u))
             return 0;
-        if (ecdsa_der(sig, slen, &der, &derlen) < 0)
-            return -1;
+        slen = ecdsa_der(sig, slen, der);
         sig = der;
-        slen = (size_t)derlen;
     }
     ret = EVP_PKEY_verify(*pctx, sig, slen, dig, dl) == 1;
     ERR_clear_error();
-    OPENSSL_free(der);
     return ret;
 }

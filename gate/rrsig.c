@@ -258,22 +258,32 @@ static uint16_t check_one(struct gate_result *r, size_t si, sbuf_t *b,
     return st | (supported ? SIG_BOGUS : SIG_UNSUPPORTED);
 }
 
+/* Shared by the verifying threads: the next RRSIG nobody has taken. */
 typedef struct {
     struct gate_result *r;
-    size_t from, to;
+    size_t next;
 } job_t;
+
+enum { VERIFY_BATCH = 128 }; /* RRSIGs taken at once: small, so no tail */
 
 static void *worker(void *arg)
 {
     job_t *j = arg;
     sbuf_t b = {0};
-    size_t nk = j->r->nkeys ? j->r->nkeys : 1;
+    size_t nk = j->r->nkeys ? j->r->nkeys : 1, n = j->r->nsigs;
     EVP_PKEY_CTX **cache = calloc(nk, sizeof(*cache));
-    for (size_t i = j->from; i < j->to; i++) {
-        b.len = 0;
-        j->r->sig_status[i] =
-            cache ? check_one(j->r, i, &b, cache, &j->r->sig_key[i])
-                  : SIG_UNSUPPORTED; /* out of memory: unchecked */
+    for (;;) {
+        size_t from = __atomic_fetch_add(&j->next, VERIFY_BATCH,
+                                         __ATOMIC_RELAXED);
+        if (from >= n)
+            break;
+        size_t to = from + VERIFY_BATCH < n ? from + VERIFY_BATCH : n;
+        for (size_t i = from; i < to; i++) {
+            b.len = 0;
+            j->r->sig_status[i] =
+                cache ? check_one(j->r, i, &b, cache, &j->r->sig_key[i])
+                      : SIG_UNSUPPORTED; /* out of memory: unchecked */
+        }
     }
     for (size_t k = 0; cache && k < nk; k++)
         EVP_PKEY_CTX_free(cache[k]);
@@ -403,17 +413,11 @@ int rrsig_check_all(struct gate_result *r)
         nt = (int)(r->nsigs / 64 + 1);
     pthread_t tid[64];
     int running[64] = {0};
-    job_t jobs[64];
-    for (int t = 0; t < nt; t++) {
-        jobs[t].r = r;
-        jobs[t].from = r->nsigs * t / nt;
-        jobs[t].to = r->nsigs * (t + 1) / nt;
-        if (t < nt - 1 && pthread_create(&tid[t], NULL, worker, &jobs[t]) == 0)
-            running[t] = 1;
-        else
-            worker(&jobs[t]);
-    }
-    for (int t = 0; t < nt; t++)
+    job_t job = {r, 0};
+    for (int t = 0; t < nt - 1; t++)
+        running[t] = pthread_create(&tid[t], NULL, worker, &job) == 0;
+    worker(&job);
+    for (int t = 0; t < nt - 1; t++)
         if (running[t])
             pthread_join(tid[t], NULL);
     timing_stop(&r->timings, &c, "verify", r->nsigs);
