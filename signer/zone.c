@@ -184,9 +184,10 @@ static inline int ent_cmp(const struct sortent *a, const struct sortent *b,
     return blob_cmp(z, a->off, b->off);
 }
 
-/* Merge sort of N entries with scratch T (N entries), the comparison
- * inlined (qsort_r's indirect calls cost twice as much at TLD scale);
- * already ordered runs cost one comparison. */
+/* Merge sort of N entries with scratch T ((N + 1) / 2 entries: only the
+ * left run is copied out, and the two recursive calls share it), the
+ * comparison inlined (qsort_r's indirect calls cost twice as much at TLD
+ * scale); already ordered runs cost one comparison. */
 static void ent_sort(struct sortent *a, struct sortent *t, size_t n,
                      const zone_t *z)
 {
@@ -202,7 +203,7 @@ static void ent_sort(struct sortent *a, struct sortent *t, size_t n,
     }
     size_t m = n / 2;
     ent_sort(a, t, m, z);
-    ent_sort(a + m, t + m, n - m, z);
+    ent_sort(a + m, t, n - m, z);
     if (ent_cmp(&a[m - 1], &a[m], z) <= 0)
         return;
     memcpy(t, a, m * sizeof(*a));
@@ -262,7 +263,8 @@ static void *sort_half(void *arg)
 static void sort_two_halves(zone_t *z, struct sortent *e, struct sortent *t)
 {
     size_t n = z->n, m = n / 2;
-    struct half lo = {e, t, m, z}, hi = {e + m, t + m, n - m, z};
+    /* scratch: (m + 1) / 2 entries for the low half, then the high's */
+    struct half lo = {e, t, m, z}, hi = {e + m, t + (m + 1) / 2, n - m, z};
     pthread_t th;
     bool threaded = n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
     if (!threaded)
@@ -282,7 +284,7 @@ int zone_sort_index(zone_t *z)
     if (z->n == 0)
         return 0;
     struct sortent *e = malloc(z->n * sizeof(*e));
-    struct sortent *t = malloc((z->n / 2 + 1) * sizeof(*t) * 2);
+    struct sortent *t = malloc((z->n / 2 + 2) * sizeof(*t));
     if (!e || !t) {
         free(e);
         free(t);
