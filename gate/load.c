@@ -561,9 +561,14 @@ static void scan(queue_t *q, size_t chunk, const char *path,
     memset(cur, 0, sizeof(*cur));
     cur->part.path = (char *)path;
     cur->part.origin = (ldns_rdf *)zorigin;
-    for (size_t i = 0; i < len && !stop; i++) {
-        char c = b[i];
+    /* bytes the state machine must look at; the rest is skipped fast */
+    static const unsigned char hot[256] = {
+        ['\n'] = 1, [';'] = 1, ['"'] = 1, ['\\'] = 1, ['('] = 1, [')'] = 1,
+    };
+    size_t i = 0;
+    while (i < len && !stop) {
         int bol = i == 0 || b[i - 1] == '\n';
+        char c = b[i];
         if (bol && !depth && !quote) {
             if (c == '$') {
                 const char *e = b + len;
@@ -594,11 +599,20 @@ static void scan(queue_t *q, size_t chunk, const char *path,
                          ttl[0] ? "\n" : "");
             }
         }
+        if (comment && c != '\n') {
+            const char *nl = memchr(b + i, '\n', len - i);
+            i = nl ? (size_t)(nl - b) : len;
+            continue;
+        }
+        if (!hot[(unsigned char)c]) {
+            i++;
+            while (i < len && !hot[(unsigned char)b[i]])
+                i++;
+            continue;
+        }
         if (c == '\n') {
             line++;
             comment = 0;
-        } else if (comment) {
-            continue;
         } else if (quote) {
             if (c == '\\' && i + 1 < len && b[i + 1] != '\n')
                 i++;
@@ -615,6 +629,7 @@ static void scan(queue_t *q, size_t chunk, const char *path,
         } else if (c == ')' && depth > 0) {
             depth--;
         }
+        i++;
     }
     publish(q, len);
     pthread_mutex_lock(&q->mu);

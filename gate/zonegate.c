@@ -6,6 +6,7 @@
 #include "gate/gate.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,6 +104,10 @@ int main(int argc, char **argv)
     o.examples = 5;
     o.propagation_delay = GATE_PROPAGATION_DELAY_DEFAULT;
     o.ds_ttl = -1;
+    /* libldns's text parser allocates and frees about 200 KB per record;
+     * without this glibc gives that back to the kernel (brk, madvise)
+     * hundreds of thousands of times per zone */
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     opterr = 0; /* one error line of our own, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
