@@ -50,6 +50,17 @@ check "no content-mismatch: the comment variant holds the same records" \
 check "records counted, the extra shapes included" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["counts"]["records"] > 30000 else 1)' "$D/plain2.json"
 
+# --timings: phases on stderr, the report on stdout unchanged
+zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/plain.zone" \
+    --timings "$D/plain.zone" >"$D/tim.out" 2>"$D/tim.err"
+check "--timings: same exit (1)" [ $? -eq 1 ]
+check "--timings: same report on stdout" cmp -s "$D/tim.out" "$D/plain2.out"
+for ph in parse sort index verify denial total; do
+    check "--timings: stderr has the $ph phase" grep -qE "^zonegate: timing $ph +[0-9.]+ s wall +[0-9.]+ s cpu" "$D/tim.err"
+done
+check "--timings: parse counts every record" \
+    bash -c 'n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"counts\"][\"records\"])" "$1"); grep -qE "timing parse .* ([0-9]+) items" "$2" && [ "$(grep -oE "timing parse .* [0-9]+ items" "$2" | grep -oE "[0-9]+ items" | grep -oE "[0-9]+")" -ge "$n" ]' _ "$D/plain2.json" "$D/tim.err"
+
 # faults: same message and FILE:LINE on both roads, blank lines after the
 # bad record counted the way libldns counts them
 n=$(wc -l <"$D/plain.zone")
