@@ -45,7 +45,7 @@ struct rctx {
     const char *lastfile;
     uint8_t lastidx;
     const char *path;   /* file name when reading from memory */
-    uint64_t line_off;  /* added to the scanner's line numbers */
+    int64_t line_off;   /* added to the scanner's line numbers */
     struct held *held;  /* non-NULL: hold warnings back */
 };
 
@@ -118,7 +118,8 @@ static int file_index(struct rctx *c, const char *name)
 static void on_error(zs_scanner_t *s)
 {
     struct rctx *c = s->process.data;
-    fail(c, fname(c, s), s->line_counter + c->line_off, "%s",
+    fail(c, fname(c, s), (uint64_t)((int64_t)s->line_counter + c->line_off),
+         "%s",
          zs_strerror(s->error.code));
     s->state = ZS_STATE_STOP;
 }
@@ -134,7 +135,7 @@ static void on_record(zs_scanner_t *s)
     struct rctx *c = s->process.data;
     zone_t *z = c->z;
     const char *file = fname(c, s);
-    uint64_t line = s->line_counter + c->line_off;
+    uint64_t line = (uint64_t)((int64_t)s->line_counter + c->line_off);
     char tb[16];
     if (c->err) {
         s->state = ZS_STATE_STOP;
@@ -326,6 +327,7 @@ static int check_zone(struct rctx *c)
  * is read again in one piece, which gives the exact diagnostics. */
 
 #define SPLIT_MIN (16u << 20)
+#define SPLIT_SLICE (32u << 20)
 
 struct part {
     struct rctx c;
@@ -337,6 +339,7 @@ struct part {
     size_t plen;
     const char *buf;
     size_t len;
+    size_t slice;
     const char *head; /* second half: the first half, for its lines */
     size_t headlen;
     int zerr;
@@ -412,6 +415,22 @@ static size_t count_lines(const char *b, size_t len)
     return n;
 }
 
+/* End of a slice of about N bytes from P: the start of the first owner
+ * line after P + N, or END. */
+static const char *slice_end(const char *p, const char *end, size_t n)
+{
+    if ((size_t)(end - p) <= n)
+        return end;
+    for (const char *q = p + n; q < end; q++) {
+        q = memchr(q, '\n', (size_t)(end - q));
+        if (!q || end - q < 2)
+            return end;
+        if (is_owner_start(q[1]))
+            return q + 1;
+    }
+    return end;
+}
+
 static void *part_run(void *arg)
 {
     struct part *t = arg;
@@ -425,11 +444,26 @@ static void *part_run(void *arg)
     t->origin_len = s->zone_origin_length;
     memcpy(t->origin, s->zone_origin, sizeof(t->origin));
     t->ttl = s->default_ttl;
-    /* line numbers of the second half follow the first half's */
-    if (t->head)
-        t->c.line_off = count_lines(t->head, t->headlen) + 1 - s->line_counter;
-    if (zs_set_input_string(s, t->buf, t->len) != 0 || zs_parse_all(s) != 0)
-        t->zerr = 1;
+    /* the half in slices cut at owner lines: each slice's mapped pages
+     * are given back once it is parsed, so the mapping does not add the
+     * file's size to the peak; line numbers are carried across */
+    uint64_t line = t->head ? count_lines(t->head, t->headlen) + 1 : 1;
+    long pg = sysconf(_SC_PAGESIZE);
+    for (const char *p = t->buf, *end = t->buf + t->len; p < end;) {
+        const char *q = slice_end(p, end, t->slice);
+        t->c.line_off = (int64_t)line - (int64_t)s->line_counter;
+        if (zs_set_input_string(s, p, (size_t)(q - p)) != 0 ||
+            zs_parse_all(s) != 0 || t->c.err) {
+            t->zerr = 1;
+            break;
+        }
+        line += count_lines(p, (size_t)(q - p));
+        uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+        uintptr_t hi = (uintptr_t)q & ~(uintptr_t)(pg - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        p = q;
+    }
     return NULL;
 }
 
@@ -530,6 +564,9 @@ static int read_split(struct rctx *c, const char *path)
     c->path = path;
     if (!pre || !find_cut(b, len, &cut, pre, 1 << 16, &plen))
         goto out;
+    /* the scan for directives touched every page: give them back, the
+     * halves map them in again as they go (and drop them behind them) */
+    madvise(b, len, MADV_DONTNEED);
     if ((ret = zone_init(&t.z, c->z->origin, c->z->origin_len)) ||
         (ret = part_init(&a, c->z, c, origin)) ||
         (ret = part_init(&t, &t.z, c, origin)))
@@ -543,6 +580,10 @@ static int read_split(struct rctx *c, const char *path)
     t.plen = plen;
     t.head = b;
     t.headlen = cut;
+    env = getenv("ZONESIGN_SPLIT_SLICE");
+    a.slice = t.slice = env && strtoull(env, NULL, 10) > 0
+                            ? (size_t)strtoull(env, NULL, 10)
+                            : SPLIT_SLICE;
     started = pthread_create(&th, NULL, part_run, &t) == 0;
     if (!started)
         goto out;

@@ -4,7 +4,8 @@
 # gives: the same records, the same warnings with the same FILE:LINE, the
 # same errors; zones it cannot split safely ($INCLUDE) are read whole, and
 # a cut inside a multi-line record falls back to reading whole.
-# ZONESIGN_SPLIT_MIN (bytes) lowers the size from which a file is split.
+# ZONESIGN_SPLIT_MIN (bytes) lowers the size from which a file is split,
+# ZONESIGN_SPLIT_SLICE (bytes) the slices each half is parsed in.
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -18,7 +19,8 @@ T=$ZG_TMP
 # sign Z with split reading forced (MIN=1) or off; output without RRSIG
 # lines (ECDSA signatures differ run to run), stderr without timings
 sign_as() { # MIN ZONE TAG
-    ZONESIGN_TRACE=1 ZONESIGN_SPLIT_MIN=$1 zs_sign 1 --keyset "$T/ks" \
+    ZONESIGN_TRACE=1 ZONESIGN_SPLIT_MIN=$1 ZONESIGN_SPLIT_SLICE=2048 \
+        zs_sign 1 --keyset "$T/ks" \
         --opt-out --quiet -o "$T/$3.signed" "$2" 2>"$T/$3.err"
     echo $? >"$T/$3.rc"
     if [ -f "$T/$3.signed" ]; then
