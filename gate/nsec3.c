@@ -215,20 +215,60 @@ static want_t *want_push(wants_t *w)
     return x;
 }
 
-/* 1 if the chain (sorted) holds hash. */
-static int have_hash(const have_t *h, size_t nh, const uint8_t *hash)
+/*
+ * Lookup of a hash in the chain, for every name of the zone: the sorted
+ * chain's first 8 octets of each hash in one compact array, and where
+ * each value of the first 16 bits starts in it (hashes are uniform, so a
+ * bucket holds a few entries and a lookup touches two or three cache
+ * lines instead of a binary search over the whole chain).
+ */
+typedef struct {
+    const have_t *h;
+    size_t nh;
+    uint64_t *key;   /* first 8 octets of h[i].hash, big-endian */
+    uint32_t *start; /* 65537 offsets into key */
+} hindex_t;
+
+static uint64_t key64(const uint8_t *hash)
 {
-    size_t lo = 0, hi = nh;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(h[mid].hash, hash, 64);
-        if (c == 0)
-            return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    uint64_t k = 0;
+    for (int i = 0; i < 8; i++)
+        k = k << 8 | hash[i];
+    return k;
+}
+
+static int hindex_build(hindex_t *x, const have_t *h, size_t nh)
+{
+    x->h = h;
+    x->nh = nh;
+    x->key = malloc((nh ? nh : 1) * sizeof(*x->key));
+    x->start = malloc(65537 * sizeof(*x->start));
+    if (!x->key || !x->start)
+        return -1;
+    size_t b = 0;
+    for (size_t i = 0; i < nh; i++) {
+        x->key[i] = key64(h[i].hash);
+        for (; b <= (x->key[i] >> 48); b++)
+            x->start[b] = (uint32_t)i;
     }
+    for (; b < 65537; b++)
+        x->start[b] = (uint32_t)nh;
+    return 0;
+}
+
+static void hindex_free(hindex_t *x)
+{
+    free(x->key);
+    free(x->start);
+}
+
+/* 1 if the chain holds hash. */
+static int have_hash(const hindex_t *x, const uint8_t *hash)
+{
+    uint64_t k = key64(hash);
+    for (uint32_t i = x->start[k >> 48]; i < x->start[(k >> 48) + 1]; i++)
+        if (x->key[i] == k && !memcmp(x->h[i].hash, hash, 64))
+            return 1;
     return 0;
 }
 
@@ -237,8 +277,7 @@ typedef struct {
     const struct gate_result *r;
     const params_t *p;
     int optout;
-    const have_t *h;
-    size_t nh;
+    const hindex_t *hx;
     size_t from, to;
     wants_t w;
     int err;
@@ -248,7 +287,7 @@ typedef struct {
 static int want_keep(hjob_t *j, const uint8_t *hash, int req, int64_t name,
                      const uint8_t *ent)
 {
-    if (!req && !have_hash(j->h, j->nh, hash))
+    if (!req && !have_hash(j->hx, hash))
         return 0;
     want_t *x = want_push(&j->w);
     if (!x)
@@ -303,6 +342,11 @@ static void *hash_names(void *arg)
 static int collect_wants(struct gate_result *r, const params_t *p, int optout,
                          const have_t *h, size_t nh, wants_t *w)
 {
+    hindex_t hx = {0};
+    if (hindex_build(&hx, h, nh) < 0) {
+        hindex_free(&hx);
+        return -1;
+    }
     const struct gate_zone *z = r->zone;
     int nt = r->opts->threads > 0 ? r->opts->threads : 1;
     if (nt > 64)
@@ -314,7 +358,7 @@ static int collect_wants(struct gate_result *r, const params_t *p, int optout,
     int running[64] = {0}, err = 0;
     memset(jobs, 0, sizeof(jobs));
     for (int t = 0; t < nt; t++) {
-        jobs[t] = (hjob_t){r, p, optout, h, nh, z->nnames * (size_t)t / (size_t)nt,
+        jobs[t] = (hjob_t){r, p, optout, &hx, z->nnames * (size_t)t / (size_t)nt,
                            z->nnames * (size_t)(t + 1) / (size_t)nt, {0}, 0};
         if (t < nt - 1)
             running[t] = pthread_create(&tid[t], NULL, hash_names, &jobs[t]) == 0;
@@ -328,6 +372,7 @@ static int collect_wants(struct gate_result *r, const params_t *p, int optout,
         err |= jobs[t].err;
         total += jobs[t].w.n;
     }
+    hindex_free(&hx);
     if (!err && !(w->v = malloc((total ? total : 1) * sizeof(*w->v))))
         err = -1;
     for (int t = 0; t < nt; t++) {
