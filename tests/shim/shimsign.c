@@ -237,7 +237,7 @@ static int run(struct run *r, const char *module, const char *token,
     size_t pinlen = 0;
     void *dl = NULL;
     int ret = 2;
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
 
     dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
