@@ -10,7 +10,7 @@
 #include <openssl/ecdsa.h>
 
 #include "hsm/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 static uint16_t tag_of(uint16_t flags, uint8_t alg, const char *b64)
 {

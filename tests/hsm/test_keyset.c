@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "hsm/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 #define EC_PUB "aSPLaKLwSOaWpecfSmVfQwAZyzAnChCPm6DXUcPl+/iCPntt3G8W9L6x" \
                "lm8vRz6x5a4o7yfY4HKhXAg2yKmRNQ=="

@@ -22,7 +22,7 @@
 #include <openssl/rand.h>
 
 #include "hsm/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "sigcheck.h"
 
 #define DATA_LEN 150

@@ -21,7 +21,7 @@
 #include <openssl/rand.h>
 
 #include "hsm/hsm.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 #include "sigcheck.h"
 
 static char logged[4][512];

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "hsm/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 #define MOD "module-path=/usr/lib/softhsm/libsofthsm2.so"
 

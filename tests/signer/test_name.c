@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "signer/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 /* Presentation name (no escapes) to wire. */
 static size_t wire(const char *t, uint8_t *w)

@@ -1,7 +1,7 @@
 /* tests/signer/test_nsec3.c - NSEC3 hash against RFC 5155 Appendix A,
  * base32hex against RFC 4648 10, type bitmap against RFC 4034 4.3. */
 #include "signer/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 static size_t wire(const char *t, uint8_t *w)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "signer/internal.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 int main(void)
 {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "signer/signer.h"
-#include "tap.h"
+#include "tests/lib/tap.h"
 
 int main(void)
 {

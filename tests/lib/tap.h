@@ -1,8 +1,8 @@
 /*
- * tests/hsm/tap.h - minimal TAP output for the C tests of hsm/.
+ * tests/lib/tap.h - minimal TAP output for the C unit tests.
  */
-#ifndef ZONEGATE_TESTS_HSM_TAP_H
-#define ZONEGATE_TESTS_HSM_TAP_H
+#ifndef ZONEGATE_TESTS_TAP_H
+#define ZONEGATE_TESTS_TAP_H
 
 #include <stdio.h>
 
