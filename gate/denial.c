@@ -28,9 +28,10 @@ size_t bitmap_build(const uint16_t *types, size_t n, uint8_t *out)
     uint8_t win[256][32];
     int maxb[256];
     memset(maxb, -1, sizeof(maxb));
-    memset(win, 0, sizeof(win));
     for (size_t i = 0; i < n; i++) {
         unsigned w = types[i] >> 8, b = types[i] & 0xff;
+        if (maxb[w] < 0) /* first type of this window: clear it now */
+            memset(win[w], 0, sizeof(win[w]));
         win[w][b / 8] |= (uint8_t)(0x80 >> (b % 8));
         if ((int)(b / 8) > maxb[w])
             maxb[w] = (int)(b / 8);

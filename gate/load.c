@@ -67,9 +67,13 @@ static int rec_push(struct gate_zone *z, const gate_rec_t *r)
 
 /* Copy one canonicalised ldns_rr into the zone; *why set on bad input. */
 static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
-                    int line, const char **why)
+                    int line, int lower, const char **why)
 {
-    ldns_rr2canonical(rr);
+    /* lower: the text had no upper-case letter and no escape, so every
+     * name is lower case already and ldns_rr2canonical would change
+     * nothing (RFC 4034 6.2 item 3 is its only effect on parsed text) */
+    if (!lower)
+        ldns_rr2canonical(rr);
     const ldns_rdf *owner = ldns_rr_owner(rr);
     if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
         *why = "class is not IN";
@@ -248,6 +252,18 @@ static int special(unsigned char c)
            c == '\r' || c == '\f' || c == '\v' || c == 0;
 }
 
+/* 1 if a name (wire) holds an upper-case letter. */
+static int dname_has_upper(const ldns_rdf *d)
+{
+    if (!d)
+        return 0;
+    const uint8_t *p = ldns_rdf_data(d);
+    for (size_t i = 0; i < ldns_rdf_size(d); i++)
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            return 1;
+    return 0;
+}
+
 /* ldns_fskipcs_l(fp, "\f\n\r\v"), as ldns does after each line it reads. */
 static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
 {
@@ -270,15 +286,20 @@ static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
  */
 static ldns_status simple_line(const char *b, size_t n, char *linebuf,
                                uint32_t ttl, ldns_rdf *origin, ldns_rdf **prev,
-                               ldns_rr **rr, int *simple)
+                               ldns_rr **rr, int *simple, int *lower)
 {
     *simple = 0;
     if (n == 0 || n > LDNS_MAX_LINELEN || b[0] == '$')
         return LDNS_STATUS_OK;
     size_t s = 0;
-    for (size_t i = 0; i < n; i++)
+    int upper = 0;
+    for (size_t i = 0; i < n; i++) {
         if (special((unsigned char)b[i]))
             return LDNS_STATUS_OK;
+        upper |= b[i] >= 'A' && b[i] <= 'Z';
+    }
+    /* the origin and the previous owner are part of the record too */
+    *lower = !upper && !dname_has_upper(origin) && !dname_has_upper(*prev);
     while (s < n && (b[s] == ' ' || b[s] == '\t'))
         s++;
     *simple = 1;
@@ -303,7 +324,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
     char *linebuf = mem ? malloc(LDNS_MAX_LINELEN + 1) : NULL;
     int line = line0, err = 0;
     /* fast: reading mem->p at offset at (else: fp, through libldns) */
-    int fast = 0;
+    int fast = 0, lower = 0;
     size_t at = 0;
     if (!origin || !prev || !buf || (mem && !linebuf)) {
         err = -ENOMEM;
@@ -319,6 +340,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             const char *b = mem->p + at;
             const char *nl = memchr(b, '\n', mem->len - at);
             int simple = 0;
+            lower = 0;
             if (nl == b) { /* empty line */
                 line++;
                 at++;
@@ -326,7 +348,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             }
             if (nl)
                 s = simple_line(b, (size_t)(nl - b), linebuf, ttl, origin,
-                                &prev, &rr, &simple);
+                                &prev, &rr, &simple, &lower);
             if (!simple) { /* libldns's reader from here */
                 if (fseek(fp, (long)(mem->prelen + at), SEEK_SET) != 0) {
                     err = -EIO;
@@ -342,6 +364,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             if (feof(fp))
                 break;
             long before = ftell(fp);
+            lower = 0;
             s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
             if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
                 char txt[4096];
@@ -367,7 +390,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         }
         switch (s) {
         case LDNS_STATUS_OK:
-            err = rr_store(z, rr, buf, line, &why);
+            err = rr_store(z, rr, buf, line, lower, &why);
             ldns_rr_free(rr);
             if (err == GATE_ERR_SYNTAX) {
                 snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,

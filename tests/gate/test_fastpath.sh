@@ -50,6 +50,41 @@ check "no content-mismatch: the comment variant holds the same records" \
 check "records counted, the extra shapes included" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["counts"]["records"] > 30000 else 1)' "$D/plain2.json"
 
+# upper case on simple lines (owners, rdata names, a relative name under an
+# upper-case $ORIGIN, an omitted owner after an upper-case one): canonical
+# form (RFC 4034 6.2) makes the records equal to the lower-case ones
+python3 - "$D/plain.zone" "$D/upper.zone" "$D/lower.zone" <<'PY'
+import sys
+src = open(sys.argv[1]).read().split("\n")
+up, lo = [], []
+for i, l in enumerate(src):
+    if i % 3 == 1 and l and l[0] not in "$; \t" and '"' not in l and "(" not in l:
+        l2 = l.upper().replace(" IN ", " IN ").replace("\tIN\t", "\tIN\t")
+        f = l2.split()
+        # keep the type's rdata that is not a name as it was
+        if len(f) >= 4 and f[3] in ("NS", "CNAME", "MX", "A", "AAAA", "DS"):
+            if f[3] in ("A", "AAAA", "DS"):
+                l2 = " ".join(f[:4] + l.split()[4:])
+            up.append(l2)
+            lo.append(l)
+            continue
+    up.append(l)
+    lo.append(l)
+tail_up = ["$ORIGIN SUB.TLD.", "Rel 3600 IN NS NS1.Example.", "\t3600 IN DS 1 13 2 " + "AB" * 32]
+tail_lo = ["$ORIGIN sub.tld.", "rel 3600 IN NS ns1.example.", "\t3600 IN DS 1 13 2 " + "ab" * 32]
+open(sys.argv[2], "w").write("\n".join(up + tail_up) + "\n")
+open(sys.argv[3], "w").write("\n".join(lo + tail_lo) + "\n")
+PY
+check "upper-case variant differs from the lower-case text" bash -c '! cmp -s "$1" "$2"' _ "$D/upper.zone" "$D/lower.zone"
+zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/lower.zone" \
+    --json "$D/upper.json" "$D/upper.zone" >"$D/upper.out" 2>&1
+check "upper case: exit 1 (unsigned zone)" [ $? -eq 1 ]
+check "upper case: no content-mismatch against the lower-case zone" \
+    bash -c '! grep -q content-mismatch "$1"' _ "$D/upper.out"
+zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/lower.zone" \
+    --json "$D/lower.json" "$D/lower.zone" >/dev/null 2>&1
+check "upper case: same JSON as the lower-case zone" cmp -s "$D/upper.json" "$D/lower.json"
+
 # --timings: phases on stderr, the report on stdout unchanged
 zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/plain.zone" \
     --timings "$D/plain.zone" >"$D/tim.out" 2>"$D/tim.err"
