@@ -66,13 +66,27 @@ static int rec_push(struct gate_zone *z, const gate_rec_t *r)
 }
 
 /* Copy one canonicalised ldns_rr into the zone; *why set on bad input. */
-static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
-                    int line, int lower, const char **why)
+/* 1 if a name (wire) holds an upper-case letter. */
+static int dname_has_upper(const ldns_rdf *d)
 {
-    /* lower: the text had no upper-case letter and no escape, so every
-     * name is lower case already and ldns_rr2canonical would change
-     * nothing (RFC 4034 6.2 item 3 is its only effect on parsed text) */
-    if (!lower)
+    if (!d || ldns_rdf_get_type(d) != LDNS_RDF_TYPE_DNAME)
+        return 0;
+    const uint8_t *p = ldns_rdf_data(d);
+    for (size_t i = 0; i < ldns_rdf_size(d); i++)
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            return 1;
+    return 0;
+}
+
+static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
+                    int line, const char **why)
+{
+    /* ldns_rr2canonical only lower-cases names (RFC 4034 6.2 item 3): when
+     * no name of the record holds an upper-case letter it changes nothing */
+    int upper = dname_has_upper(ldns_rr_owner(rr));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr) && !upper; i++)
+        upper = dname_has_upper(ldns_rr_rdf(rr, i));
+    if (upper)
         ldns_rr2canonical(rr);
     const ldns_rdf *owner = ldns_rr_owner(rr);
     if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
@@ -252,18 +266,6 @@ static int special(unsigned char c)
            c == '\r' || c == '\f' || c == '\v' || c == 0;
 }
 
-/* 1 if a name (wire) holds an upper-case letter. */
-static int dname_has_upper(const ldns_rdf *d)
-{
-    if (!d)
-        return 0;
-    const uint8_t *p = ldns_rdf_data(d);
-    for (size_t i = 0; i < ldns_rdf_size(d); i++)
-        if (p[i] >= 'A' && p[i] <= 'Z')
-            return 1;
-    return 0;
-}
-
 /* ldns_fskipcs_l(fp, "\f\n\r\v"), as ldns does after each line it reads. */
 static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
 {
@@ -286,20 +288,15 @@ static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
  */
 static ldns_status simple_line(const char *b, size_t n, char *linebuf,
                                uint32_t ttl, ldns_rdf *origin, ldns_rdf **prev,
-                               ldns_rr **rr, int *simple, int *lower)
+                               ldns_rr **rr, int *simple)
 {
     *simple = 0;
     if (n == 0 || n > LDNS_MAX_LINELEN || b[0] == '$')
         return LDNS_STATUS_OK;
     size_t s = 0;
-    int upper = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (special((unsigned char)b[i]))
             return LDNS_STATUS_OK;
-        upper |= b[i] >= 'A' && b[i] <= 'Z';
-    }
-    /* the origin and the previous owner are part of the record too */
-    *lower = !upper && !dname_has_upper(origin) && !dname_has_upper(*prev);
     while (s < n && (b[s] == ' ' || b[s] == '\t'))
         s++;
     *simple = 1;
@@ -324,7 +321,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
     char *linebuf = mem ? malloc(LDNS_MAX_LINELEN + 1) : NULL;
     int line = line0, err = 0;
     /* fast: reading mem->p at offset at (else: fp, through libldns) */
-    int fast = 0, lower = 0;
+    int fast = 0;
     size_t at = 0;
     if (!origin || !prev || !buf || (mem && !linebuf)) {
         err = -ENOMEM;
@@ -340,7 +337,6 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             const char *b = mem->p + at;
             const char *nl = memchr(b, '\n', mem->len - at);
             int simple = 0;
-            lower = 0;
             if (nl == b) { /* empty line */
                 line++;
                 at++;
@@ -348,7 +344,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             }
             if (nl)
                 s = simple_line(b, (size_t)(nl - b), linebuf, ttl, origin,
-                                &prev, &rr, &simple, &lower);
+                                &prev, &rr, &simple);
             if (!simple) { /* libldns's reader from here */
                 if (fseek(fp, (long)(mem->prelen + at), SEEK_SET) != 0) {
                     err = -EIO;
@@ -364,7 +360,6 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             if (feof(fp))
                 break;
             long before = ftell(fp);
-            lower = 0;
             s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
             if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
                 char txt[4096];
@@ -390,7 +385,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         }
         switch (s) {
         case LDNS_STATUS_OK:
-            err = rr_store(z, rr, buf, line, lower, &why);
+            err = rr_store(z, rr, buf, line, &why);
             ldns_rr_free(rr);
             if (err == GATE_ERR_SYNTAX) {
                 snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
