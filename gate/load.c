@@ -1,8 +1,13 @@
 /*
  * gate/load.c - read a zone file with libldns into compact records.
  *
- * Each RR is parsed by ldns_rr_new_frm_fp_l, put in canonical form by
- * ldns_rr2canonical (RFC 4034 6.2) and copied as owner + rdata wire bytes
+ * Each RR is parsed by libldns: a simple one-line record (no parentheses,
+ * comment, quote, escape, CR/FF/VT, not a directive) by
+ * ldns_rr_new_frm_str on the line itself, anything else by
+ * ldns_rr_new_frm_fp_l, the same text libldns's file reader would pass on,
+ * with the same line counting (tests/gate/test_fastpath.sh compares both).
+ * It is put in canonical form by ldns_rr2canonical (RFC 4034 6.2) when a
+ * name holds an upper-case letter and copied as owner + rdata wire bytes
  * into one arena; the ldns_rr is freed at once.  Does not check DNSSEC;
  * rejects what is not a zone: syntax errors, classes other than IN,
  * records outside the origin.  Errors name FILE:LINE (invariant 5), the
@@ -13,11 +18,15 @@
  * origin for it; nesting is limited to INCLUDE_DEPTH_MAX files, which also
  * stops include loops.
  *
- * Parallel reading: the file is mapped and split at record boundaries (a
- * line that starts with an owner name, outside parentheses and quotes);
- * each piece is parsed by its own thread, preceded by the $ORIGIN and $TTL
- * in force at its start, and the pieces are joined in file order.  Files
- * with relative $ORIGIN or $INCLUDE are read by one thread.
+ * Parallel reading: the file is mapped; a scanner cuts it into pieces of
+ * 1-64 MiB at record boundaries (a line that starts with an owner name,
+ * outside parentheses and quotes) and queues each as soon as it is cut;
+ * every reader thread (the scanner too, once done) takes the next piece,
+ * parses it preceded by the $ORIGIN and $TTL in force at its start, and
+ * sorts it; the pieces are joined in file order (no global sort when they
+ * join in order).  After a relative $ORIGIN or a $INCLUDE the rest of the
+ * file is one piece.  Pages of text already read are dropped from the
+ * process (MADV_DONTNEED), so peak RSS does not hold the whole file.
  */
 #include "gate/internal.h"
 
