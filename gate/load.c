@@ -665,42 +665,86 @@ static void scan(queue_t *q, size_t chunk, const char *path,
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Join the pieces' records into z, in file order; each piece's memory is
- * released as soon as it is copied. */
-static int join_parts(struct gate_zone *z, piece_t *pc, size_t n)
+/* The pieces copied into the zone's arena and record array, each at an
+ * offset fixed beforehand, by several threads; a piece's memory is freed
+ * as soon as it is copied, so peak RSS is the zone plus a piece or two. */
+typedef struct {
+    struct gate_zone *z;
+    piece_t *pc;
+    size_t n, next;
+    size_t *abase, *rbase;
+} join_t;
+
+static void *join_run(void *arg)
 {
-    size_t alen = 0, nrec = 0;
-    for (size_t i = 0; i < n; i++) {
-        alen += pc[i].part.arena_len;
-        nrec += pc[i].part.nrecs;
-    }
-    z->arena = malloc(alen ? alen : 1);
-    z->recs = malloc((nrec ? nrec : 1) * sizeof(*z->recs));
-    if (!z->arena || !z->recs)
-        return -ENOMEM;
-    z->arena_cap = alen ? alen : 1;
-    z->recs_cap = nrec ? nrec : 1;
-    z->sorted = 1;
-    for (size_t i = 0; i < n; i++) {
-        struct gate_zone *p = &pc[i].part;
-        size_t base = z->arena_len, first = z->nrecs;
+    join_t *j = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->n)
+            return NULL;
+        struct gate_zone *p = &j->pc[i].part;
+        size_t base = j->abase[i];
+        gate_rec_t *out = j->z->recs + j->rbase[i];
         if (p->arena_len)
-            memcpy(z->arena + base, p->arena, p->arena_len);
-        z->arena_len += p->arena_len;
+            memcpy(j->z->arena + base, p->arena, p->arena_len);
         for (size_t k = 0; k < p->nrecs; k++) {
-            gate_rec_t r = p->recs[k];
-            r.name += base;
-            r.rdata += base;
-            z->recs[z->nrecs++] = r;
+            out[k] = p->recs[k];
+            out[k].name += base;
+            out[k].rdata += base;
         }
-        if (first > 0 && first < z->nrecs &&
-            !rec_less(z, &z->recs[first - 1], &z->recs[first]))
-            z->sorted = 0;
         free(p->arena);
         free(p->recs);
         p->arena = NULL;
         p->recs = NULL;
     }
+}
+
+/* Join the pieces' records into z, in file order, on nt threads. */
+static int join_parts(struct gate_zone *z, piece_t *pc, size_t n, int nt)
+{
+    size_t alen = 0, nrec = 0;
+    size_t *abase = malloc((n ? n : 1) * sizeof(*abase));
+    size_t *rbase = malloc((n ? n : 1) * sizeof(*rbase));
+    if (!abase || !rbase) {
+        free(abase);
+        free(rbase);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        abase[i] = alen;
+        rbase[i] = nrec;
+        alen += pc[i].part.arena_len;
+        nrec += pc[i].part.nrecs;
+    }
+    z->arena = malloc(alen ? alen : 1);
+    z->recs = malloc((nrec ? nrec : 1) * sizeof(*z->recs));
+    if (!z->arena || !z->recs) {
+        free(abase);
+        free(rbase);
+        return -ENOMEM;
+    }
+    z->arena_cap = alen ? alen : 1;
+    z->recs_cap = nrec ? nrec : 1;
+    join_t j = {z, pc, n, 0, abase, rbase};
+    pthread_t tid[64];
+    int running[64] = {0};
+    for (int t = 0; t < nt - 1 && t < 64 && n > 1; t++)
+        running[t] = pthread_create(&tid[t], NULL, join_run, &j) == 0;
+    join_run(&j);
+    for (int t = 0; t < 64; t++)
+        if (running[t])
+            pthread_join(tid[t], NULL);
+    z->arena_len = alen;
+    z->nrecs = nrec;
+    z->sorted = 1;
+    for (size_t i = 1; i < n && z->sorted; i++) {
+        size_t first = rbase[i];
+        if (first > 0 && first < nrec &&
+            !rec_less(z, &z->recs[first - 1], &z->recs[first]))
+            z->sorted = 0;
+    }
+    free(abase);
+    free(rbase);
     return 0;
 }
 
@@ -732,9 +776,9 @@ static int read_file(struct gate_zone *z, const char *path, int threads,
     }
     madvise(map, len, MADV_SEQUENTIAL);
     int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
-    /* pieces of 1-64 MiB, about 16 per reader, so a reader slowed by
+    /* pieces of 1-64 MiB, about 64 per reader, so a reader slowed by
      * other load leaves no long tail */
-    size_t chunk = len / ((size_t)nt * 16);
+    size_t chunk = len / ((size_t)nt * 64);
     if (chunk < (1u << 20))
         chunk = 1u << 20;
     if (chunk > (64u << 20))
@@ -766,7 +810,7 @@ static int read_file(struct gate_zone *z, const char *path, int threads,
             *diag = q.pc[i].diag;
         }
     if (!err)
-        err = join_parts(z, q.pc, n);
+        err = join_parts(z, q.pc, n, nt);
     for (size_t i = 0; i < n; i++) {
         free(q.pc[i].part.arena);
         free(q.pc[i].part.recs);
