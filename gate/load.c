@@ -156,6 +156,7 @@ typedef struct {
     size_t prelen, prepos;
     const char *p;
     size_t len, pos;
+    int last;  /* the piece ends where the file ends */
 } cookie_t;
 
 static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
@@ -410,8 +411,11 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         case LDNS_STATUS_SYNTAX_INCLUDE:
             break;
         default:
-            if (!fast && feof(fp) && s == LDNS_STATUS_SYNTAX_ERR)
-                break; /* trailing blank */
+            /* trailing blank at the end of the file (not of a piece: a
+             * piece's end is no end of file, and a record there is read) */
+            if (!fast && feof(fp) && s == LDNS_STATUS_SYNTAX_ERR &&
+                (!mem || mem->last))
+                break;
             snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
                      line, ldns_get_errorstr_by_id(s));
             err = GATE_ERR_SYNTAX;
@@ -489,6 +493,7 @@ typedef struct {
     int line;         /* newlines before it */
     char pre[2300];   /* "$ORIGIN ..\n$TTL ..\n" in force there */
     int prelines;
+    int last;         /* the last piece of the file */
     struct gate_zone part;
     int err;
     gate_diag_t diag;
@@ -515,7 +520,8 @@ static int rec_less(const struct gate_zone *z, const gate_rec_t *a,
 static void piece_read(piece_t *pc, const char *map, const char *path,
                        const ldns_rdf *origin)
 {
-    cookie_t ck = {pc->pre, strlen(pc->pre), 0, map + pc->off, pc->len, 0};
+    cookie_t ck = {pc->pre, strlen(pc->pre), 0, map + pc->off, pc->len, 0,
+                   pc->last};
     cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek};
     pc->part.path = (char *)path;
     pc->part.origin = (ldns_rdf *)origin;
@@ -565,6 +571,7 @@ static void publish(queue_t *q, size_t end)
 {
     pthread_mutex_lock(&q->mu);
     q->pc[q->ready].len = end - q->pc[q->ready].off;
+    q->pc[q->ready].last = end == q->maplen;
     q->ready++;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);

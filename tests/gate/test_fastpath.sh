@@ -85,6 +85,31 @@ zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/lower.zone" \
     --json "$D/lower.json" "$D/lower.zone" >/dev/null 2>&1
 check "upper case: same JSON as the lower-case zone" cmp -s "$D/upper.json" "$D/lower.json"
 
+# a malformed record read by libldns's file reader as the last line of a
+# piece (pieces are cut at the first record line at or after 1 MiB): it
+# is an error like anywhere else, not a "trailing blank" at end of input
+python3 - "$D/plain.zone" "$D/edge.zone" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+lines = data.split(b"\n")
+off, n = 0, 0
+for n, l in enumerate(lines):
+    if off + len(l) + 1 > 1048576:
+        break
+    off += len(l) + 1
+# line n holds byte 1 MiB: make it the bad record, the next a plain one
+lines[n] = b"bad..name.tld. 3600 IN NS ns1.example. ; c"
+lines[n + 1] = b"next.tld. 3600 IN NS ns1.example."
+open(sys.argv[2], "wb").write(b"\n".join(lines))
+print(n + 1)
+PY
+edge=$(grep -n '^bad\.\.name' "$D/edge.zone" | cut -d: -f1)
+for t in 1 2; do
+    zonegate --threads $t --origin tld. --ds "$D/ds" "$D/edge.zone" >/dev/null 2>"$D/edge$t.err"
+    check "bad record ending a piece, --threads $t: exit 2" [ $? -eq 2 ]
+    check "bad record ending a piece, --threads $t: error names line $edge" grep -q "edge.zone:$edge: " "$D/edge$t.err"
+done
+
 # --timings: phases on stderr, the report on stdout unchanged
 zonegate --threads 2 --origin tld. --ds "$D/ds" --unsigned "$D/plain.zone" \
     --timings "$D/plain.zone" >"$D/tim.out" 2>"$D/tim.err"
