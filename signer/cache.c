@@ -221,20 +221,6 @@ static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    free(copy);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return r;
-}
-
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
                   uint64_t zsize, const uint8_t zsha[32], uint32_t serial,
                   signer_diag_t *diag)
@@ -269,7 +255,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     if (r == 0 && rename(tmp, path) != 0)
         r = -errno;
     if (r == 0)
-        r = fsync_dir(path);
+        r = writer_dir_fsync(path);
     else
         unlink(tmp);
 out:

@@ -60,6 +60,9 @@ int arena_reserve(arena_t *a, size_t more);
 int arena_put(arena_t *a, const void *p, size_t n);
 void arena_free(arena_t *a);
 
+/* fsyncs the directory holding PATH (after a rename into it). */
+int writer_dir_fsync(const char *path);
+
 typedef struct zone {
     arena_t a;          /* record blobs */
     uint64_t *idx;      /* offsets, canonical order after zone_sort */

@@ -392,7 +392,7 @@ static int put_block(int fd, EVP_MD_CTX *md, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int fsync_dir(const char *path)
+int writer_dir_fsync(const char *path)
 {
     char *copy = strdup(path);
     if (!copy)
@@ -467,7 +467,7 @@ int writer_write(const char *path,
         goto fail;
     }
     *size = total;
-    ret = fsync_dir(path);
+    ret = writer_dir_fsync(path);
     if (ret)
         snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",
                  path, strerror(-ret));
