@@ -3,18 +3,9 @@
 # each hold their own key pair under the key's label and CKA_ID.  `check`
 # must exit 1 and name tokens 2 and 3 with the expected key tag and the
 # tag each of them really holds; token 1 is fine and must not be named.
-. "$ZG_SRC/tests/lib/tap.sh"
-. "$ZG_SRC/tests/lib/softhsm.sh"
-for tool in softhsm2-util pkcs11-tool; do
-    command -v $tool >/dev/null || skip_all "$tool missing"
-done
-zg_tmpdir
-# zonehsm with its output kept out of the TAP stream
-zh() { zonehsm "$@" >"$ZG_TMP/zh.out" 2>"$ZG_TMP/zh.err"; }
-zg_softhsm_init "$ZG_TMP" 3 || { not_ok "tokens made"; done_testing; }
-mapfile -t H < <(zg_hsm_args 3)
+. "$ZG_SRC/tests/hsm/lib.sh"
+zh_setup 3 3 pkcs11-tool
 KS=$ZG_TMP/ks
-M=$ZG_SOFTHSM_MODULE
 
 # The key set gets the key of token 1 only...
 check_exit 0 "keygen on HSM 1 alone" zh --hsm "$(zg_uri 1)" --keyset "$KS" keygen --zone de. --label ksk1 --alg 13 --role ksk

@@ -3,18 +3,9 @@
 # object but a different private key (same label and CKA_ID).  Comparing
 # public keys passes; only the probe signature catches it: check exits 1
 # naming that token.
-. "$ZG_SRC/tests/lib/tap.sh"
-. "$ZG_SRC/tests/lib/softhsm.sh"
-for tool in softhsm2-util pkcs11-tool openssl; do
-    command -v $tool >/dev/null || skip_all "$tool missing"
-done
-zg_tmpdir
-# zonehsm with its output kept out of the TAP stream
-zh() { zonehsm "$@" >"$ZG_TMP/zh.out" 2>"$ZG_TMP/zh.err"; }
-zg_softhsm_init "$ZG_TMP" 3 || { not_ok "tokens made"; done_testing; }
-mapfile -t H < <(zg_hsm_args 3)
+. "$ZG_SRC/tests/hsm/lib.sh"
+zh_setup 3 3 pkcs11-tool openssl
 KS=$ZG_TMP/ks
-M=$ZG_SOFTHSM_MODULE
 p11() { pkcs11-tool --module "$M" --token-label "$1" --login --pin "$ZG_PIN" "${@:2}" >/dev/null 2>&1; }
 
 # swap_private TOKEN LABEL KEYTYPE: a new private key under the key's

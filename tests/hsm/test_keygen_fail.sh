@@ -4,17 +4,9 @@
 # key, so unwrapping there fails; the key is destroyed on every token, the
 # key set is not written, exit 2 with one line.  A KEK on only some tokens
 # is refused up front.  The import ceremony still works on the same tokens.
-. "$ZG_SRC/tests/lib/tap.sh"
-. "$ZG_SRC/tests/lib/softhsm.sh"
-for tool in softhsm2-util pkcs11-tool; do
-    command -v $tool >/dev/null || skip_all "$tool missing"
-done
-zg_tmpdir
-zh() { zonehsm "$@" >"$ZG_TMP/zh.out" 2>"$ZG_TMP/zh.err"; }
-zg_softhsm_init "$ZG_TMP" 4 || { not_ok "tokens made"; done_testing; }
-mapfile -t H < <(zg_hsm_args 3)
+. "$ZG_SRC/tests/hsm/lib.sh"
+zh_setup 4 3 pkcs11-tool
 KS=$ZG_TMP/ks
-M=$ZG_SOFTHSM_MODULE
 objects() { pkcs11-tool --module "$M" --token-label "hsm$1" --login --pin "$ZG_PIN" -O 2>/dev/null | grep -c "label: *$2\$"; }
 
 check_exit 0 "kek-init on tokens 1 and 2" zh --hsm "$(zg_uri 1)" --hsm "$(zg_uri 2)" kek-init

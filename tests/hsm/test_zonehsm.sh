@@ -4,18 +4,9 @@
 # key tag on all three; 10 and 14 likewise; the import ceremony; key tags
 # agree with dnssec-dsfromkey; state changes; refusals (duplicate label,
 # Ed25519).
-. "$ZG_SRC/tests/lib/tap.sh"
-. "$ZG_SRC/tests/lib/softhsm.sh"
-for tool in softhsm2-util dnssec-dsfromkey pkcs11-tool; do
-    command -v $tool >/dev/null || skip_all "$tool missing"
-done
-zg_tmpdir
-# zonehsm with its output kept out of the TAP stream
-zh() { zonehsm "$@" >"$ZG_TMP/zh.out" 2>"$ZG_TMP/zh.err"; }
-zg_softhsm_init "$ZG_TMP" 3 || { not_ok "tokens made"; done_testing; }
-mapfile -t H < <(zg_hsm_args 3)
+. "$ZG_SRC/tests/hsm/lib.sh"
+zh_setup 3 3 dnssec-dsfromkey pkcs11-tool
 KS=$ZG_TMP/example.keys
-M=$ZG_SOFTHSM_MODULE
 
 keygen() { zonehsm "${H[@]}" --keyset "$KS" keygen "$@" >>"$ZG_TMP/dnskeys" 2>"$ZG_TMP/err"; }
 tag_in_ks() { awk -v l="$1" '$1=="key" && $2==l {for(i=3;i<=NF;i++) if ($i ~ /^tag=/) print substr($i,5)}' "$KS"; }

@@ -2,21 +2,7 @@
  * base32hex against RFC 4648 10, type bitmap against RFC 4034 4.3. */
 #include "signer/internal.h"
 #include "tests/lib/tap.h"
-
-static size_t wire(const char *t, uint8_t *w)
-{
-    size_t o = 0;
-    while (*t && strcmp(t, ".") != 0) {
-        const char *d = strchr(t, '.');
-        size_t l = d ? (size_t)(d - t) : strlen(t);
-        w[o++] = (uint8_t)l;
-        memcpy(w + o, t, l);
-        o += l;
-        t += l + (d ? 1 : 0);
-    }
-    w[o++] = 0;
-    return o;
-}
+#include "tests/signer/wire.h"
 
 int main(void)
 {
