@@ -13,8 +13,10 @@
  *
  * It streams: memory use does not depend on N, so an 18-million-delegation
  * zone is as cheap to make as a small one.  The same arguments always give
- * the same bytes.  --mutate F changes the NS targets of a fraction F of the
- * delegations (chosen by --mutate-seed) for incremental-signing tests.
+ * the same bytes.  --mutate F changes a fraction F of the delegations
+ * (chosen by --mutate-seed) for incremental-signing tests: new NS targets
+ * and DS digests, some deleted, added, secured or unsecured (see
+ * write_delegation).
  *
  * It does not sign, and does not check what it writes: the signer's and
  * the gate's readers do that.
@@ -143,9 +145,23 @@ static void write_delegation(FILE *f, const struct opts *o, uint64_t i)
     uint64_t h = mix64(i * 3 + o->seed);
     int mutated = o->mutate > 0 &&
                   unit_interval(mix64(i ^ o->mutate_seed ^ 0x5a5a)) < o->mutate;
+    /* what a registry's day does to a changed delegation: mostly new name
+     * servers (and a new DS when it is secure: the child rolled its KSK);
+     * 1 in 20 is deleted, 1 in 20 has a new delegation registered beside
+     * it, 1 in 20 is secured or unsecured (DS added or removed) */
+    unsigned kind = mutated ? (unsigned)(mix64(i ^ o->mutate_seed ^ 0xa5a5) % 20)
+                            : 99;
+    if (kind == 0)
+        return;
     delegation_label(label, sizeof label, i, o->seed);
     int glue = unit_interval(mix64(h + 1)) < o->glue_fraction;
     int ds = unit_interval(mix64(h + 2)) < o->ds_fraction;
+    if (kind == 2)
+        ds = !ds;
+    if (kind == 1)
+        fprintf(f, "new-%s\tNS\tns1.dns%u.example.net.\n"
+                   "new-%s\tNS\tns2.dns%u.example.org.\n",
+                label, (unsigned)(h % 5000), label, (unsigned)(h % 5000));
 
     if (glue && !mutated) {
         fprintf(f, "%s\tNS\tns1.%s\n%s\tNS\tns2.%s\n", label, label, label,
@@ -160,7 +176,7 @@ static void write_delegation(FILE *f, const struct opts *o, uint64_t i)
         fprintf(f, "%s\tNS\tns2.dns%u.example.org.\n", label, host);
     }
     if (ds) {
-        hex(digest, h + 3, 32);
+        hex(digest, h + 3 + (mutated ? 0x9e37 : 0), 32);
         fprintf(f, "%s\tDS\t%u 13 2 %s\n", label,
                 (unsigned)(h >> 32) & 0xffff, digest);
         if (((h >> 50) & 7) == 0) {
