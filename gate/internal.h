@@ -290,6 +290,9 @@ void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
 /* "2026-12-01 01:00:00 UTC" */
 void time_str(int64_t t, char *buf, size_t len);
 /* RFC 4034 5.1.4: does DS rdata ds match key k of zone z (trust.c). */
+int trust_ds_matches_key(const ldns_rdf *origin, uint16_t tag, uint8_t alg,
+                         const uint8_t *rdata, size_t rdlen,
+                         const uint8_t *ds, size_t dslen, int *supported);
 int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
                      const uint8_t *ds, size_t dslen, int *supported);
 /* As rrs_read_file, records without a TTL get ttl. */

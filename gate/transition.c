@@ -14,11 +14,17 @@
  *     cached   release it last signed was replaced + largest signed TTL +
  *              D) stays in the DNSKEY RRset, unless another key that
  *              signed every RRset of that release is still published.
- *  c) DS       with --ds: every DS matches a published KSK that signs the
- *              DNSKEY RRset; a DS new at the parent points to a key
- *              published at least (DNSKEY TTL + D) ago; a KSK an earlier
- *              DS set named stays published and signing the DNSKEY RRset
- *              until DS TTL + D after the DS set dropped it.
+ *  c) DS       with --ds: every DS set a resolver may hold (the current
+ *              one; earlier ones until the parent changed them + DS TTL
+ *              + D) must validate every DNSKEY RRset it may meet (the
+ *              candidate's; earlier ones until replaced + DNSKEY TTL +
+ *              D): some DS names a KSK of that RRset which signs it.
+ *              Failing that, a DS new at the parent points to a key
+ *              published at least (DNSKEY TTL + D) ago, and a KSK an
+ *              earlier DS set named stays published and signing until
+ *              DS TTL + D after the parent dropped it.  A DS without a
+ *              working key is allowed beside a working DS of its
+ *              algorithm (double-DS rollover, RFC 7583 3.3.2).
  *  d) algorithm (RFC 6781 4.1.4) a DNSKEY of a new algorithm appears only
  *     rollover  after that algorithm has signed the data for (largest
  *              signed TTL + D); an algorithm's signatures go only after its
@@ -264,10 +270,78 @@ static int signs_dnskey(const struct gate_result *r, size_t k)
     return 0;
 }
 
+/* A DS that validates the candidate: it names a published KSK that signs
+ * the DNSKEY RRset. */
+static int ds_works(const struct gate_result *r, const uint8_t *ds,
+                    size_t len)
+{
+    int k = ds_key(r, ds, len);
+    return k >= 0 && signs_dnskey(r, (size_t)k);
+}
+
+/* Whether a DS set holds a DS that validates the candidate; alg 0: any
+ * algorithm, else only DS records of that algorithm count. */
+static int set_works(const struct gate_result *r, const hist_entry_t *e,
+                     uint8_t alg)
+{
+    for (size_t i = 0; i < e->nds; i++)
+        if (e->dslen[i] >= 4 && (!alg || e->ds[i][2] == alg) &&
+            ds_works(r, e->ds[i], e->dslen[i]))
+            return 1;
+    return 0;
+}
+
+/* Whether the DS set of the candidate validates the DNSKEY RRset of
+ * release E, as a resolver holding that RRset in its cache sees it: some
+ * DS names a key of E that signed E's DNSKEY RRset. */
+static int set_works_with(const tctx_t *t, const hist_entry_t *e)
+{
+    const hist_entry_t *c = t->c;
+    for (size_t i = 0; i < c->nds; i++) {
+        const uint8_t *ds = c->ds[i];
+        for (size_t k = 0; k < e->nkeys && c->dslen[i] >= 4; k++) {
+            const hist_key_t *key = &e->keys[k];
+            int sup = 0;
+            if (signer_in(e->dnskey_by, e->ndnskey_by, key->tag, key->alg) &&
+                trust_ds_matches_key(t->r->zone->origin, key->tag, key->alg,
+                                     key->rdata, key->rdlen, ds, c->dslen[i],
+                                     &sup))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The DS set a resolver fetches now meets two kinds of cached DNSKEY
+ * RRsets: the candidate's and earlier releases' still in caches.  With
+ * each, some DS must validate (RFC 7583 3.3).  A DS without a working key
+ * is otherwise allowed: it is pre-published for a double-DS KSK rollover
+ * (RFC 7583 3.3.2) or left over from one, as long as another DS of its
+ * algorithm validates the candidate (an algorithm in the DS set with no
+ * working DS is refused: hardened validators require every algorithm the
+ * DS set names, and RFC 6781 4.1.4 adds a new algorithm's DS last). */
 static void rule_ds_current(tctx_t *t)
 {
     struct gate_result *r = t->r;
     const hist_entry_t *c = t->c, *last = &t->h[t->n - 1];
+    int cached_ok = 1, told = 0;
+    int64_t fail_at = 0, fail_until = 0; /* the RRset it fails: released,
+                                            cached until, a key signing it */
+    uint16_t fail_tag = 0;
+    uint8_t fail_alg = 0;
+    for (size_t j = 0; j < t->n; j++) {
+        int64_t until = replaced_at(t, j) + t->h[j].ttl_dnskey + t->delay;
+        if (until > t->now && t->h[j].nkeys > 0 &&
+            !set_works_with(t, &t->h[j])) {
+            cached_ok = 0;
+            fail_at = t->h[j].time;
+            if (t->h[j].ndnskey_by) {
+                fail_tag = t->h[j].dnskey_by[0].tag;
+                fail_alg = t->h[j].dnskey_by[0].alg;
+            }
+            fail_until = until > fail_until ? until : fail_until;
+        }
+    }
     for (size_t i = 0; i < c->nds; i++) {
         const uint8_t *ds = c->ds[i];
         uint16_t tag = c->dslen[i] >= 4 ? (uint16_t)(ds[0] << 8 | ds[1]) : 0;
@@ -276,6 +350,8 @@ static void rule_ds_current(tctx_t *t)
         if (k == -2)
             continue; /* digest type we cannot check: trust.c says so */
         if (k < 0 || !signs_dnskey(r, (size_t)k)) {
+            if (alg && set_works(r, c, alg))
+                continue; /* stand-by or retired DS beside a working one */
             result_add_msg(r, GATE_C_UNSAFE_TRANSITION, LDNS_RR_TYPE_DS, tag,
                            alg,
                            "the parent's DS for key %u alg %u has no %s",
@@ -284,15 +360,17 @@ static void rule_ds_current(tctx_t *t)
                                  : "signature over the DNSKEY RRset by that key");
             continue;
         }
-        if (!last->has_ds || ds_in(last, ds, c->dslen[i]))
+        if (cached_ok || !last->has_ds || ds_in(last, ds, c->dslen[i]))
             continue;
-        /* a DS new at the parent: its key must be in resolvers' caches */
+        /* a DS new at the parent, and no DS validates an earlier DNSKEY
+         * RRset still cached: its key must be in resolvers' caches */
         int64_t p = first_published(t, tag, alg);
         if (p + t->dnskey_ttl + t->delay <= t->now)
             continue;
         char pub[64], safe[64];
         time_str(p, pub, sizeof(pub));
         time_str(p + t->dnskey_ttl + t->delay, safe, sizeof(safe));
+        told = 1;
         result_add_msg(r, GATE_C_UNSAFE_TRANSITION, LDNS_RR_TYPE_DS, tag, alg,
                        "the parent's DS set now names key %u alg %u, but "
                        "that key was first published at %s; earliest safe "
@@ -300,38 +378,72 @@ static void rule_ds_current(tctx_t *t)
                        tag, alg, pub, safe, t->dnskey_ttl,
                        (long long)t->delay);
     }
+    if (!cached_ok && !told) {
+        /* e.g. a double-DS rollover's old DS removed while the old
+         * DNSKEY RRset is still in caches (RFC 7583 3.3.2) */
+        char rel[64], safe[64];
+        time_str(fail_at, rel, sizeof(rel));
+        time_str(fail_until, safe, sizeof(safe));
+        result_add_msg(r, GATE_C_UNSAFE_TRANSITION, LDNS_RR_TYPE_DS, fail_tag,
+                       fail_alg,
+                       "the parent's DS set no longer validates the DNSKEY "
+                       "RRset released at %s (signed by key %u alg %u), "
+                       "which resolvers may hold until %s; earliest safe "
+                       "time %s (DNSKEY TTL + propagation delay %lld s)",
+                       rel, fail_tag, fail_alg, safe, safe,
+                       (long long)t->delay);
+    }
 }
 
+static int same_set(const hist_entry_t *a, const hist_entry_t *b)
+{
+    if (a->nds != b->nds)
+        return 0;
+    for (size_t i = 0; i < a->nds; i++)
+        if (!ds_in(b, a->ds[i], a->dslen[i]))
+            return 0;
+    return 1;
+}
+
+/* Earlier DS sets a resolver may still hold (until the parent changed the
+ * set + DS TTL + D) meet the candidate's DNSKEY RRset: each must hold a
+ * DS that validates it.  A set that does through another DS (double-DS:
+ * the new key's DS stood beside the old one) needs nothing more; for one
+ * that does not, every KSK it named and the parent has since dropped must
+ * stay published and sign the DNSKEY RRset until then, and a set the
+ * parent only added to (a double-DS key switch too early) is refused as
+ * a whole. */
 static void rule_ds_previous(tctx_t *t)
 {
     struct gate_result *r = t->r;
     const hist_entry_t *c = t->c;
-    /* every DS an earlier set held and the current one does not */
     for (size_t j = t->n; j-- > 0;) {
         const hist_entry_t *e = &t->h[j];
-        if (!e->has_ds)
+        if (!e->has_ds || e->nds == 0 || set_works(r, e, 0))
             continue;
+        /* the set as it was last released: a later release with the same
+         * set, or the candidate's, is the one a cache may hold longest */
+        if ((j + 1 < t->n && t->h[j + 1].has_ds && same_set(&t->h[j + 1], e)) ||
+            (j + 1 == t->n && same_set(c, e)))
+            continue;
+        int64_t until = replaced_at(t, j) + e->ds_ttl + t->delay;
+        if (until <= t->now)
+            continue;
+        char chg[64], safe[64];
+        time_str(replaced_at(t, j), chg, sizeof(chg));
+        time_str(until, safe, sizeof(safe));
+        int told = 0;
         for (size_t i = 0; i < e->nds; i++) {
             const uint8_t *ds = e->ds[i];
             uint16_t len = e->dslen[i];
             if (len < 4 || ds_in(c, ds, len))
                 continue;
-            int later = 0;
-            for (size_t l = j + 1; l < t->n && !later; l++)
-                later = t->h[l].has_ds && ds_in(&t->h[l], ds, len);
-            if (later)
-                continue;
-            int64_t until = replaced_at(t, j) + e->ds_ttl + t->delay;
-            if (until <= t->now)
-                continue;
             uint16_t tag = (uint16_t)(ds[0] << 8 | ds[1]);
             uint8_t alg = ds[2];
             int k = ds_key(r, ds, len);
-            if (k == -2 || (k >= 0 && signs_dnskey(r, (size_t)k)))
+            if (k == -2)
                 continue;
-            char chg[64], safe[64];
-            time_str(replaced_at(t, j), chg, sizeof(chg));
-            time_str(until, safe, sizeof(safe));
+            told = 1;
             result_add_msg(r, GATE_C_UNSAFE_TRANSITION, LDNS_RR_TYPE_DNSKEY,
                            tag, alg,
                            "KSK key %u alg %u was named by the parent's DS "
@@ -342,6 +454,20 @@ static void rule_ds_previous(tctx_t *t)
                            k < 0 ? "published and sign the DNSKEY RRset"
                                  : "signing the DNSKEY RRset",
                            safe, e->ds_ttl, (long long)t->delay);
+        }
+        if (!told) {
+            const uint8_t *ds = e->ds[0];
+            uint16_t tag = e->dslen[0] >= 4 ? (uint16_t)(ds[0] << 8 | ds[1]) : 0;
+            uint8_t alg = e->dslen[0] >= 4 ? ds[2] : 0;
+            result_add_msg(r, GATE_C_UNSAFE_TRANSITION, LDNS_RR_TYPE_DNSKEY,
+                           tag, alg,
+                           "the parent's DS set before %s (%zu DS, key %u "
+                           "alg %u first) may be cached until %s and names "
+                           "no KSK that signs this DNSKEY RRset; earliest "
+                           "safe time %s (DS TTL %u + propagation delay "
+                           "%lld s)",
+                           chg, e->nds, tag, alg, safe, safe, e->ds_ttl,
+                           (long long)t->delay);
         }
     }
 }

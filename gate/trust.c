@@ -57,9 +57,12 @@ int rrs_read_file_ttl(ldns_rr_list **out, const char *path,
     return 0;
 }
 
-/* RFC 4034 5.1.4: digest = H(owner | DNSKEY rdata). */
-int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
-                      const uint8_t *ds, size_t dslen, int *supported)
+/* RFC 4034 5.1.4: digest = H(owner | DNSKEY rdata), for a key given by
+ * its tag, algorithm and RDATA (a published key or one from the release
+ * history). */
+int trust_ds_matches_key(const ldns_rdf *origin, uint16_t tag, uint8_t alg,
+                         const uint8_t *rdata, size_t rdlen,
+                         const uint8_t *ds, size_t dslen, int *supported)
 {
     const EVP_MD *md = NULL;
     if (dslen < 4)
@@ -71,20 +74,26 @@ int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
     default: return 0;
     }
     *supported = 1;
-    uint16_t tag = (uint16_t)(ds[0] << 8 | ds[1]);
-    if (tag != k->tag || ds[2] != k->alg)
+    if ((uint16_t)(ds[0] << 8 | ds[1]) != tag || ds[2] != alg)
         return 0;
-    const gate_rec_t *rec = &z->recs[k->rec];
     uint8_t dig[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 &&
-             EVP_DigestUpdate(ctx, ldns_rdf_data(z->origin),
-                              ldns_rdf_size(z->origin)) == 1 &&
-             EVP_DigestUpdate(ctx, rec_rdata(z, rec), rec->rdlen) == 1 &&
+             EVP_DigestUpdate(ctx, ldns_rdf_data(origin),
+                              ldns_rdf_size(origin)) == 1 &&
+             EVP_DigestUpdate(ctx, rdata, rdlen) == 1 &&
              EVP_DigestFinal_ex(ctx, dig, &dlen) == 1;
     EVP_MD_CTX_free(ctx);
     return ok && dslen - 4 == dlen && memcmp(ds + 4, dig, dlen) == 0;
+}
+
+int trust_ds_matches(const struct gate_zone *z, const gate_key_t *k,
+                     const uint8_t *ds, size_t dslen, int *supported)
+{
+    const gate_rec_t *rec = &z->recs[k->rec];
+    return trust_ds_matches_key(z->origin, k->tag, k->alg, rec_rdata(z, rec),
+                                rec->rdlen, ds, dslen, supported);
 }
 
 /* Mark keys matching the DS set or anchor; returns number of usable RRs. */

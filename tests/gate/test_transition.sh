@@ -98,6 +98,30 @@ zg 1 "c) ksk1 kept but no longer signing DNSKEY 30 min after: refused" --ds "$D/
 zg 0 "c) with delay 0: 61 min after the change (the old set's DS TTL 1h) suffices" --ds "$D/ds.K2" --ds-ttl 1h --propagation-delay 0 --release "$D/rc3" --now $((now + 1860)) "$D/k4.zone"
 zg 1 "c) a DS naming a key that is not published: refused" --ds "$D/ds.K2" --previous "$D/k1.zone" --previous-time now-10h "$D/v2.zone"
 check "... says the DS has no published DNSKEY" unsafe "the parent's DS for key .* has no published DNSKEY"
+# c) double-DS KSK rollover (RFC 7583 3.3.2): the new key's DS is added at
+# the parent first, then the KSK is swapped, then the old DS goes
+zone d1 1 "K Z1" "K Z1"
+zone d2 2 "K Z1" "K Z1"           # (DS ksk1 + ksk2 at the parent)
+zone d3 3 "K2 Z1" "K2 Z1"         # ksk1 replaced by ksk2
+zone d4 4 "K2 Z1" "K2 Z1"         # (DS ksk2 only)
+cat "$D/ds.K" "$D/ds.K2" >"$D/ds.KK2"
+mkdir "$D/rd" "$D/rd2" "$D/rd3"
+zg 0 "c) double-DS: d1 at -10h (DS ksk1)" --ds "$D/ds.K" --ds-ttl 1h --release "$D/rd" --now $((now - 36000)) "$D/d1.zone"
+zg 0 "c) double-DS: a DS for ksk2, not yet published, beside ksk1's: passes" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd" --now $((now - 28800)) "$D/d2.zone"
+zg 0 "c) double-DS: ksk1 -> ksk2 4h after the DS was added: passes" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd" --now $((now - 14400)) "$D/d3.zone"
+zg 0 "c) double-DS: ksk1's DS removed 4h after the swap: passes" --ds "$D/ds.K2" --ds-ttl 1h --release "$D/rd" "$D/d4.zone"
+zg 0 "c) double-DS too early: d1 at -10h" --ds "$D/ds.K" --ds-ttl 1h --release "$D/rd2" --now $((now - 36000)) "$D/d1.zone"
+zg 0 "c) double-DS too early: DS ksk2 added at -30m" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd2" --now $((now - 1800)) "$D/d2.zone"
+zg 1 "c) double-DS: ksk1 -> ksk2 30 min after the DS was added: refused" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd2" "$D/d3.zone"
+check "... says the old DS set may be cached and names no signing KSK" unsafe "the parent's DS set before .* names no KSK that signs this DNSKEY RRset; earliest safe time"
+zg 0 "c) double-DS too early: d1 at -10h" --ds "$D/ds.K" --ds-ttl 1h --release "$D/rd3" --now $((now - 36000)) "$D/d1.zone"
+zg 0 "c) double-DS too early: DS ksk2 added at -8h" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd3" --now $((now - 28800)) "$D/d2.zone"
+zg 0 "c) double-DS too early: swap at -30m" --ds "$D/ds.KK2" --ds-ttl 1h --release "$D/rd3" --now $((now - 1800)) "$D/d3.zone"
+zg 1 "c) double-DS: ksk1's DS removed 30 min after the swap: refused" --ds "$D/ds.K2" --ds-ttl 1h --release "$D/rd3" "$D/d4.zone"
+check "... says the DS set no longer validates a cached DNSKEY RRset" unsafe "the parent's DS set no longer validates the DNSKEY RRset released at .* earliest safe time"
+{ cat "$D/ds.K"; sed 's/ 13 2 / 8 2 /' "$D/ds.K2"; } >"$D/ds.K8"
+zg 1 "c) a DS of an algorithm no published KSK signs with: refused" --ds "$D/ds.K8" --previous "$D/d1.zone" --previous-time now-10h "$D/d2.zone"
+check "... says the DS has no published DNSKEY" unsafe "the parent's DS for key .* alg 8 has no published DNSKEY"
 # errors stay errors
 printf 'not json\n' >"$D/rc/history.jsonl"
 zg 2 "a broken history line: exit 2" --ds "$D/ds.K" --release "$D/rc" "$D/k4.zone"

@@ -37,7 +37,7 @@ check "the released zone is the last candidate" cmp -s "$R/tld.zone" "$ZG_TMP/st
 check "no key of the first release is left in the last" python3 -c '
 import json, sys
 h = [json.loads(l) for l in open(sys.argv[1])]
-first = {(k["keytag"], k["algorithm"]) for k in h[0]["dnskey"] if k["flags"] == (257 if sys.argv[2] in ("ksk", "csk") else 256) or sys.argv[2] == "algorithm"}
+first = {(k["keytag"], k["algorithm"]) for k in h[0]["dnskey"] if k["flags"] == (257 if sys.argv[2] in ("ksk", "double-ds", "csk") else 256) or sys.argv[2] == "algorithm"}
 last = {(k["keytag"], k["algorithm"]) for k in h[-1]["dnskey"]}
 assert first and not (first & last), (first, last)' "$R/history.jsonl" "$what"
 # independent opinion on the last release, at its simulated time
