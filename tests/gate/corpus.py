@@ -9,6 +9,7 @@ Writes OUTDIR/<case>.zone, the DS files, and OUTDIR/manifest with one line
 per case:  name|expected class or "pass"|judge(1: other tools may judge)|args
 where args may use {D} for OUTDIR.
 """
+import base64
 import os
 import subprocess
 import sys
@@ -131,6 +132,34 @@ LZ = read_lines(os.path.join(WORK, "ldns-zonemd.signed"))
 write("clean-ldns-zonemd", LZ, "pass")
 write("clean-unsigned", L, "pass", 0, "--unsigned %s" %
       os.path.join(SRC, "tests/data/gate/tld.zone"))
+
+# An algorithm the gate cannot verify (12, GOST R 34.10-2001, RFC 8624: not
+# to be validated): a published alg 12 ZSK "signs" every RRset beside the
+# real alg 8 signatures (its RRSIGs are the alg 8 ones relabelled).  The
+# gate cannot judge them and must not release what it could not check.
+def keytag(rdata):
+    acc = 0
+    for i, b in enumerate(rdata):
+        acc += b if i & 1 else b << 8
+    return (acc + (acc >> 16)) & 0xFFFF
+
+
+G_KEY = bytes(range(1, 65))
+G_TAG = keytag(bytes([1, 0, 3, 12]) + G_KEY)
+G_LINE = "tld.\t3600\tIN\tDNSKEY\t256 3 12 %s" % base64.b64encode(G_KEY).decode()
+LG = sign_bind("unsupported", [K, Z], [K, Z], text=TEMPLATE + "\n" + G_LINE,
+               extra=("-P",))
+G_SIGS = []
+for l in LG:
+    p = f(l)
+    if p[3] != "RRSIG":
+        continue
+    rd = p[4].split()
+    if rd[1] != "8":
+        continue
+    rd[1], rd[6] = "12", str(G_TAG)
+    G_SIGS.append("\t".join(p[:4] + [" ".join(rd)]))
+write("unsupported-algorithm", LG + G_SIGS, "unsupported-algorithm", 0)
 
 # Rollovers in progress: must pass.
 write("roll-zsk-prepublish", sign_bind("zskpre", [K, Z, Z2], [K, Z]), "pass")

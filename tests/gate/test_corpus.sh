@@ -88,7 +88,8 @@ check_exit 1 "--trust-anchor with another KSK's DNSKEY: rejected" ta_ok "$(ls "$
 for c in bogus-signature unknown-key missing-signature expired-signature \
     not-yet-valid-signature low-validity rrsig-field trust-anchor \
     algorithm-coverage signed-non-authoritative nsec3-chain nsec3-bitmap \
-    nsec3-param nsec-chain content-mismatch unsafe-transition zonemd; do
+    nsec3-param nsec-chain content-mismatch unsafe-transition zonemd \
+    unsupported-algorithm; do
     check "corpus has a case for $c" grep -qw -- "$c" <<<"$seen"
 done
 done_testing
