@@ -1,7 +1,8 @@
 /*
  * gate/check.c - one gate run: the checks in order (earlier releases,
  * keys, every RRSIG, chain of trust, coverage, denial, ZONEMD, content,
- * transition).  Each
+ * transition, then drift: what a server serves against the last release,
+ * which the transition check took as what resolvers hold).  Each
  * check lives in its own file; this one only sequences them.
  */
 #include "gate/internal.h"
@@ -57,6 +58,8 @@ int gate_check_run(struct gate_result **out, const struct gate_zone *z,
         (err = transition_check(r, diag)) < 0)
         goto fail;
     timing_stop(&r->timings, &c, "rest", 0);
+    if (o->served && (err = drift_check(r, diag)) < 0)
+        goto fail;
     *out = r;
     return 0;
 fail:

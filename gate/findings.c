@@ -53,6 +53,7 @@ const char *gate_strerror(int err)
     case GATE_ERR_USAGE: return "bad option value";
     case GATE_ERR_CRYPTO: return "cryptographic library failure";
     case GATE_ERR_HOOK: return "--on-fail command could not be run";
+    case GATE_ERR_NETWORK: return "cannot connect to the server";
     default: return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
     }
 }
@@ -118,6 +119,25 @@ void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
         r->oom = 1;
 }
 
+void result_add_owner_msg(struct gate_result *r, gate_class_t cls,
+                          const uint8_t *owner, uint16_t type,
+                          const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    size_t nf = r->nf;
+    result_add_msg(r, cls, type, 0, 0, "%s", buf);
+    if (r->nf == nf || !owner) /* not stored (out of memory) */
+        return;
+    char name[1100];
+    zone_name_str(owner, name, sizeof(name));
+    if (!(r->f[r->nf - 1].owner = strdup(name)))
+        r->oom = 1;
+}
+
 gate_verdict_t gate_result_verdict(const struct gate_result *r)
 {
     if (r->oom)
@@ -144,6 +164,7 @@ void gate_result_free(struct gate_result *r)
         free(r->f[i].msg);
     }
     history_free(r);
+    drift_free(r);
     free(r->f);
     keys_free(r);
     free(r->kstats);

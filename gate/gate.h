@@ -24,6 +24,7 @@ enum {
     GATE_ERR_USAGE = -2003,    /* bad option value */
     GATE_ERR_CRYPTO = -2004,   /* OpenSSL failure that is not a verdict */
     GATE_ERR_HOOK = -2005,     /* --on-fail command could not be run */
+    GATE_ERR_NETWORK = -2006,  /* --served: no connection to the server */
 };
 
 /* Fixed string for any error code above or negated errno. */
@@ -86,11 +87,15 @@ typedef struct {
     const char *incoming_keys; /* --incoming-keys: DNSKEYs not yet published */
     int64_t propagation_delay; /* --propagation-delay, seconds */
     int64_t ds_ttl;            /* --ds-ttl, seconds; -1: from the DS file */
+    const char *served;        /* --served ADDR[#PORT]: drift check (drift.c) */
+    int64_t served_timeout;    /* --served-timeout, seconds (> 0) */
 } gate_opts_t;
 
 /* Default --propagation-delay (seconds) and DS TTL when the file has none. */
 #define GATE_PROPAGATION_DELAY_DEFAULT 3600
 #define GATE_DS_TTL_DEFAULT 86400
+/* Default --served-timeout: longest wait for the connection or for data. */
+#define GATE_SERVED_TIMEOUT_DEFAULT 10
 
 struct gate_zone;   /* a loaded zone: records in compact canonical form */
 struct gate_result; /* findings and counts of one check run */
@@ -135,6 +140,24 @@ int gate_report_json(const struct gate_result *r, const char *path,
  */
 int gate_release(const struct gate_result *r, const char *path,
                  const char *dir, int64_t now, gate_diag_t *diag);
+/*
+ * Drift (drift.c): the zone a server serves against the last release,
+ * DIR/<zone>.zone.  gate_served_check validates a --served ADDR[#PORT]
+ * (an IP literal, loopback only: 127.0.0.0/8 or ::1; PORT default 53);
+ * GATE_ERR_USAGE with diag on a bad one.  With a candidate, gate_check_run
+ * runs the drift check when o->served is set (o->release_dir too).
+ *
+ * gate_drift_run is the drift check alone, with no candidate: it loads the
+ * last release of o->origin from o->release_dir, transfers the zone from
+ * o->served by AXFR and compares.  *out: a result (its zone is the release)
+ * for gate_report_text/json and gate_result_verdict, never for
+ * gate_release; caller frees with gate_result_free.  Errors (no release
+ * yet, no connection, unreadable release): diag says why.
+ */
+int gate_served_check(const char *spec, gate_diag_t *diag);
+int gate_drift_run(struct gate_result **out, const gate_opts_t *o,
+                   gate_diag_t *diag);
+
 /* Run cmd via /bin/sh with report text on its stdin; returns its status. */
 int gate_hook_run(const char *cmd, const char *report, gate_diag_t *diag);
 

@@ -226,6 +226,20 @@ typedef struct {
     size_t nds;
 } hist_entry_t;
 
+/* drift.c: what the drift check compared, for the report. */
+typedef struct {
+    char server[64];           /* "127.0.0.1#53" */
+    char release[4200];        /* DIR/<zone>.zone */
+    int alone;                 /* no candidate: the drift check only */
+    int compared;              /* records compared (transfer complete) */
+    char note[256];            /* why not checked; "" when checked */
+    uint32_t served_serial, released_serial;
+    size_t served_recs, released_recs;
+    size_t differences;        /* record differences found */
+    size_t unlisted;           /* findings counted but not stored */
+    struct gate_zone *owned;   /* the release loaded by drift.c */
+} gate_drift_t;
+
 struct gate_result {
     const struct gate_zone *zone;
     const gate_opts_t *opts;
@@ -252,6 +266,7 @@ struct gate_result {
     hist_entry_t cur;       /* this candidate (hist_current) */
     int have_cur;
     gate_timings_t timings;
+    gate_drift_t *drift;    /* --served: NULL when not asked */
 };
 
 /* findings.c */
@@ -260,6 +275,11 @@ void result_add(struct gate_result *r, gate_class_t cls, gate_verdict_t v,
                 const char *reason);
 void result_add_owner(struct gate_result *r, gate_class_t cls,
                       const uint8_t *owner, uint16_t type, const char *reason);
+/* A finding at owner (wire name) with made text (printf format). */
+void result_add_owner_msg(struct gate_result *r, gate_class_t cls,
+                          const uint8_t *owner, uint16_t type,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* The checks; each adds findings to r. */
 int keys_load(struct gate_result *r);                      /* rrsig.c */
@@ -273,6 +293,11 @@ void nsec3_check(struct gate_result *r);                    /* nsec3.c */
 int content_check(struct gate_result *r, gate_diag_t *diag); /* content.c */
 void zonemd_check(struct gate_result *r);                   /* zonemd.c */
 int transition_check(struct gate_result *r, gate_diag_t *diag);
+/* drift.c: the served zone against the last release in r->opts->release_dir
+ * (skipped, with r->drift->note, when there is none); frees with drift_free.
+ * Returns GATE_ERR_NETWORK when the server cannot be reached at all. */
+int drift_check(struct gate_result *r, gate_diag_t *diag);
+void drift_free(struct gate_result *r);
 
 /* history.c */
 /* Earlier releases (--release DIR's history, --previous) and extra keys. */

@@ -2,7 +2,8 @@
  * gate/report.c - what an operator reads first: the verdict line with
  * counts, one line per problem class with its RFC 8914 EDE code, the
  * signatures grouped by key tag and algorithm, then examples; and the
- * same as one JSON object (CLI.md), written atomically.
+ * same as one JSON object (CLI.md), written atomically.  With --served,
+ * a line (and a "drift" object) says what the drift check compared.
  */
 #include "gate/internal.h"
 
@@ -27,22 +28,59 @@ static size_t problems(const struct gate_result *r)
     return n;
 }
 
+/* The first line of the drift check alone: no signatures were checked. */
+static void first_line_drift(const struct gate_result *r, FILE *fp,
+                             gate_verdict_t v)
+{
+    const struct gate_zone *z = r->zone;
+    fprintf(fp,
+            "zonegate: %s %s serial %u: %zu records, %zu RRsets, served by "
+            "%s: %s the last release, %zu problems%s\n",
+            v == GATE_PASS ? "PASS" : "FAIL", r->zone_name, z->serial,
+            z->nrecs, z->nrrsets, r->drift->server,
+            v == GATE_PASS ? "same as" : "drift from", problems(r),
+            v == GATE_UNCHECKED ? " (some checks could not be decided)" : "");
+}
+
+/* What the drift check compared (or why it did not). */
+static void drift_line(const gate_drift_t *d, FILE *fp)
+{
+    if (d->note[0])
+        fprintf(fp, "served by %s: drift %s\n", d->server, d->note);
+    else if (!d->compared)
+        fprintf(fp, "served by %s: zone transfer failed; last release %s: "
+                    "serial %u, %zu records\n",
+                d->server, d->release, d->released_serial, d->released_recs);
+    else
+        fprintf(fp, "served by %s: serial %u, %zu records; last release %s: "
+                    "serial %u, %zu records; %zu differences%s\n",
+                d->server, d->served_serial, d->served_recs, d->release,
+                d->released_serial, d->released_recs, d->differences,
+                d->unlisted ? " (the first ones listed)" : "");
+}
+
 int gate_report_text(const struct gate_result *r, FILE *fp, int examples)
 {
     const struct gate_zone *z = r->zone;
     gate_verdict_t v = gate_result_verdict(r);
-    fprintf(fp,
-            "zonegate: %s %s serial %u: %zu records, %zu RRsets, "
-            "%llu signatures checked, %llu verify, %zu problems%s\n",
-            v == GATE_PASS ? "PASS" : "FAIL", r->zone_name, z->serial,
-            z->nrecs, z->nrrsets, (unsigned long long)r->sigs_checked,
-            (unsigned long long)r->sigs_verified, problems(r),
-            v == GATE_UNCHECKED ? " (some checks could not be decided)" : "");
+    if (r->drift && r->drift->alone)
+        first_line_drift(r, fp, v);
+    else
+        fprintf(fp,
+                "zonegate: %s %s serial %u: %zu records, %zu RRsets, "
+                "%llu signatures checked, %llu verify, %zu problems%s\n",
+                v == GATE_PASS ? "PASS" : "FAIL", r->zone_name, z->serial,
+                z->nrecs, z->nrrsets, (unsigned long long)r->sigs_checked,
+                (unsigned long long)r->sigs_verified, problems(r),
+                v == GATE_UNCHECKED ? " (some checks could not be decided)"
+                                    : "");
     for (int c = 0; c < GATE_C_COUNT; c++)
         if (r->class_count[c])
             fprintf(fp, "problem %s: %zu (EDE %d)\n",
                     gate_class_name((gate_class_t)c), r->class_count[c],
                     gate_class_ede((gate_class_t)c));
+    if (r->drift)
+        drift_line(r->drift, fp);
     /* keys with the most failing signatures first */
     size_t *order = malloc((r->nkstats ? r->nkstats : 1) * sizeof(*order));
     if (!order)
@@ -99,6 +137,29 @@ static void json_str(FILE *fp, const char *s)
     fputc('"', fp);
 }
 
+/* "drift": what was compared; served_* null when nothing was received. */
+static void json_drift(const gate_drift_t *d, FILE *fp)
+{
+    fprintf(fp, "\"drift\": {\"server\": ");
+    json_str(fp, d->server);
+    fprintf(fp, ", \"release\": ");
+    json_str(fp, d->release);
+    fprintf(fp, ", \"checked\": %s, \"note\": ", d->note[0] ? "false" : "true");
+    json_str(fp, d->note);
+    if (d->compared)
+        fprintf(fp, ", \"served_serial\": %u, \"served_records\": %zu",
+                d->served_serial, d->served_recs);
+    else
+        fprintf(fp, ", \"served_serial\": null, \"served_records\": null");
+    if (d->note[0])
+        fprintf(fp, ", \"released_serial\": null, \"released_records\": null");
+    else
+        fprintf(fp, ", \"released_serial\": %u, \"released_records\": %zu",
+                d->released_serial, d->released_recs);
+    fprintf(fp, ", \"differences\": %zu, \"unlisted\": %zu}, ",
+            d->differences, d->unlisted);
+}
+
 static void json_body(const struct gate_result *r, FILE *fp)
 {
     const struct gate_zone *z = r->zone;
@@ -131,7 +192,10 @@ static void json_body(const struct gate_result *r, FILE *fp)
                 r->kstats[k].published ? "true" : "false",
                 (unsigned long long)r->kstats[k].ok,
                 (unsigned long long)r->kstats[k].bad);
-    fprintf(fp, "], \"problems\": [");
+    fprintf(fp, "], ");
+    if (r->drift)
+        json_drift(r->drift, fp);
+    fprintf(fp, "\"problems\": [");
     for (size_t i = 0; i < r->nf; i++) {
         const gate_finding_t *f = &r->f[i];
         char owner[1100], type[32];

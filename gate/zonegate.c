@@ -22,7 +22,11 @@ static void usage(FILE *fp)
           "         [--allow-nsec3-iterations N] [--allow-salt]\n"
           "         [--propagation-delay DURATION] [--ds-ttl DURATION]\n"
           "         [--incoming-keys FILE] [--timings]\n"
+          "         [--served ADDR[#PORT] [--served-timeout SECONDS]]\n"
           "         SIGNED_ZONE\n"
+          "       zonegate --origin NAME --release DIR --served ADDR[#PORT]\n"
+          "         [--served-timeout SECONDS] [--json FILE] [--on-fail CMD]\n"
+          "         [--examples N] [--threads N] [--timings]\n"
           "Checks a signed zone and releases it only if every check passes.\n"
           "Transition (unsafe-transition), against --previous (released at\n"
           "--previous-time, default --now) and, with --release, every release\n"
@@ -34,6 +38,14 @@ static void usage(FILE *fp)
           "  --incoming-keys FILE   DNSKEY RRs of keys not yet published whose\n"
           "                         algorithm may sign first (RFC 6781 4.1.4)\n"
           "  --timings              wall and CPU time of each phase on stderr\n"
+          "Drift (the second form: the drift check alone, nothing released):\n"
+          "  --served ADDR[#PORT]   transfer the zone by AXFR from this server\n"
+          "                         (loopback only: 127.0.0.0/8 or ::1; port 53)\n"
+          "                         and compare it with the last release in\n"
+          "                         --release DIR; any difference is drift, and\n"
+          "                         with a SIGNED_ZONE it blocks the release\n"
+          "  --served-timeout S     longest wait for the connection or for more\n"
+          "                         data (default 10); no connection: exit 2\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d).\n"
           "Exit: 0 pass, 1 rejected, 2 error.\n",
           fp);
@@ -65,7 +77,57 @@ enum {
     O_DS_TTL,
     O_INCOMING,
     O_TIMINGS,
+    O_SERVED,
+    O_SERVED_TIMEOUT,
 };
+
+/* What to do with a result. */
+typedef struct {
+    const char *candidate; /* SIGNED_ZONE; NULL: the drift check alone */
+    const char *release, *json, *onfail;
+    int64_t now;
+    int timings, examples;
+} out_t;
+
+/* Report, --json, then release on PASS (with a candidate) or --on-fail;
+ * returns the exit status. */
+static int finish(const out_t *out, const struct gate_zone *z,
+                  const struct gate_result *r)
+{
+    gate_diag_t diag = {{0}};
+    char *report = NULL;
+    size_t rlen = 0;
+    int rc = 2;
+    FILE *mem = open_memstream(&report, &rlen);
+    if (!mem || gate_report_text(r, mem, out->examples) < 0 || fclose(mem)) {
+        fprintf(stderr, "zonegate: out of memory\n");
+        goto done;
+    }
+    fputs(report, stdout);
+    fflush(stdout);
+    if (out->timings)
+        gate_timings_print(z, r, stderr);
+    if (out->json && gate_report_json(r, out->json, &diag) < 0) {
+        fprintf(stderr, "zonegate: --json %s\n", diag.msg);
+        goto done;
+    }
+    if (gate_result_verdict(r) == GATE_PASS) {
+        rc = 0;
+        if (out->candidate && out->release &&
+            gate_release(r, out->candidate, out->release, out->now,
+                         &diag) < 0) {
+            fprintf(stderr, "zonegate: %s\n", diag.msg);
+            rc = 2;
+        }
+    } else {
+        rc = 1;
+        if (out->onfail && gate_hook_run(out->onfail, report, &diag) < 0)
+            fprintf(stderr, "zonegate: %s\n", diag.msg);
+    }
+done:
+    free(report);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -89,6 +151,8 @@ int main(int argc, char **argv)
         {"ds-ttl", required_argument, NULL, O_DS_TTL},
         {"incoming-keys", required_argument, NULL, O_INCOMING},
         {"timings", no_argument, NULL, O_TIMINGS},
+        {"served", required_argument, NULL, O_SERVED},
+        {"served-timeout", required_argument, NULL, O_SERVED_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -104,6 +168,9 @@ int main(int argc, char **argv)
     o.examples = 5;
     o.propagation_delay = GATE_PROPAGATION_DELAY_DEFAULT;
     o.ds_ttl = -1;
+    o.served_timeout = GATE_SERVED_TIMEOUT_DEFAULT;
+    int served_timeout_set = 0;
+    gate_diag_t diag = {{0}};
     /* libldns's text parser allocates and frees about 200 KB per record;
      * without this glibc gives that back to the kernel (brk, madvise)
      * hundreds of thousands of times per zone */
@@ -152,6 +219,17 @@ int main(int argc, char **argv)
             break;
         case O_INCOMING: o.incoming_keys = optarg; break;
         case O_TIMINGS: timings = 1; break;
+        case O_SERVED:
+            if (gate_served_check(optarg, &diag) < 0)
+                return die(diag.msg);
+            o.served = optarg;
+            break;
+        case O_SERVED_TIMEOUT:
+            if (parse_uint(optarg, 86400, &v) < 0 || v < 1)
+                return die("--served-timeout: seconds, from 1 to 86400");
+            o.served_timeout = v;
+            served_timeout_set = 1;
+            break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "zonegate: %s needs a value (see --help)\n",
@@ -163,10 +241,36 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1)
-        return die("exactly one SIGNED_ZONE is required (see --help)");
+    if (served_timeout_set && !o.served)
+        return die("--served-timeout needs --served");
+    if (o.served && !release)
+        return die("--served needs --release DIR (the last release to "
+                   "compare with)");
     if (!o.origin)
         return die("--origin is required");
+    o.release_dir = release;
+    out_t out = {.release = release, .json = json, .onfail = onfail,
+                 .timings = timings, .examples = o.examples};
+    if (optind == argc && o.served) {
+        /* the drift check alone: no candidate, nothing to release */
+        if (o.ds_file || o.anchor_file || o.unsigned_file ||
+            o.previous_file || o.incoming_keys || now_s || prev_s)
+            return die("without SIGNED_ZONE only the drift check runs: "
+                       "--ds, --trust-anchor, --unsigned, --previous, "
+                       "--incoming-keys and --now need a SIGNED_ZONE");
+        struct gate_result *r = NULL;
+        int err = gate_drift_run(&r, &o, &diag);
+        if (err < 0) {
+            fprintf(stderr, "zonegate: %s\n",
+                    diag.msg[0] ? diag.msg : gate_strerror(err));
+            return 2;
+        }
+        int rc = finish(&out, NULL, r);
+        gate_result_free(r);
+        return rc;
+    }
+    if (optind != argc - 1)
+        return die("exactly one SIGNED_ZONE is required (see --help)");
     if (!!o.ds_file + !!o.anchor_file != 1)
         return die("exactly one of --ds or --trust-anchor is required");
     if (prev_s && !o.previous_file)
@@ -174,55 +278,28 @@ int main(int argc, char **argv)
     if (now_s && gate_time_parse(now_s, clock, &clock) < 0)
         return die("--now: not a time (YYYYMMDDHHMMSS, seconds, now[+-]N)");
     o.now = clock;
-    o.release_dir = release;
     o.previous_time = clock;
     if (prev_s && gate_time_parse(prev_s, clock, &o.previous_time) < 0)
         return die("--previous-time: not a time");
 
-    gate_diag_t diag = {{0}};
     struct gate_zone *z = NULL;
     struct gate_result *r = NULL;
-    char *report = NULL;
-    size_t rlen = 0;
     int rc = 2, err;
     if ((err = gate_zone_load(&z, argv[optind], o.origin, o.threads,
                               &diag)) < 0) {
         fprintf(stderr, "zonegate: %s\n",
                 diag.msg[0] ? diag.msg : gate_strerror(err));
-        goto out;
+        goto done;
     }
     if ((err = gate_check_run(&r, z, &o, &diag)) < 0) {
         fprintf(stderr, "zonegate: %s\n",
                 diag.msg[0] ? diag.msg : gate_strerror(err));
-        goto out;
+        goto done;
     }
-    FILE *mem = open_memstream(&report, &rlen);
-    if (!mem || gate_report_text(r, mem, o.examples) < 0 || fclose(mem)) {
-        fprintf(stderr, "zonegate: out of memory\n");
-        goto out;
-    }
-    fputs(report, stdout);
-    fflush(stdout);
-    if (timings)
-        gate_timings_print(z, r, stderr);
-    if (json && gate_report_json(r, json, &diag) < 0) {
-        fprintf(stderr, "zonegate: --json %s\n", diag.msg);
-        goto out;
-    }
-    if (gate_result_verdict(r) == GATE_PASS) {
-        rc = 0;
-        if (release && gate_release(r, argv[optind], release, o.now,
-                                    &diag) < 0) {
-            fprintf(stderr, "zonegate: %s\n", diag.msg);
-            rc = 2;
-        }
-    } else {
-        rc = 1;
-        if (onfail && gate_hook_run(onfail, report, &diag) < 0)
-            fprintf(stderr, "zonegate: %s\n", diag.msg);
-    }
-out:
-    free(report);
+    out.candidate = argv[optind];
+    out.now = o.now;
+    rc = finish(&out, z, r);
+done:
     gate_result_free(r);
     gate_zone_free(z);
     return rc;

@@ -4,7 +4,9 @@
 # background job, and is stopped by its process id when the test ends.
 #
 #   zg_free_port                      prints a free TCP/UDP port on 127.0.0.1
-#   zg_nsd_start DIR PORT ZONE=FILE.. nsd serving those zone files
+#   zg_nsd_start DIR PORT ZONE=FILE.. nsd serving those zone files; with
+#                                     ZG_NSD_XFR=1 in the environment it
+#                                     also allows AXFR from 127.0.0.1
 #   zg_nsd_reload DIR                 re-read the zone files (SIGHUP)
 #   zg_unbound_start DIR PORT NSDPORT ANCHOR_FILE ZONE...
 #                                     validating unbound; stub zones for
@@ -85,6 +87,9 @@ CONF
         file=${spec#*=}
         printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n' "$name" "$file" \
             >>"$dir/nsd.conf"
+        if [ -n "${ZG_NSD_XFR:-}" ]; then
+            printf '    provide-xfr: 127.0.0.1 NOKEY\n' >>"$dir/nsd.conf"
+        fi
     done
     nsd -c "$dir/nsd.conf" -d >>"$dir/nsd.log" 2>&1 &
     ZG_NSD_PID=$!
