@@ -285,6 +285,7 @@ int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
         i = e;
     }
     size_t n0 = z->n;
+    trace_mark("denial walk");
     ret = o->denial == SIGNER_DENIAL_NSEC3 ? emit_nsec3(c, ttl, diag)
                                            : emit_nsec(c, ttl);
     if (ret)
@@ -297,7 +298,9 @@ int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
     }
     memcpy(gen, z->idx + n0, ng * sizeof(*gen));
     z->n = n0;
+    trace_mark("denial emitted");
     ret = zone_merge(z, gen, ng);
+    trace_mark("denial merged");
     *made = ng;
 out:
     free(gen);

@@ -60,6 +60,10 @@ int arena_reserve(arena_t *a, size_t more);
 int arena_put(arena_t *a, const void *p, size_t n);
 void arena_free(arena_t *a);
 
+/* ZONESIGN_TRACE=1: one line on stderr with wall and process CPU seconds
+ * since the first call (for measuring the phases; off by default). */
+void trace_mark(const char *what);
+
 /* fsyncs the directory holding PATH (after a rename into it). */
 int writer_dir_fsync(const char *path);
 
@@ -112,10 +116,10 @@ static inline void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static inline void rec_at(const zone_t *z, size_t i, rec_t *r)
+/* The record of the blob at P (arena offset OFF). */
+static inline void rec_parse(const uint8_t *p, uint64_t off, rec_t *r)
 {
-    const uint8_t *p = z->a.buf + z->idx[i];
-    r->off = z->idx[i];
+    r->off = off;
     r->klen = get16(p);
     r->key = p + 2;
     p += 2 + r->klen;
@@ -126,6 +130,11 @@ static inline void rec_at(const zone_t *z, size_t i, rec_t *r)
     r->flags = p[11];
     r->rdlen = get16(p + 12);
     r->rdata = p + 14;
+}
+
+static inline void rec_at(const zone_t *z, size_t i, rec_t *r)
+{
+    rec_parse(z->a.buf + z->idx[i], z->idx[i], r);
 }
 /* Offset of the flags byte of blob OFF. */
 static inline uint8_t *rec_flags_ptr(zone_t *z, uint64_t off)
@@ -145,11 +154,32 @@ int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
 int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                  uint8_t flags);
-/* Sorts the index in canonical order and lays the arena out in it. */
+/* Sorts the index in canonical order and lays the arena out in it (so
+ * that every later pass reads the arena sequentially). */
 int zone_sort(zone_t *z);
-int zone_compact(zone_t *z);
 /* Sorts the index only (the arena may be shared with another view). */
 int zone_sort_index(zone_t *z);
+/* Sort entry of one record: the first 16 octets of its owner key below
+ * the origin (big-endian, zero-padded) and its blob. */
+typedef struct sortent {
+    uint64_t pfx[2];
+    const uint8_t *p;
+} sortent_t;
+/* The entries of Z's records in index order (caller frees *OUT) and the
+ * total size of their blobs. */
+int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes);
+/* Stable sort of N entries in canonical order (RFC 4034 6.1, 6.3). */
+int zone_entries_sort(sortent_t *e, size_t n);
+/* The entries' blobs in the same buffer (shrunk to N pointers), so that
+ * only 8 bytes a record stay while the arena is laid out. */
+const uint8_t **zone_entries_blobs(sortent_t *e, size_t n);
+/* Z's arena and index replaced by the records of the sorted runs R0 and
+ * R1 (blobs; R1 may be empty; equal records: R0's first), laid out in
+ * that order in a new arena of TOTAL bytes (their blobs' sum), on two
+ * threads.  The blobs may live in Z's old arena (freed here) or
+ * elsewhere. */
+int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
+                 const uint8_t *const *r1, size_t n1, size_t total);
 /* Merges the sorted index of SRC's records (stored in Z's arena, offsets
  * in IDX) into Z's sorted index. */
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n);

@@ -462,6 +462,7 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
     }
     if (ret == 0)
         cache_finish(c, out, size, sha);
+    trace_mark("cache written");
     return ret;
 }
 

@@ -346,6 +346,8 @@ struct part {
     uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
     uint32_t origin_len, ttl; /* state after the directives */
     signer_diag_t diag;
+    const uint8_t **blobs; /* the part's records, sorted, once parsed */
+    size_t bytes;    /* their blobs' size */
 };
 
 static void held_free(struct held *h)
@@ -464,6 +466,18 @@ static void *part_run(void *arg)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
         p = q;
     }
+    /* each half sorts its own records on its own thread; the two sorted
+     * runs are merged once both halves are known to be good */
+    sortent_t *e = NULL;
+    if (t->zerr || t->c.err)
+        return NULL;
+    if (zone_entries(t->c.z, &e, &t->bytes) != 0 ||
+        zone_entries_sort(e, t->c.z->n) != 0) {
+        free(e);
+        t->zerr = 1;
+        return NULL;
+    }
+    t->blobs = zone_entries_blobs(e, t->c.z->n);
     return NULL;
 }
 
@@ -493,37 +507,8 @@ static void part_free(struct part *t)
         free(t->s);
     }
     held_free(&t->held);
-}
-
-/* Appends the second half's records to Z (file index mapped to Z's). */
-static int part_append(struct rctx *c, const zone_t *zb)
-{
-    zone_t *z = c->z;
-    if (zb->n == 0)
-        return 0;
-    int fi = file_index(c, c->path);
-    if (fi < 0)
-        return -ENOMEM;
-    if (z->n + zb->n > z->cap) {
-        uint64_t *p = realloc(z->idx, (z->n + zb->n) * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        z->idx = p;
-        z->cap = z->n + zb->n;
-    }
-    int r = arena_reserve(&z->a, zb->a.len);
-    if (r)
-        return r;
-    uint64_t base = z->a.len;
-    memcpy(z->a.buf + base, zb->a.buf, zb->a.len);
-    z->a.len += zb->a.len;
-    for (size_t i = 0; i < zb->n; i++) {
-        uint64_t off = base + zb->idx[i];
-        uint8_t *fl = rec_flags_ptr(z, off);
-        fl[-1] = (uint8_t)fi; /* the file byte precedes the flags */
-        z->idx[z->n++] = off;
-    }
-    return 0;
+    free(t->blobs);
+    t->blobs = NULL;
 }
 
 static void replay(struct rctx *c, const struct part *t)
@@ -571,6 +556,10 @@ static int read_split(struct rctx *c, const char *path)
         (ret = part_init(&a, c->z, c, origin)) ||
         (ret = part_init(&t, &t.z, c, origin)))
         goto out;
+    if (file_index(&a.c, path) != 0 || file_index(&t.c, path) != 0) {
+        ret = -ENOMEM;
+        goto out;
+    }
     ret = 1;
     a.buf = b;
     a.len = cut;
@@ -589,13 +578,16 @@ static int read_split(struct rctx *c, const char *path)
         goto out;
     part_run(&a);
     pthread_join(th, NULL);
+    trace_mark("halves parsed and sorted");
     if (a.zerr || t.zerr || a.c.err || t.c.err ||
         (c->mode == READ_UNSIGNED && a.c.soa + t.c.soa > 1) ||
         a.s->zone_origin_length != t.origin_len ||
         memcmp(a.s->zone_origin, t.origin, t.origin_len) != 0 ||
         a.s->default_ttl != t.ttl)
         goto out;
-    if ((ret = part_append(c, &t.z)))
+    /* both halves name the file by index 0 (registered first below) */
+    if ((ret = zone_lay_out(c->z, a.blobs, c->z->n, t.blobs, t.z.n,
+                            a.bytes + t.bytes)))
         goto out;
     c->soa = a.c.soa + t.c.soa;
     c->lastfile = NULL;
@@ -659,7 +651,8 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!c.err) {
-        ret = zone_sort_index(z);
+        /* the split road has sorted and laid out the zone already */
+        ret = split ? zone_sort(z) : 0;
         clock_gettime(CLOCK_MONOTONIC, &t2);
         if (getenv("ZONESIGN_TRACE"))
             fprintf(stderr, "zonesign: trace: parse %.2f s (%s), sort %.2f s\n",
@@ -668,12 +661,10 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                     split ? "whole" : "split in two",
                     (double)(t2.tv_sec - t1.tv_sec) +
                         (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
-        /* sequential arena for the checks and everything after them; the
-         * few duplicates the checks drop stay in the arena unused */
-        if (ret == 0)
-            ret = zone_compact(z);
+        /* the few duplicates the checks drop stay in the arena unused */
         if (ret == 0)
             check_zone(&c);
+        trace_mark("checked");
     }
     if (!ret)
         ret = c.err;

@@ -169,6 +169,7 @@ static void *load_previous(void *arg)
             snprintf(cp, l + 5, "%s.zsc", o->previous);
         const char *path = o->previous_cache ? o->previous_cache : cp;
         int r = path ? cache_open(&c->pcache, path, o->previous, c->prev) : -1;
+        trace_mark("previous cache opened");
         free(cp);
         if (r == 0) {
             zone_free(c->prev);
@@ -210,8 +211,10 @@ static int load_zones(struct sctx *c, const uint8_t *origin, size_t olen,
     }
     ret = reader_load(c->z, c->o->input, READ_UNSIGNED, warn, warg,
                       warnings, diag);
+    trace_mark("input read");
     if (threaded)
         pthread_join(th, NULL);
+    trace_mark("previous joined");
     if (!ret && pl.ret) {
         *diag = pl.diag;
         ret = pl.ret;
@@ -236,6 +239,7 @@ static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
     c->serial = stats->serial;
     if ((ret = keys_add_apex(c, soa_ttl, min_ttl)))
         return ret;
+    trace_mark("apex added");
     return denial_build(c->z, c->o, min_ttl, &stats->nsec3, diag);
 }
 
@@ -316,6 +320,7 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    trace_mark("start");
     struct sctx *c = calloc(1, sizeof(*c));
     signer_opts_t o = *opts;
     uint8_t origin[256];
@@ -346,14 +351,17 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     if ((ret = start_pool(c, set, hooks, diag)))
         goto out;
     stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
+    trace_mark("pool started");
     if ((ret = pipeline_run(c, o.output, diag)))
         goto out;
+    trace_mark("pipeline done");
     stats->t_sign_write =
         since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
     stats->warnings = warnings;
     fill_stats(c, stats, hooks);
 out:
     sctx_free(c);
+    trace_mark("freed");
     stats->seconds = since(&t0);
     return ret;
 }

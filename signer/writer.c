@@ -452,6 +452,7 @@ int writer_write(const char *path,
     fchmod(fd, 0644);
     if ((ret = write_all(fd, md, next_block, barg, &total)))
         goto fail;
+    trace_mark("written");
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
         ret = -errno;
@@ -467,6 +468,7 @@ int writer_write(const char *path,
         goto fail;
     }
     *size = total;
+    trace_mark("fsynced+renamed");
     ret = writer_dir_fsync(path);
     if (ret)
         snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",

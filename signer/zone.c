@@ -27,9 +27,34 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "signer/internal.h"
+
+void trace_mark(const char *what)
+{
+    static int on = -1;
+    static struct timespec w0, c0;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    if (on == 0)
+        return;
+    struct timespec w, c;
+    clock_gettime(CLOCK_MONOTONIC, &w);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    pthread_mutex_lock(&mu);
+    if (on < 0) {
+        on = getenv("ZONESIGN_TRACE") != NULL;
+        w0 = w;
+        c0 = c;
+    }
+    if (on)
+        fprintf(stderr, "zonesign: trace: %-24s wall %.3f cpu %.3f\n", what,
+                (double)(w.tv_sec - w0.tv_sec) + (double)(w.tv_nsec - w0.tv_nsec) / 1e9,
+                (double)(c.tv_sec - c0.tv_sec) + (double)(c.tv_nsec - c0.tv_nsec) / 1e9);
+    pthread_mutex_unlock(&mu);
+}
 
 int arena_reserve(arena_t *a, size_t more)
 {
@@ -156,62 +181,31 @@ int rec_cmp(const rec_t *a, const rec_t *b)
     return bytes_cmp(a->rdata, a->rdlen, b->rdata, b->rdlen);
 }
 
-struct sortent {
-    uint64_t pfx[2]; /* 16 octets of the owner key below the origin */
-    uint64_t off;
-};
+/* ---------------------------------------------------------------- */
+/* Sorting and laying out                                             */
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
 
 /* Full canonical comparison of two blobs (prefix tie). */
-static int __attribute__((noinline)) blob_cmp(const zone_t *z, uint64_t oa,
-                                              uint64_t ob)
+static int __attribute__((noinline)) blob_cmp(const uint8_t *pa,
+                                              const uint8_t *pb)
 {
-    zone_t tmp = *z;
-    uint64_t offs[2] = {oa, ob};
-    tmp.idx = offs;
     rec_t ra, rb;
-    rec_at(&tmp, 0, &ra);
-    rec_at(&tmp, 1, &rb);
+    rec_parse(pa, 0, &ra);
+    rec_parse(pb, 0, &rb);
     return rec_cmp(&ra, &rb);
 }
 
-static inline int ent_cmp(const struct sortent *a, const struct sortent *b,
-                          const zone_t *z)
+static inline int ent_cmp(const sortent_t *a, const sortent_t *b)
 {
     if (a->pfx[0] != b->pfx[0])
         return a->pfx[0] < b->pfx[0] ? -1 : 1;
     if (a->pfx[1] != b->pfx[1])
         return a->pfx[1] < b->pfx[1] ? -1 : 1;
-    return blob_cmp(z, a->off, b->off);
-}
-
-/* Merge sort of N entries with scratch T ((N + 1) / 2 entries: only the
- * left run is copied out, and the two recursive calls share it), the
- * comparison inlined (qsort_r's indirect calls cost twice as much at TLD
- * scale); already ordered runs cost one comparison. */
-static void ent_sort(struct sortent *a, struct sortent *t, size_t n,
-                     const zone_t *z)
-{
-    if (n <= 16) {
-        for (size_t i = 1; i < n; i++) {
-            struct sortent x = a[i];
-            size_t j = i;
-            for (; j > 0 && ent_cmp(&a[j - 1], &x, z) > 0; j--)
-                a[j] = a[j - 1];
-            a[j] = x;
-        }
-        return;
-    }
-    size_t m = n / 2;
-    ent_sort(a, t, m, z);
-    ent_sort(a + m, t, n - m, z);
-    if (ent_cmp(&a[m - 1], &a[m], z) <= 0)
-        return;
-    memcpy(t, a, m * sizeof(*a));
-    size_t i = 0, j = m, k = 0;
-    while (i < m && j < n)
-        a[k++] = ent_cmp(&t[i], &a[j], z) <= 0 ? t[i++] : a[j++];
-    while (i < m)
-        a[k++] = t[i++];
+    return blob_cmp(a->p, b->p);
 }
 
 static size_t blob_len(const uint8_t *p)
@@ -220,51 +214,176 @@ static size_t blob_len(const uint8_t *p)
     return 2 + klen + 14 + get16(p + 2 + klen + 12);
 }
 
-/* Lays the blobs out in index order, so that every later pass reads the
- * arena sequentially instead of jumping through it (a TLD zone file is not
- * in canonical order).  Costs one copy of the arena at the peak. */
-int zone_compact(zone_t *z)
+int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes)
 {
-    arena_t na = {0};
-    size_t total = 0;
-    for (size_t i = 0; i < z->n; i++)
-        total += blob_len(z->a.buf + z->idx[i]);
-    na.buf = malloc(total ? total : 1);
-    if (!na.buf)
-        return 0; /* not fatal: the zone stays as it is */
-    na.cap = total ? total : 1;
+    sortent_t *e = malloc((z->n ? z->n : 1) * sizeof(*e));
+    size_t total = 0, skip = z->okey_len;
+    if (!e)
+        return -ENOMEM;
     for (size_t i = 0; i < z->n; i++) {
         const uint8_t *p = z->a.buf + z->idx[i];
-        size_t l = blob_len(p);
-        memcpy(na.buf + na.len, p, l);
-        z->idx[i] = na.len;
-        na.len += l;
+        size_t klen = get16(p);
+        size_t n = klen > skip ? klen - skip : 0;
+        uint8_t b[16] = {0};
+        memcpy(b, p + 2 + skip, n < 16 ? n : 16);
+        e[i].pfx[0] = load_be64(b);
+        e[i].pfx[1] = load_be64(b + 8);
+        e[i].p = p;
+        total += blob_len(p);
     }
+    *out = e;
+    *bytes = total;
+    return 0;
+}
+
+/* Merge sort of N entries with scratch T ((N + 1) / 2 entries: only the
+ * left run is copied out, and the two recursive calls share it), the
+ * comparison inlined (qsort_r's indirect calls cost twice as much at TLD
+ * scale); already ordered runs cost one comparison.  Stable: records
+ * that compare equal keep the order in which they were read, so the first
+ * of two duplicates is the one kept (reader.c). */
+static void ent_sort(sortent_t *a, sortent_t *t, size_t n)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            sortent_t x = a[i];
+            size_t j = i;
+            for (; j > 0 && ent_cmp(&a[j - 1], &x) > 0; j--)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return;
+    }
+    size_t m = n / 2;
+    ent_sort(a, t, m);
+    ent_sort(a + m, t, n - m);
+    if (ent_cmp(&a[m - 1], &a[m]) <= 0)
+        return;
+    memcpy(t, a, m * sizeof(*a));
+    size_t i = 0, j = m, k = 0;
+    while (i < m && j < n)
+        a[k++] = ent_cmp(&t[i], &a[j]) <= 0 ? t[i++] : a[j++];
+    while (i < m)
+        a[k++] = t[i++];
+}
+
+int zone_entries_sort(sortent_t *e, size_t n)
+{
+    sortent_t *t = malloc((n / 2 + 1) * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    ent_sort(e, t, n);
+    free(t);
+    return 0;
+}
+
+const uint8_t **zone_entries_blobs(sortent_t *e, size_t n)
+{
+    const uint8_t **p = (const uint8_t **)e;
+    for (size_t i = 0; i < n; i++)
+        p[i] = e[i].p; /* never overtakes: p[i] ends before e[i] starts */
+    const uint8_t **s = realloc(p, (n ? n : 1) * sizeof(*p));
+    return s ? s : p;
+}
+
+/* One side of zone_lay_out: the first COUNT records of the merged order
+ * placed from the start of DST forward, or the last COUNT from its end
+ * backward.  Both sides follow the same stable merge (ties: run 0 first),
+ * so they meet exactly: the bytes of all blobs are TOTAL. */
+struct lay {
+    const uint8_t *const *r0, *const *r1;
+    size_t n0, n1, count, total;
+    bool back;
+    uint8_t *dst;
+    uint64_t *idx;
+};
+
+static void *lay_run(void *arg)
+{
+    struct lay *l = arg;
+    size_t i = 0, j = 0, off = 0, n = l->n0 + l->n1;
+    if (!l->back) {
+        for (size_t k = 0; k < l->count; k++) {
+            bool from0 = j == l->n1 ||
+                         (i < l->n0 && blob_cmp(l->r0[i], l->r1[j]) <= 0);
+            const uint8_t *p = from0 ? l->r0[i++] : l->r1[j++];
+            size_t len = blob_len(p);
+            memcpy(l->dst + off, p, len);
+            l->idx[k] = off;
+            off += len;
+        }
+        return NULL;
+    }
+    i = l->n0;
+    j = l->n1;
+    off = l->total;
+    for (size_t k = n; k-- > n - l->count;) {
+        bool from1 = i == 0 ||
+                     (j > 0 && blob_cmp(l->r0[i - 1], l->r1[j - 1]) <= 0);
+        const uint8_t *p = from1 ? l->r1[--j] : l->r0[--i];
+        size_t len = blob_len(p);
+        off -= len;
+        memcpy(l->dst + off, p, len);
+        l->idx[k] = off;
+    }
+    return NULL;
+}
+
+int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
+                 const uint8_t *const *r1, size_t n1, size_t total)
+{
+    size_t n = n0 + n1;
+    uint8_t *buf = malloc(total ? total : 1);
+    uint64_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+    if (!buf || !idx) {
+        free(buf);
+        free(idx);
+        return -ENOMEM;
+    }
+    struct lay fw = {r0, r1, n0, n1, n / 2, total, false, buf, idx};
+    struct lay bw = fw;
+    bw.back = true;
+    bw.count = n - n / 2;
+    pthread_t th;
+    bool threaded = n >= 65536 && pthread_create(&th, NULL, lay_run, &bw) == 0;
+    if (!threaded)
+        lay_run(&bw);
+    lay_run(&fw);
+    if (threaded)
+        pthread_join(th, NULL);
     arena_free(&z->a);
-    z->a = na;
+    free(z->idx);
+    z->a.buf = buf;
+    z->a.cap = total ? total : 1;
+    z->a.len = total;
+    z->idx = idx;
+    z->n = z->cap = n;
     return 0;
 }
 
 struct half {
-    struct sortent *e, *t;
+    sortent_t *e;
     size_t n;
-    const zone_t *z;
+    int ret;
 };
 
 static void *sort_half(void *arg)
 {
     struct half *h = arg;
-    ent_sort(h->e, h->t, h->n, h->z);
+    h->ret = zone_entries_sort(h->e, h->n);
     return NULL;
 }
 
-/* Sorts E (z->n entries) into z->idx: the halves on two threads (a large
- * zone's sort is the longest step before signing), then one merge. */
-static void sort_two_halves(zone_t *z, struct sortent *e, struct sortent *t)
+int zone_sort(zone_t *z)
 {
-    size_t n = z->n, m = n / 2;
-    /* scratch: (m + 1) / 2 entries for the low half, then the high's */
-    struct half lo = {e, t, m, z}, hi = {e + m, t + (m + 1) / 2, n - m, z};
+    sortent_t *e = NULL;
+    size_t total = 0, n = z->n, m = n / 2;
+    int r = zone_entries(z, &e, &total);
+    if (r)
+        return r;
+    /* the halves on two threads (a large zone's sort is the longest step
+     * before signing), then one merge that lays the arena out */
+    struct half lo = {e, m, 0}, hi = {e + m, n - m, 0};
     pthread_t th;
     bool threaded = n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
     if (!threaded)
@@ -272,47 +391,29 @@ static void sort_two_halves(zone_t *z, struct sortent *e, struct sortent *t)
     sort_half(&lo);
     if (threaded)
         pthread_join(th, NULL);
-    size_t i = 0, j = m, k = 0;
-    while (i < m || j < n) {
-        bool take_lo = j == n || (i < m && ent_cmp(&e[i], &e[j], z) <= 0);
-        z->idx[k++] = take_lo ? e[i++].off : e[j++].off;
+    r = lo.ret ? lo.ret : hi.ret;
+    if (r) {
+        free(e);
+        return r;
     }
+    const uint8_t **p = zone_entries_blobs(e, n);
+    r = zone_lay_out(z, p, m, p + m, n - m, total);
+    free(p);
+    return r;
 }
 
 int zone_sort_index(zone_t *z)
 {
-    if (z->n == 0)
-        return 0;
-    struct sortent *e = malloc(z->n * sizeof(*e));
-    struct sortent *t = malloc((z->n / 2 + 2) * sizeof(*t));
-    if (!e || !t) {
-        free(e);
-        free(t);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < z->n; i++) {
-        const uint8_t *p = z->a.buf + z->idx[i];
-        size_t klen = get16(p);
-        for (size_t h = 0; h < 2; h++) {
-            uint64_t pfx = 0;
-            for (size_t j = 0; j < 8; j++) {
-                size_t k = z->okey_len + 8 * h + j;
-                pfx = pfx << 8 | (k < klen ? p[2 + k] : 0);
-            }
-            e[i].pfx[h] = pfx;
-        }
-        e[i].off = z->idx[i];
-    }
-    sort_two_halves(z, e, t);
-    free(t);
+    sortent_t *e = NULL;
+    size_t total;
+    int r = zone_entries(z, &e, &total);
+    if (!r)
+        r = zone_entries_sort(e, z->n);
+    if (!r)
+        for (size_t i = 0; i < z->n; i++)
+            z->idx[i] = (uint64_t)(e[i].p - z->a.buf);
     free(e);
-    return 0;
-}
-
-int zone_sort(zone_t *z)
-{
-    int r = zone_sort_index(z);
-    return r ? r : zone_compact(z);
+    return r;
 }
 
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n)
