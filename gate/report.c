@@ -45,18 +45,23 @@ static void first_line_drift(const struct gate_result *r, FILE *fp,
 /* What the drift check compared (or why it did not). */
 static void drift_line(const gate_drift_t *d, FILE *fp)
 {
-    if (d->note[0])
+    if (d->note[0]) {
         fprintf(fp, "served by %s: drift %s\n", d->server, d->note);
-    else if (!d->compared)
+        return;
+    }
+    if (!d->compared) {
         fprintf(fp, "served by %s: zone transfer failed; last release %s: "
                     "serial %u, %zu records\n",
                 d->server, d->release, d->released_serial, d->released_recs);
-    else
-        fprintf(fp, "served by %s: serial %u, %zu records; last release %s: "
-                    "serial %u, %zu records; %zu differences%s\n",
-                d->server, d->served_serial, d->served_recs, d->release,
-                d->released_serial, d->released_recs, d->differences,
-                d->unlisted ? " (the first ones listed)" : "");
+        return;
+    }
+    fprintf(fp, "served by %s: serial %u, %zu records; last release %s: "
+                "serial %u, %zu records; %zu differences",
+            d->server, d->served_serial, d->served_recs, d->release,
+            d->released_serial, d->released_recs, d->differences);
+    if (d->unlisted)
+        fprintf(fp, " (%zu counted, not listed)", d->unlisted);
+    fputc('\n', fp);
 }
 
 int gate_report_text(const struct gate_result *r, FILE *fp, int examples)
