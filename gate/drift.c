@@ -4,7 +4,9 @@
  *
  * The served zone is transferred by AXFR over TCP (RFC 5936 2.2, 4.1)
  * with libldns: ldns_tcp_connect2 and ldns_tcp_read_wire_timeout bound
- * every wait by --served-timeout, ldns_wire2pkt parses each message.  The
+ * each wait (for the connection, for more data) by --served-timeout, so a
+ * dead or mute server cannot hang the gate (one that keeps sending keeps
+ * the transfer going); ldns_wire2pkt parses each message.  The
  * records are put in canonical form (ldns_rr2canonical, RFC 4034 6.2) and
  * indexed like a loaded zone (zone.c: sorted, duplicates dropped), the
  * closing copy of the SOA left out.  Both sides are then sets of records
@@ -352,8 +354,10 @@ static int xfr_run(xfr_t *x, gate_diag_t *diag)
     struct timeval tv = {.tv_sec = (time_t)x->timeout};
     int fd = -1, err = 0;
     uint16_t id = 0;
-    if (!ns || !(x->buf = ldns_buffer_new(1024)))
-        return -ENOMEM;
+    if (!ns || !(x->buf = ldns_buffer_new(1024))) {
+        err = -ENOMEM;
+        goto out;
+    }
     errno = 0;
     fd = ldns_tcp_connect2(ns, (socklen_t)nslen, tv);
     if (fd < 0) {
