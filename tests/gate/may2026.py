@@ -42,7 +42,7 @@ with open(os.path.join(OUT, "ds.txt"), "w") as f:
 
 def sign(name, zsk):
     dst = os.path.join(OUT, name)
-    run("dnssec-signzone", "-q", "-P", "-o", "tld.", "-3", "-", "-H", "0",
+    run("dnssec-signzone", "-q", "-P", "-d", OUT, "-o", "tld.", "-3", "-", "-H", "0",
         "-s", "now-3600", "-e", "now+2592000", "-f", dst, src, K, zsk)
     lines = run("ldns-read-zone", dst).splitlines()
     return [l for l in lines if l and not l.startswith(";")]

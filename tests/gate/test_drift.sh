@@ -40,7 +40,7 @@ dnssec-dsfromkey -2 "$T/keys/$ksk.key" >"$T/ds.txt"
 sign() {
     sed "s/ SERIAL / $1 /" "$T/tld.base" >"$T/u$1"
     cat "$T/keys/$ksk.key" "$T/keys/$zsk.key" >>"$T/u$1"
-    dnssec-signzone -q -o tld. -3 - -H 0 -f "$2" -s now-3600 -e now+2592000 \
+    dnssec-signzone -q -d "$T" -o tld. -3 - -H 0 -f "$2" -s now-3600 -e now+2592000 \
         "$T/u$1" "$T/keys/$ksk" "$T/keys/$zsk" >/dev/null 2>&1
 }
 sign 1 "$T/s1.zone"

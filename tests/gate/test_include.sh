@@ -76,7 +76,7 @@ check "zonegen --split wrote an \$INCLUDE" grep -q '^\$INCLUDE' "$D/split.zone"
 k=$(dnssec-keygen -q -K "$D" -a ECDSAP256SHA256 -f KSK tld.)
 zk=$(dnssec-keygen -q -K "$D" -a ECDSAP256SHA256 tld.)
 cat "$D/whole.zone" "$D/$k.key" "$D/$zk.key" >"$D/tosign.zone"
-dnssec-signzone -q -o tld. -3 - -H 0 -f "$D/signed.zone" -K "$D" "$D/tosign.zone" \
+dnssec-signzone -q -d "$D" -o tld. -3 - -H 0 -f "$D/signed.zone" -K "$D" "$D/tosign.zone" \
     "$D/$k" "$D/$zk" >/dev/null 2>&1 || not_ok "dnssec-signzone"
 dnssec-dsfromkey -2 "$D/$k.key" >"$D/tld.ds"
 cat "$D/$k.key" "$D/$zk.key" >"$D/keys.inc"

@@ -64,7 +64,7 @@ check "... DIR untouched" [ "$(snap)" = "$before" ]
 # a second pass with a higher serial replaces the zone and appends
 sed 's| 2026050501 | 2026050502 |' "$C/work/clean-nsec.unsigned" >"$ZG_TMP/next.unsigned"
 check "the same zone re-signed with serial 2026050502 (NSEC)" \
-    dnssec-signzone -q -o tld. -f "$ZG_TMP/next.zone" -s now-3600 -e now+2592000 \
+    dnssec-signzone -q -d "$ZG_TMP" -o tld. -f "$ZG_TMP/next.zone" -s now-3600 -e now+2592000 \
     "$ZG_TMP/next.unsigned" "$C"/keys/ksk8/K*.private "$C"/keys/zsk8/K*.private
 check_exit 0 "a newer clean zone (NSEC) is released" zg --origin tld. \
     --ds "$C/ds.txt" --release "$R" "$ZG_TMP/next.zone"
@@ -80,7 +80,7 @@ printf '. 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 60
 rk=$(dnssec-keygen -q -K "$ZG_TMP/rk" -a ECDSAP256SHA256 -f KSK .)
 rz=$(dnssec-keygen -q -K "$ZG_TMP/rk" -a ECDSAP256SHA256 .)
 cat "$ZG_TMP/rk/$rk.key" "$ZG_TMP/rk/$rz.key" >>"$ZG_TMP/root.unsigned"
-dnssec-signzone -q -o . -3 - -H 0 -f "$ZG_TMP/root.signed" "$ZG_TMP/root.unsigned" \
+dnssec-signzone -q -d "$ZG_TMP" -o . -3 - -H 0 -f "$ZG_TMP/root.signed" "$ZG_TMP/root.unsigned" \
     "$ZG_TMP/rk/$rk" "$ZG_TMP/rk/$rz" >/dev/null 2>&1
 dnssec-dsfromkey -2 "$ZG_TMP/rk/$rk.key" >"$ZG_TMP/root.ds"
 check_exit 0 "signed root zone passes" zg --origin . --ds "$ZG_TMP/root.ds" \
