@@ -165,6 +165,7 @@ void gate_result_free(struct gate_result *r)
     }
     history_free(r);
     drift_free(r);
+    ldns_rr_list_deep_free(r->ds_list);
     free(r->f);
     keys_free(r);
     free(r->kstats);

@@ -582,9 +582,11 @@ int history_load(struct gate_result *r, gate_diag_t *diag)
 /* The parent's DS set (--ds) and its TTL into e. */
 static int entry_ds(struct gate_result *r, hist_entry_t *e, gate_diag_t *diag)
 {
-    ldns_rr_list *list = NULL;
-    int err = rrs_read_file_ttl(&list, r->opts->ds_file, r->zone->origin,
-                                GATE_DS_TTL_DEFAULT, diag);
+    ldns_rr_list *list = r->ds_list; /* as trust.c read it */
+    int err = list ? 0
+                   : rrs_read_file_ttl(&list, r->opts->ds_file,
+                                       r->zone->origin, GATE_DS_TTL_DEFAULT,
+                                       diag);
     if (err < 0)
         return err;
     size_t n = ldns_rr_list_rr_count(list);
@@ -614,7 +616,8 @@ static int entry_ds(struct gate_result *r, hist_entry_t *e, gate_diag_t *diag)
     if (r->opts->ds_ttl >= 0)
         e->ds_ttl = (uint32_t)r->opts->ds_ttl;
     ldns_buffer_free(buf);
-    ldns_rr_list_deep_free(list);
+    if (list != r->ds_list)
+        ldns_rr_list_deep_free(list);
     return err;
 }
 

@@ -267,6 +267,8 @@ struct gate_result {
     int have_cur;
     gate_timings_t timings;
     gate_drift_t *drift;    /* --served: NULL when not asked */
+    ldns_rr_list *ds_list;  /* --ds as trust.c read it: read once, since a
+                               pipe cannot be read twice (history.c) */
 };
 
 /* findings.c */

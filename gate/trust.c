@@ -148,7 +148,12 @@ int trust_check(struct gate_result *r, gate_diag_t *diag)
     const char *path = r->opts->ds_file ? r->opts->ds_file
                                         : r->opts->anchor_file;
     ldns_rr_list *list = NULL;
-    int err = rrs_read_file(&list, path, z->origin, diag);
+    /* --ds is kept for the transition check (history.c), read with the
+     * DS TTL it assumes where a record has none */
+    int err = r->opts->ds_file
+                  ? rrs_read_file_ttl(&list, path, z->origin,
+                                      GATE_DS_TTL_DEFAULT, diag)
+                  : rrs_read_file(&list, path, z->origin, diag);
     if (err < 0)
         return err;
     if (ldns_rr_list_rr_count(list) == 0) {
@@ -158,7 +163,10 @@ int trust_check(struct gate_result *r, gate_diag_t *diag)
         return GATE_ERR_SYNTAX;
     }
     int usable = mark_trusted(r, list, diag);
-    ldns_rr_list_deep_free(list);
+    if (r->opts->ds_file && !r->ds_list)
+        r->ds_list = list;
+    else
+        ldns_rr_list_deep_free(list);
     if (usable < 0)
         return usable;
     const uint8_t *apex = ldns_rdf_data(z->origin);

@@ -89,6 +89,8 @@ zg 0 "c) history: k1 at -10h" --ds "$D/ds.K" --release "$D/rc2" --now $((now - 3
 zg 0 "c) history: k2 at -30m" --ds "$D/ds.K" --release "$D/rc2" --now $((now - 1800)) "$D/k2.zone"
 zg 1 "c) DS -> ksk2 30 min after ksk2 was published: refused" --ds "$D/ds.K2" --release "$D/rc2" "$D/k3.zone"
 check "... says the DS names a key published too recently" unsafe "the parent's DS set now names key .* earliest safe time"
+zg 1 "c) the same with --ds read from a pipe (read once)" --ds <(cat "$D/ds.K2") --release "$D/rc2" "$D/k3.zone"
+check "... the same finding" unsafe "the parent's DS set now names key .* earliest safe time"
 zg 0 "c) history: k1 at -10h" --ds "$D/ds.K" --ds-ttl 1h --release "$D/rc3" --now $((now - 36000)) "$D/k1.zone"
 zg 0 "c) history: k2 at -5h" --ds "$D/ds.K" --ds-ttl 1h --release "$D/rc3" --now $((now - 18000)) "$D/k2.zone"
 zg 0 "c) DS -> ksk2 at -30m" --ds "$D/ds.K2" --ds-ttl 1h --release "$D/rc3" --now $((now - 1800)) "$D/k3.zone"
