@@ -3,34 +3,45 @@
  * atomically next to the signed zone OUT, so that a later run with
  * `--previous OUT` finds the signatures of unchanged RRsets without parsing
  * OUT's text (which at TLD scale costs more than the rest of an
- * incremental run).
+ * incremental run), and copies the text of unchanged runs of names from
+ * OUT instead of printing it again (segment.c).
  *
  * Layout (integers big-endian):
  *   "ZGSC", u32 version
- *   u64 size and 32-octet SHA-256 of the zone file the cache belongs to
+ *   u32 presentation format version of writer.c, u32 segment rule
+ *   u64 size of the zone file the cache belongs to
  *   u32 SOA serial of that zone, u32 origin length, origin (wire)
  *   u64 N, then N index entries { digest[16], u64 offset } sorted by digest
  *   u64 data length, data: at each offset u16 count, then count times
  *       { u16 length, RRSIG RDATA }
+ *   u64 S, then S segments of the zone file in file order
+ *       { content digest[16], text digest[16], u32 length }
  *   32-octet SHA-256 of everything before it
  * An RRset's digest is the first 16 octets of SHA-256 over its owner sort
  * key, type, TTL and the canonical RDATA of its records in canonical order
  * (each with its length): everything an RRSIG covers except the RRSIG's
  * own fields, which reuse.c checks from the stored RDATA (key, labels,
- * original TTL, signer, validity).
+ * original TTL, signer, validity).  Segments are described in segment.c;
+ * their lengths add up to the zone file's size and each text digest is
+ * the first 16 octets of SHA-256 over that segment's bytes, so together
+ * they bind the cache to the zone file.
  *
- * The cache is used only when its own checksum holds and the zone file's
- * size and SHA-256 equal the recorded ones; otherwise the caller parses
- * the zone text as before.  Whether a signature may be reused is decided
- * in reuse.c, not here.  Written with the same atomic steps as the zone
- * (temporary file, fsync, rename, directory fsync).
+ * The cache is used only when its own checksum holds, its origin is the
+ * zone's and the zone file has the recorded size; the zone file's bytes
+ * are checked against the text digests as the run goes (every segment
+ * copied is hashed where it lands) and all the others before the output
+ * is committed (cache_verify_rest): a file changed since the cache was
+ * written makes the caller start over with the previous zone's text.
+ * Whether a signature may be reused is decided in reuse.c, not here.
+ * Written with the same atomic steps as the zone (temporary file, fsync,
+ * rename, directory fsync).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,8 +51,9 @@
 #include "signer/internal.h"
 
 #define MAGIC "ZGSC"
-#define VERSION 1
+#define VERSION 2
 #define IDX_SIZE 24
+#define SEG_SIZE (2 * CACHE_DIGEST + 4)
 
 struct cache_ent {
     uint8_t dg[CACHE_DIGEST];
@@ -53,14 +65,23 @@ struct cache_w {
     size_t n, cap;
     arena_t data;
     uint64_t cur; /* offset of the current entry's count */
+    arena_t segs; /* SEG_SIZE bytes each, file order */
+    uint64_t nsegs, zsize;
 };
 
 struct cache {
     uint8_t *map;
     size_t size;
-    const uint8_t *idx, *data;
-    uint64_t n, dlen;
+    const uint8_t *idx, *data, *segs;
+    uint64_t n, dlen, nsegs;
     uint32_t serial;
+    bool copy_ok;          /* same presentation format and segment rule */
+    int zfd;               /* the zone file (read with pread: a file cut
+                            * short meanwhile is an error, not a SIGBUS) */
+    uint64_t *segoff;      /* offset of each segment in the zone file */
+    uint32_t *slot;        /* content digest -> segment + 1, open addressing */
+    size_t slotmask;
+    uint8_t *verified;     /* per segment: its bytes were found intact */
 };
 
 static uint64_t get64(const uint8_t *p)
@@ -77,10 +98,26 @@ static void put64(uint8_t *p, uint64_t v)
 /* ---------------------------------------------------------------- */
 /* Digests                                                            */
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256 fetched once: EVP_sha256() in every EVP_DigestInit_ex fetches
+ * it again (a lock and a lookup), which shows at a digest per segment. */
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 int cache_md_new(EVP_MD_CTX **out)
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
-    if (!m || !EVP_DigestInit_ex(m, EVP_sha256(), NULL)) {
+    if (!m || !EVP_DigestInit_ex(m, sha256(), NULL)) {
         EVP_MD_CTX_free(m);
         return SIGNER_EIO;
     }
@@ -95,7 +132,7 @@ int cache_rrset_digest(EVP_MD_CTX *m, const zone_t *z, size_t i, size_t e,
     uint8_t h[16], md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     rec_at(z, i, &r);
-    if (!EVP_DigestInit_ex(m, EVP_sha256(), NULL))
+    if (!EVP_DigestInit_ex(m, sha256(), NULL))
         return SIGNER_EIO;
     put16(h, r.klen);
     put16(h + 2, r.type);
@@ -135,6 +172,7 @@ void cache_w_free(struct cache_w *w)
         return;
     free(w->ent);
     arena_free(&w->data);
+    arena_free(&w->segs);
     free(w);
 }
 
@@ -170,6 +208,21 @@ int cache_w_add(struct cache_w *w, const uint8_t *rdata, uint16_t len)
     return 0;
 }
 
+int cache_w_seg(struct cache_w *w, const uint8_t cd[CACHE_DIGEST],
+                const uint8_t td[CACHE_DIGEST], uint32_t len)
+{
+    uint8_t e[SEG_SIZE];
+    memcpy(e, cd, CACHE_DIGEST);
+    memcpy(e + CACHE_DIGEST, td, CACHE_DIGEST);
+    put32(e + 2 * CACHE_DIGEST, len);
+    int r = arena_put(&w->segs, e, SEG_SIZE);
+    if (r)
+        return r;
+    w->nsegs++;
+    w->zsize += len;
+    return 0;
+}
+
 static int ent_cmp(const void *a, const void *b)
 {
     return memcmp(a, b, CACHE_DIGEST);
@@ -186,15 +239,16 @@ static int put_all(FILE *f, EVP_MD_CTX *m, const void *p, size_t n)
 }
 
 static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
-                      const zone_t *z, uint64_t zsize,
-                      const uint8_t zsha[32], uint32_t serial)
+                      const zone_t *z, uint32_t serial)
 {
     uint8_t h[64];
     int r;
     memcpy(h, MAGIC, 4);
     put32(h + 4, VERSION);
-    put64(h + 8, zsize);
-    if ((r = put_all(f, m, h, 16)) || (r = put_all(f, m, zsha, 32)))
+    put32(h + 8, WRITER_FORMAT_VERSION);
+    put32(h + 12, SEGMENT_RULE);
+    put64(h + 16, w->zsize);
+    if ((r = put_all(f, m, h, 24)))
         return r;
     put32(h, serial);
     put32(h + 4, (uint32_t)z->origin_len);
@@ -215,6 +269,10 @@ static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
     if ((r = put_all(f, m, h, 8)) ||
         (r = put_all(f, m, w->data.buf, w->data.len)))
         return r;
+    put64(h, w->nsegs);
+    if ((r = put_all(f, m, h, 8)) ||
+        (r = put_all(f, m, w->segs.buf, w->segs.len)))
+        return r;
     unsigned l = 0;
     if (!EVP_DigestFinal_ex(m, h, &l) || fwrite(h, 1, 32, f) != 32)
         return -EIO;
@@ -222,8 +280,7 @@ static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
 }
 
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, const uint8_t zsha[32], uint32_t serial,
-                  signer_diag_t *diag)
+                  uint64_t zsize, uint32_t serial, signer_diag_t *diag)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -233,6 +290,10 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    if (zsize != w->zsize) { /* the segments must tile the zone file */
+        r = -EINVAL;
+        goto out;
+    }
     if ((r = cache_md_new(&m)))
         goto out;
     if ((fd = mkstemp(tmp)) < 0) {
@@ -247,7 +308,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     }
     fchmod(fd, 0644);
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    if ((r = write_body(f, m, w, z, zsize, zsha, serial)) == 0 &&
+    if ((r = write_body(f, m, w, z, serial)) == 0 &&
         (fflush(f) != 0 || fsync(fileno(f)) != 0))
         r = -errno;
     if (fclose(f) != 0 && r == 0)
@@ -270,64 +331,22 @@ out:
 /* ---------------------------------------------------------------- */
 /* Reading                                                            */
 
-/* Size and SHA-256 of the file at PATH. */
-static int file_sha256(const char *path, uint64_t *size, uint8_t sha[32])
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -errno;
-    EVP_MD_CTX *m = NULL;
-    size_t bs = 4 << 20;
-    uint8_t *buf = malloc(bs);
-    uint64_t total = 0;
-    int r = 0;
-    if (!buf || (r = cache_md_new(&m)))
-        goto out;
-    for (;;) {
-        ssize_t n = read(fd, buf, bs);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (!EVP_DigestUpdate(m, buf, (size_t)n)) {
-            r = SIGNER_EIO;
-            goto out;
-        }
-        total += (uint64_t)n;
-    }
-    unsigned l = 0;
-    if (!EVP_DigestFinal_ex(m, sha, &l))
-        r = SIGNER_EIO;
-    *size = total;
-out:
-    if (!buf && !r)
-        r = -ENOMEM;
-    EVP_MD_CTX_free(m);
-    free(buf);
-    close(fd);
-    return r;
-}
-
 /* Structure and checksum of the mapped cache; 0 if usable. */
-static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize,
-                       const uint8_t **zsha)
+static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize)
 {
     const uint8_t *p = c->map, *end = c->map + c->size;
     uint8_t sha[32];
-    if (c->size < 16 + 32 + 8 + 8 + 8 + 32 || memcmp(p, MAGIC, 4) != 0 ||
+    if (c->size < 24 + 8 + 8 + 8 + 8 + 32 || memcmp(p, MAGIC, 4) != 0 ||
         get32(p + 4) != VERSION)
         return -1;
     SHA256(c->map, c->size - 32, sha);
     if (memcmp(sha, end - 32, 32) != 0)
         return -1;
     end -= 32;
-    *zsize = get64(p + 8);
-    *zsha = p + 16;
-    p += 48;
+    c->copy_ok = get32(p + 8) == WRITER_FORMAT_VERSION &&
+                 get32(p + 12) == SEGMENT_RULE;
+    *zsize = get64(p + 16);
+    p += 24;
     c->serial = get32(p);
     uint32_t ol = get32(p + 4);
     p += 8;
@@ -345,19 +364,93 @@ static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize,
         return -1;
     c->dlen = get64(p);
     p += 8;
-    if (c->dlen != (uint64_t)(end - p))
+    if (c->dlen > (uint64_t)(end - p) || (uint64_t)(end - p) - c->dlen < 8)
         return -1;
     c->data = p;
+    p += c->dlen;
+    c->nsegs = get64(p);
+    p += 8;
+    if (c->nsegs > (uint64_t)(end - p) / SEG_SIZE ||
+        c->nsegs * SEG_SIZE != (uint64_t)(end - p))
+        return -1;
+    c->segs = p;
     return 0;
+}
+
+static uint64_t slot_hash(const uint8_t *dg)
+{
+    return get64(dg); /* the digest is uniform already */
+}
+
+/* Segment offsets (they must tile ZSIZE bytes) and the lookup table. */
+static int cache_index_segs(struct cache *c, uint64_t zsize)
+{
+    uint64_t off = 0;
+    size_t slots = 16;
+    if (c->nsegs > SIZE_MAX / 8 / sizeof(uint64_t))
+        return -1;
+    while (slots < 2 * c->nsegs)
+        slots *= 2;
+    c->segoff = malloc((c->nsegs + 1) * sizeof(*c->segoff));
+    c->slot = calloc(slots, sizeof(*c->slot));
+    c->verified = calloc(c->nsegs + 1, 1);
+    if (!c->segoff || !c->slot || !c->verified || c->nsegs >= UINT32_MAX)
+        return -1;
+    c->slotmask = slots - 1;
+    for (uint64_t k = 0; k < c->nsegs; k++) {
+        const uint8_t *e = c->segs + k * SEG_SIZE;
+        c->segoff[k] = off;
+        off += get32(e + 2 * CACHE_DIGEST);
+        size_t h = (size_t)slot_hash(e) & c->slotmask;
+        while (c->slot[h])
+            h = (h + 1) & c->slotmask;
+        c->slot[h] = (uint32_t)(k + 1);
+    }
+    c->segoff[c->nsegs] = off;
+    return off == zsize ? 0 : -1;
 }
 
 void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    if (c->map)
-        munmap(c->map, c->size);
+    free(c->map);
+    if (c->zfd >= 0)
+        close(c->zfd);
+    free(c->segoff);
+    free(c->slot);
+    free(c->verified);
     free(c);
+}
+
+/* The zone file opened, if it has the recorded size. */
+static int cache_open_zone(struct cache *c, const char *zone_path,
+                           uint64_t zsize)
+{
+    struct stat st;
+    int fd = open(zone_path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != zsize) {
+        close(fd);
+        return -1;
+    }
+    c->zfd = fd;
+    return 0;
+}
+
+static int cache_read_all(int fd, uint8_t *buf, size_t len)
+{
+    for (size_t o = 0; o < len;) {
+        ssize_t n = read(fd, buf + o, len - o);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        o += (size_t)n;
+    }
+    return 0;
 }
 
 int cache_open(struct cache **out, const char *cache_path,
@@ -365,12 +458,10 @@ int cache_open(struct cache **out, const char *cache_path,
 {
     struct cache *c = calloc(1, sizeof(*c));
     struct stat st;
-    uint64_t zsize = 0, fsize = 0;
-    const uint8_t *zsha;
-    uint8_t fsha[32];
-    int r = -1;
+    uint64_t zsize = 0;
     if (!c)
         return -ENOMEM;
+    c->zfd = -1;
     int fd = open(cache_path, O_RDONLY);
     if (fd < 0)
         goto fail;
@@ -378,22 +469,121 @@ int cache_open(struct cache **out, const char *cache_path,
         close(fd);
         goto fail;
     }
+    /* read, not mapped: a cache cut short meanwhile is no SIGBUS */
     c->size = (size_t)st.st_size;
-    c->map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (c->map == MAP_FAILED) {
-        c->map = NULL;
+    c->map = malloc(c->size);
+    if (!c->map || cache_read_all(fd, c->map, c->size) != 0) {
+        close(fd);
         goto fail;
     }
-    if (cache_parse(c, z, &zsize, &zsha) != 0 ||
-        stat(zone_path, &st) != 0 || (uint64_t)st.st_size != zsize ||
-        file_sha256(zone_path, &fsize, fsha) != 0 || fsize != zsize ||
-        memcmp(fsha, zsha, 32) != 0)
+    close(fd);
+    if (cache_parse(c, z, &zsize) != 0 || cache_index_segs(c, zsize) != 0 ||
+        cache_open_zone(c, zone_path, zsize) != 0)
         goto fail;
     *out = c;
     return 0;
 fail:
     cache_free(c);
+    return -1;
+}
+
+int cache_text_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
+                      uint8_t td[CACHE_DIGEST])
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned l = 0;
+    if (!EVP_DigestInit_ex(m, sha256(), NULL) ||
+        !EVP_DigestUpdate(m, p, n) || !EVP_DigestFinal_ex(m, md, &l))
+        return SIGNER_EIO;
+    memcpy(td, md, CACHE_DIGEST);
+    return 0;
+}
+
+bool cache_can_copy(const struct cache *c)
+{
+    return c && c->copy_ok;
+}
+
+int cache_seg_find(const struct cache *c, const uint8_t cd[CACHE_DIGEST],
+                   cache_seg_t *seg)
+{
+    if (!c->copy_ok)
+        return -1;
+    for (size_t h = (size_t)slot_hash(cd) & c->slotmask; c->slot[h];
+         h = (h + 1) & c->slotmask) {
+        size_t k = c->slot[h] - 1;
+        const uint8_t *e = c->segs + k * SEG_SIZE;
+        if (memcmp(e, cd, CACHE_DIGEST) != 0)
+            continue;
+        seg->index = k;
+        seg->off = c->segoff[k];
+        seg->len = get32(e + 2 * CACHE_DIGEST);
+        seg->td = e + CACHE_DIGEST;
+        return 0;
+    }
+    return -1;
+}
+
+int cache_zone_read(const struct cache *c, uint64_t off, size_t len,
+                    uint8_t *buf)
+{
+    for (size_t o = 0; o < len;) {
+        ssize_t n = pread(c->zfd, buf + o, len - o, (off_t)(off + o));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1; /* error or the file is shorter now */
+        o += (size_t)n;
+    }
+    return 0;
+}
+
+void cache_seg_verified(struct cache *c, size_t k)
+{
+    __atomic_store_n(&c->verified[k], 1, __ATOMIC_RELAXED);
+}
+
+int cache_verify_rest(struct cache *c, EVP_MD_CTX *m)
+{
+    uint8_t td[CACHE_DIGEST];
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int r = 0;
+    for (uint64_t k = 0; k < c->nsegs && r == 0; k++) {
+        if (__atomic_load_n(&c->verified[k], __ATOMIC_RELAXED))
+            continue;
+        /* the run of unverified segments from k, read in one go (up to
+         * 4 MiB unless one segment is longer) */
+        uint64_t e = k + 1;
+        while (e < c->nsegs && c->segoff[e + 1] - c->segoff[k] <= (4u << 20) &&
+               !__atomic_load_n(&c->verified[e], __ATOMIC_RELAXED))
+            e++;
+        size_t len = (size_t)(c->segoff[e] - c->segoff[k]);
+        if (len > cap) {
+            free(buf);
+            if (!(buf = malloc(len))) {
+                r = -ENOMEM;
+                break;
+            }
+            cap = len;
+        }
+        if (cache_zone_read(c, c->segoff[k], len, buf) != 0) {
+            r = -1;
+            break;
+        }
+        for (uint64_t j = k; j < e; j++) {
+            const uint8_t *s = c->segs + j * SEG_SIZE;
+            if (cache_text_digest(m, buf + (c->segoff[j] - c->segoff[k]),
+                                  get32(s + 2 * CACHE_DIGEST), td) != 0 ||
+                memcmp(td, s + CACHE_DIGEST, CACHE_DIGEST) != 0) {
+                r = -1;
+                break;
+            }
+            c->verified[j] = 1;
+        }
+        k = e - 1;
+    }
+    free(buf);
     return r;
 }
 

@@ -278,12 +278,17 @@ int writer_format(const zone_t *z, size_t start, size_t end,
                   int (*next_sig)(void *arg, size_t *pos,
                                   const uint8_t **rdata, uint16_t *len),
                   void *sarg, arena_t *out);
+/* The version of the presentation form writer.c prints: bump it with any
+ * change of the printed text, so that text printed by an older version
+ * is not copied from a previous output (segment.c). */
+#define WRITER_FORMAT_VERSION 1
 /* Writes the blocks NEXT_BLOCK hands over (0 a block, 1 the end, <0
- * failure) to PATH atomically; SIZE and SHA256 get the file's size and
- * SHA-256. */
+ * failure) to PATH atomically; COMMIT (may be NULL) is asked last, before
+ * the file is synced and renamed into place: non-zero leaves no file.
+ * SIZE gets the file's size. */
 int writer_write(const char *path,
                  int (*next_block)(void *arg, const uint8_t **p, size_t *n),
-                 void *barg, uint64_t *size, uint8_t sha256[32],
+                 int (*commit)(void *arg), void *barg, uint64_t *size,
                  signer_diag_t *diag);
 /* One RR in presentation form; returns the line length (buf >= 70000). */
 size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
@@ -298,23 +303,37 @@ typedef struct cache_sigs {
     const uint8_t *p, *end;
     unsigned left;
 } cache_sigs_t;
+/* A segment of the previous zone file (segment.c). */
+typedef struct cache_seg {
+    size_t index;       /* in file order */
+    uint64_t off;       /* in the zone file */
+    uint32_t len;
+    const uint8_t *td;  /* its text digest, CACHE_DIGEST octets */
+} cache_seg_t;
 int cache_md_new(EVP_MD_CTX **out);
 /* Digest of the RRset [i, e) of Z (owner, type, TTL, canonical RDATA). */
 int cache_rrset_digest(EVP_MD_CTX *m, const zone_t *z, size_t i, size_t e,
                        uint8_t dg[CACHE_DIGEST]);
+/* Text digest of N bytes at P (first octets of SHA-256). */
+int cache_text_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
+                      uint8_t td[CACHE_DIGEST]);
 int cache_w_new(struct cache_w **out);
 void cache_w_free(struct cache_w *w);
 /* Starts the entry of one RRset; cache_w_add appends its RRSIGs. */
 int cache_w_begin(struct cache_w *w, const uint8_t dg[CACHE_DIGEST]);
 int cache_w_add(struct cache_w *w, const uint8_t *rdata, uint16_t len);
-/* Writes the cache for the zone file of ZSIZE bytes and SHA-256 ZSHA
- * (origin of Z, SOA SERIAL) atomically to PATH. */
+/* Appends the next segment of the zone file (content and text digest,
+ * length in octets). */
+int cache_w_seg(struct cache_w *w, const uint8_t cd[CACHE_DIGEST],
+                const uint8_t td[CACHE_DIGEST], uint32_t len);
+/* Writes the cache for the zone file of ZSIZE bytes (which its segments
+ * must tile; origin of Z, SOA SERIAL) atomically to PATH. */
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, const uint8_t zsha[32], uint32_t serial,
-                  signer_diag_t *diag);
-/* Opens CACHE_PATH if it belongs to the zone file ZONE_PATH (size and
- * SHA-256) of Z's origin and is intact; -1 if not usable.  Caller frees
- * with cache_free. */
+                  uint64_t zsize, uint32_t serial, signer_diag_t *diag);
+/* Opens CACHE_PATH if it is intact, for Z's origin, and the zone file
+ * ZONE_PATH has the size it records; -1 if not usable.  That the file's
+ * bytes are the ones the cache belongs to is checked as they are copied
+ * and by cache_verify_rest.  Caller frees with cache_free. */
 int cache_open(struct cache **out, const char *cache_path,
                const char *zone_path, const zone_t *z);
 void cache_free(struct cache *c);
@@ -323,6 +342,36 @@ uint32_t cache_serial(const struct cache *c);
 int cache_find(const struct cache *c, const uint8_t dg[CACHE_DIGEST],
                cache_sigs_t *it);
 int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len);
+/* May segments be copied (same presentation format and segment rule)? */
+bool cache_can_copy(const struct cache *c);
+/* The previous zone file's segment with content digest CD; -1 if none. */
+int cache_seg_find(const struct cache *c, const uint8_t cd[CACHE_DIGEST],
+                   cache_seg_t *seg);
+/* LEN octets of the previous zone file at OFF into BUF; -1 if they cannot
+ * be read (the file changed). */
+int cache_zone_read(const struct cache *c, uint64_t off, size_t len,
+                    uint8_t *buf);
+/* Segment K's bytes were read and matched its text digest. */
+void cache_seg_verified(struct cache *c, size_t k);
+/* Checks every segment not yet verified against its text digest: 0 if
+ * the whole zone file is the one the cache belongs to, else -1 (or
+ * -ENOMEM). */
+int cache_verify_rest(struct cache *c, EVP_MD_CTX *m);
+
+/* segment.c: the output in segments (runs of names, see there). */
+/* The rule's number, recorded in the cache: bump it when the cut rule
+ * changes, so that segments of another rule are not looked up. */
+#define SEGMENT_RULE 1
+/* Does a segment end after the name of owner key KEY? */
+bool segment_cut_after(const uint8_t *key, size_t klen);
+struct sctx;
+struct chunk;
+/* The chunk's names in presentation form into ch->text, with the RRSIGs
+ * of its items; with a cache to read or write, segment by segment (their
+ * digests into ch->segs), copying from the previous output what it can.
+ * Returns 0, -ESTALE if the previous zone file is not the one its cache
+ * belongs to, or another error. */
+int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md);
 
 /* sign.c, keys.c, reuse.c, pipeline.c: one signing run. */
 struct item {
@@ -331,6 +380,12 @@ struct item {
     uint32_t job; /* job index, or UINT32_MAX: reused */
     uint32_t off; /* RRSIG header (job) or whole RDATA (reused) in data */
     uint16_t len;
+};
+
+/* A segment of the output (segment.c): content and text digest, length. */
+struct segrec {
+    uint8_t cd[CACHE_DIGEST], td[CACHE_DIGEST];
+    uint32_t len;
 };
 
 #define CHUNK_SPARE 4
@@ -347,6 +402,9 @@ struct chunk {
     size_t read; /* formatter cursor in items */
     uint8_t rd[2048];
     arena_t text; /* the chunk in presentation form */
+    arena_t scratch; /* a segment's content, to digest */
+    struct segrec *segs; /* the chunk's segments (with a cache) */
+    size_t nsegs, segcap;
 };
 
 struct keyuse {
@@ -363,6 +421,7 @@ struct sctx {
     size_t cw_last;       /* writer side: RRset of the last cache entry */
     int cw_err;
     uint32_t serial;      /* of the zone being signed */
+    uint32_t serial_in;   /* the input's */
     void (*warn)(void *arg, const char *line);
     void *warg;
     const signer_opts_t *o;
@@ -379,6 +438,8 @@ struct sctx {
     int err;
     signer_diag_t errdiag;
     uint64_t made, reused;
+    uint64_t seg_copied, seg_printed; /* segments (segment.c) */
+    int stale_found; /* previous file changed: 1 seen copying, 2 at the end */
     size_t wchunk; /* writer side */
     struct chunk *wlast; /* written, not yet accounted for and freed */
     struct chunk *spare[CHUNK_SPARE]; /* written chunks kept for reuse */
@@ -398,8 +459,16 @@ const uint8_t *reuse_sig_find(const struct sctx *c, const rec_t *first,
 const uint8_t *reuse_cache_find(const struct sctx *c, const cache_sigs_t *it,
                                 const rec_t *first, const struct keyuse *k,
                                 uint8_t labels, uint16_t *len);
-/* Signs and writes the zone to OUT (writer.c), chunk by chunk. */
+/* Signs and writes the zone to OUT (writer.c), chunk by chunk.  -ESTALE:
+ * the previous zone file is not the one its cache belongs to (nothing
+ * written; the caller may start over without the cache). */
 int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag);
+/* Back to the state before pipeline_run (after -ESTALE). */
+void pipeline_reset(struct sctx *c);
 void chunk_free(struct chunk *ch);
+/* RRSIG RDATA of item IT of chunk CH (header + signature assembled in
+ * BUF, at least 2048 bytes, for a fresh signature). */
+const uint8_t *chunk_item_rdata(const struct chunk *ch, const struct item *it,
+                                uint8_t *buf, uint16_t *len);
 
 #endif

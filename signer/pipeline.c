@@ -175,12 +175,21 @@ static size_t chunk_end(const struct sctx *c, size_t start)
             jobs += per;
         i++;
     }
-    return i < z->n ? zone_run_end(z, i - 1, false) : z->n;
+    if (i >= z->n)
+        return z->n;
+    /* on to the end of a segment (segment.c): a chunk end elsewhere would
+     * cut a segment that the previous output has whole */
+    for (i = zone_run_end(z, i - 1, false); i < z->n;) {
+        rec_t r;
+        rec_at(z, i - 1, &r);
+        if (segment_cut_after(r.key, r.klen))
+            break;
+        i = zone_run_end(z, i, false);
+    }
+    return i;
 }
 
 static void submit_loop(struct sctx *c, EVP_MD_CTX *md);
-static int chunk_next_sig(void *arg, size_t *pos, const uint8_t **rd,
-                          uint16_t *len);
 
 static void *submitter(void *arg)
 {
@@ -242,8 +251,7 @@ static void submit_loop(struct sctx *c, EVP_MD_CTX *md)
         if (!ret)
             ret = chunk_sign(c, ch, &hd);
         if (!ret)
-            ret = writer_format(c->z, ch->start, ch->end, chunk_next_sig, ch,
-                                &ch->text);
+            ret = segment_format(c, ch, md);
         pthread_mutex_lock(&c->mu);
         if (ret && !c->err) {
             c->err = ret;
@@ -272,6 +280,8 @@ void chunk_free(struct chunk *ch)
     free(ch->jobs);
     free(ch->sigs);
     arena_free(&ch->text);
+    arena_free(&ch->scratch);
+    free(ch->segs);
     free(ch);
 }
 
@@ -287,10 +297,8 @@ static void progress(struct sctx *c, size_t done_to)
             c->z->n);
 }
 
-/* RRSIG RDATA of item IT of chunk CH (header + signature assembled in
- * BUF, at least 2048 bytes, for a fresh signature). */
-static const uint8_t *item_rdata(const struct chunk *ch, const struct item *it,
-                                 uint8_t *buf, uint16_t *len)
+const uint8_t *chunk_item_rdata(const struct chunk *ch, const struct item *it,
+                                uint8_t *buf, uint16_t *len)
 {
     if (it->job == UINT32_MAX) {
         *len = it->len;
@@ -303,27 +311,17 @@ static const uint8_t *item_rdata(const struct chunk *ch, const struct item *it,
     return buf;
 }
 
-/* The formatter's signature stream: the chunk's items in order. */
-static int chunk_next_sig(void *arg, size_t *pos, const uint8_t **rd,
-                          uint16_t *len)
-{
-    struct chunk *ch = arg;
-    if (ch->read >= ch->nitems)
-        return 1;
-    const struct item *it = &ch->items[ch->read++];
-    *pos = it->pos;
-    *rd = item_rdata(ch, it, ch->rd, len);
-    return 0;
-}
-
 /* The signature cache of OUT collects every RRSIG written; a failure only
  * drops the cache (the zone does not depend on it).  Also counts. */
 static void chunk_account(struct sctx *c, struct chunk *ch)
 {
+    for (size_t i = 0; i < ch->nsegs && c->cw && !c->cw_err; i++)
+        c->cw_err = cache_w_seg(c->cw, ch->segs[i].cd, ch->segs[i].td,
+                                ch->segs[i].len);
     for (size_t i = 0; i < ch->nitems; i++) {
         const struct item *it = &ch->items[i];
         uint16_t len;
-        const uint8_t *rd = item_rdata(ch, it, ch->rd, &len);
+        const uint8_t *rd = chunk_item_rdata(ch, it, ch->rd, &len);
         if (it->job == UINT32_MAX)
             c->reused++;
         else
@@ -347,8 +345,8 @@ static void chunk_recycle(struct sctx *c, struct chunk *ch)
     if (c->nspare < CHUNK_SPARE) {
         ch->start = ch->end = 0;
         ch->done = 0;
-        ch->nitems = ch->njobs = ch->read = 0;
-        ch->data.len = ch->text.len = 0;
+        ch->nitems = ch->njobs = ch->read = ch->nsegs = 0;
+        ch->data.len = ch->text.len = ch->scratch.len = 0;
         c->spare[c->nspare++] = ch;
         ch = NULL;
     }
@@ -399,8 +397,7 @@ static int next_block(void *arg, const uint8_t **p, size_t *n)
 
 /* OUT.zsc beside OUT, or no stale one: a cache that cannot be written is
  * a warning, never a failed signing. */
-static void cache_finish(struct sctx *c, const char *out, uint64_t size,
-                         const uint8_t sha[32])
+static void cache_finish(struct sctx *c, const char *out, uint64_t size)
 {
     size_t l = strlen(out);
     char *path = malloc(l + 5);
@@ -409,7 +406,7 @@ static void cache_finish(struct sctx *c, const char *out, uint64_t size,
         return;
     snprintf(path, l + 5, "%s.zsc", out);
     if (!c->cw || c->cw_err ||
-        cache_w_write(c->cw, path, c->z, size, sha, c->serial, &d) != 0) {
+        cache_w_write(c->cw, path, c->z, size, c->serial, &d) != 0) {
         unlink(path);
         if (c->cw && c->warn) {
             char line[1200];
@@ -419,6 +416,47 @@ static void cache_finish(struct sctx *c, const char *out, uint64_t size,
         }
     }
     free(path);
+}
+
+/* Last check before the output is committed: with --previous through its
+ * cache, the previous zone file is the one the cache belongs to (the
+ * segments copied were checked as they were read; this checks the rest). */
+static int commit_check(void *arg)
+{
+    struct sctx *c = arg;
+    EVP_MD_CTX *md = NULL;
+    int r = 0;
+    if (!c->pcache)
+        return 0;
+    if (cache_md_new(&md) != 0 || cache_verify_rest(c->pcache, md) != 0)
+        r = -ESTALE;
+    EVP_MD_CTX_free(md);
+    if (r) {
+        c->stale_found = 2;
+        pthread_mutex_lock(&c->mu);
+        if (!c->err)
+            c->err = r;
+        pthread_mutex_unlock(&c->mu);
+    }
+    trace_mark("previous file verified");
+    return r;
+}
+
+void pipeline_reset(struct sctx *c)
+{
+    for (size_t i = c->wchunk; i < c->nchunks; i++)
+        chunk_free(c->chunks[i]);
+    for (size_t i = 0; i < c->nspare; i++)
+        chunk_free(c->spare[i]);
+    free(c->chunks);
+    c->chunks = NULL;
+    c->nchunks = c->ccap = c->wchunk = c->nspare = c->cursor = 0;
+    c->err = 0;
+    memset(&c->errdiag, 0, sizeof(c->errdiag));
+    c->made = c->reused = 0;
+    c->seg_copied = c->seg_printed = 0;
+    c->stale_found = 0;
+    c->cw_err = 0;
 }
 
 int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
@@ -435,9 +473,8 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
     if (started == 0)
         return -EAGAIN;
     uint64_t size = 0;
-    uint8_t sha[32];
     c->cw_last = SIZE_MAX;
-    ret = writer_write(out, next_block, c, &size, sha, diag);
+    ret = writer_write(out, next_block, commit_check, c, &size, diag);
     if (c->wlast) {
         chunk_account(c, c->wlast);
         chunk_free(c->wlast);
@@ -461,8 +498,11 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
                                                                : c->err;
     }
     if (ret == 0)
-        cache_finish(c, out, size, sha);
+        cache_finish(c, out, size);
     trace_mark("cache written");
+    if (getenv("ZONESIGN_TRACE"))
+        fprintf(stderr, "zonesign: trace: segments copied %llu, printed %llu\n",
+                (unsigned long long)c->seg_copied,
+                (unsigned long long)c->seg_printed);
     return ret;
 }
-

@@ -62,37 +62,58 @@ static int parse_origin(const char *text, uint8_t *wire, size_t *len)
     return 0;
 }
 
+/* The previous zone's SOA serial (its cache's or its text's); 0 if none. */
+static int prev_serial(const struct sctx *c, uint32_t *prev)
+{
+    const zone_t *z = c->z;
+    if (c->pcache) {
+        *prev = cache_serial(c->pcache);
+        return 1;
+    }
+    if (!c->prev)
+        return 0;
+    size_t j = zone_lower_bound(c->prev, z->okey, z->okey_len, T_SOA);
+    rec_t p;
+    if (j >= c->prev->n)
+        return 0;
+    rec_at(c->prev, j, &p);
+    if (p.type != T_SOA || p.rdlen < 22)
+        return 0;
+    *prev = get32(p.rdata + p.rdlen - 20);
+    return 1;
+}
+
+/* The SOA serial of the output from the input's (c->serial_in) into the
+ * SOA record; returns the SOA record. */
+static rec_t serial_set(struct sctx *c)
+{
+    zone_t *z = c->z;
+    size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
+    rec_t r;
+    uint32_t prev = 0;
+    rec_at(z, i, &r);
+    int has_prev = prev_serial(c, &prev);
+    c->serial = signer_serial_next(c->o->serial, c->serial_in, has_prev, prev,
+                                   c->o->now);
+    put32(z->a.buf + r.off + 2 + r.klen + 14 + r.rdlen - 20, c->serial);
+    return r;
+}
+
 static int soa_serial(struct sctx *c, uint32_t *min_ttl, uint32_t *soa_ttl,
                       uint32_t *serial)
 {
     zone_t *z = c->z;
     size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
     rec_t r;
+    if (i >= z->n)
+        return SIGNER_EINPUT;
     rec_at(z, i, &r);
     if (r.type != T_SOA || r.rdlen < 22)
         return SIGNER_EINPUT;
-    uint8_t *rd = z->a.buf + r.off + 2 + r.klen + 14;
-    uint32_t old = get32(rd + r.rdlen - 20);
-    int has_prev = 0;
-    uint32_t prev = 0;
-    if (c->pcache) {
-        has_prev = 1;
-        prev = cache_serial(c->pcache);
-    } else if (c->prev) {
-        size_t j = zone_lower_bound(c->prev, z->okey, z->okey_len, T_SOA);
-        rec_t p;
-        if (j < c->prev->n) {
-            rec_at(c->prev, j, &p);
-            if (p.type == T_SOA && p.rdlen >= 22) {
-                has_prev = 1;
-                prev = get32(p.rdata + p.rdlen - 20);
-            }
-        }
-    }
-    *serial = signer_serial_next(c->o->serial, old, has_prev, prev,
-                                 c->o->now);
-    put32(rd + r.rdlen - 20, *serial);
-    uint32_t minimum = get32(rd + r.rdlen - 4);
+    c->serial_in = get32(r.rdata + r.rdlen - 20);
+    r = serial_set(c);
+    *serial = c->serial;
+    uint32_t minimum = get32(r.rdata + r.rdlen - 4);
     *soa_ttl = r.ttl;
     *min_ttl = r.ttl < minimum ? r.ttl : minimum;
     return 0;
@@ -148,6 +169,20 @@ struct prevload {
     signer_diag_t diag;
 };
 
+/* --previous parsed from its text into c->prev. */
+static int read_previous_text(struct sctx *c, const uint8_t *origin,
+                              size_t olen, signer_diag_t *diag)
+{
+    uint64_t pw = 0;
+    int ret;
+    if (!(c->prev = calloc(1, sizeof(*c->prev))))
+        return -ENOMEM;
+    if ((ret = zone_init(c->prev, origin, olen)))
+        return ret;
+    return reader_load(c->prev, c->o->previous, READ_SIGNED, NULL, NULL, &pw,
+                       diag);
+}
+
 /* --previous: through its signature cache if there is one that belongs to
  * it (cache.c), else parsed from its text. */
 static void *load_previous(void *arg)
@@ -155,28 +190,17 @@ static void *load_previous(void *arg)
     struct prevload *pl = arg;
     struct sctx *c = pl->c;
     const signer_opts_t *o = c->o;
-    uint64_t pw = 0;
-    if (!(c->prev = calloc(1, sizeof(*c->prev)))) {
-        pl->ret = -ENOMEM;
-        return NULL;
-    }
-    if ((pl->ret = zone_init(c->prev, pl->origin, pl->olen)))
-        return NULL;
     if (!o->no_cache) {
         size_t l = strlen(o->previous);
         char *cp = o->previous_cache ? NULL : malloc(l + 5);
         if (cp)
             snprintf(cp, l + 5, "%s.zsc", o->previous);
         const char *path = o->previous_cache ? o->previous_cache : cp;
-        int r = path ? cache_open(&c->pcache, path, o->previous, c->prev) : -1;
+        int r = path ? cache_open(&c->pcache, path, o->previous, c->z) : -1;
         trace_mark("previous cache opened");
         free(cp);
-        if (r == 0) {
-            zone_free(c->prev);
-            free(c->prev);
-            c->prev = NULL;
+        if (r == 0)
             return NULL;
-        }
         if (o->previous_cache && c->warn) {
             char line[1200];
             snprintf(line, sizeof(line), "%.500s: not a signature cache of "
@@ -185,9 +209,42 @@ static void *load_previous(void *arg)
             c->warn(c->warg, line);
         }
     }
-    pl->ret = reader_load(c->prev, o->previous, READ_SIGNED, NULL, NULL, &pw,
-                          &pl->diag);
+    pl->ret = read_previous_text(c, pl->origin, pl->olen, &pl->diag);
     return NULL;
+}
+
+/* The previous zone file is not the one its cache belongs to (found while
+ * copying from it or in the check before committing): the signing starts
+ * over from its text, as if the cache had not matched from the start. */
+static int restart_from_text(struct sctx *c, signer_stats_t *stats,
+                             signer_diag_t *diag)
+{
+    int ret;
+    if (c->warn) {
+        char line[1200];
+        snprintf(line, sizeof(line), "%.500s: changed since its signature "
+                 "cache was written; reading the previous zone's text",
+                 c->o->previous);
+        c->warn(c->warg, line);
+    }
+    if (getenv("ZONESIGN_TRACE"))
+        fprintf(stderr, "zonesign: trace: previous file changed, found %s\n",
+                c->stale_found == 1 ? "while copying" : "before committing");
+    pipeline_reset(c);
+    cache_free(c->pcache);
+    c->pcache = NULL;
+    if (c->cw) {
+        cache_w_free(c->cw);
+        if (cache_w_new(&c->cw) != 0)
+            c->cw = NULL;
+    }
+    memset(diag, 0, sizeof(*diag));
+    if ((ret = read_previous_text(c, c->z->origin, c->z->origin_len, diag)))
+        return ret;
+    serial_set(c);
+    stats->serial = c->serial;
+    stats->previous_from = 2;
+    return pipeline_run(c, c->o->output, diag);
 }
 
 /* The unsigned zone and, with --previous, the previous signed zone (on a
@@ -352,7 +409,10 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
         goto out;
     stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
     trace_mark("pool started");
-    if ((ret = pipeline_run(c, o.output, diag)))
+    ret = pipeline_run(c, o.output, diag);
+    if (ret == -ESTALE)
+        ret = restart_from_text(c, stats, diag);
+    if (ret)
         goto out;
     trace_mark("pipeline done");
     stats->t_sign_write =

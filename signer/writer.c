@@ -7,7 +7,7 @@
  * everything else in RFC 3597 generic form (TYPEnnn \# len hex).
  * Formatting (writer_format) works on a range of names, so the pipeline
  * formats chunks on several threads; writer_write only writes the blocks
- * in order and hashes them (the SHA-256 binds the signature cache).
+ * in order.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -375,12 +375,9 @@ int writer_format(const zone_t *z, size_t start, size_t end,
     return ret < 0 ? ret : 0;
 }
 
-/* Writes P fully to FD and into the SHA-256 that binds the signature
- * cache (cache.c) to this file. */
-static int put_block(int fd, EVP_MD_CTX *md, const uint8_t *p, size_t n)
+/* Writes P fully to FD. */
+static int put_block(int fd, const uint8_t *p, size_t n)
 {
-    if (n && !EVP_DigestUpdate(md, p, n))
-        return -EIO;
     for (size_t o = 0; o < n;) {
         ssize_t k = write(fd, p + o, n - o);
         if (k < 0 && errno == EINTR)
@@ -406,7 +403,7 @@ int writer_dir_fsync(const char *path)
     return r;
 }
 
-static int write_all(int fd, EVP_MD_CTX *md,
+static int write_all(int fd,
                      int (*next_block)(void *arg, const uint8_t **p,
                                        size_t *n),
                      void *barg, uint64_t *total)
@@ -419,7 +416,7 @@ static int write_all(int fd, EVP_MD_CTX *md,
             return -ECANCELED;
         if (ret > 0)
             return 0;
-        if ((ret = put_block(fd, md, p, n)))
+        if ((ret = put_block(fd, p, n)))
             return ret;
         *total += n;
     }
@@ -427,19 +424,15 @@ static int write_all(int fd, EVP_MD_CTX *md,
 
 int writer_write(const char *path,
                  int (*next_block)(void *arg, const uint8_t **p, size_t *n),
-                 void *barg, uint64_t *size, uint8_t sha256[32],
+                 int (*commit)(void *arg), void *barg, uint64_t *size,
                  signer_diag_t *diag)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint64_t total = 0;
     int fd = -1, ret = 0;
-    unsigned mdlen = 0;
-    if (!tmp || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        ret = -ENOMEM;
-        goto out;
-    }
+    if (!tmp)
+        return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     fd = mkstemp(tmp);
     if (fd < 0) {
@@ -450,19 +443,19 @@ int writer_write(const char *path,
         goto out;
     }
     fchmod(fd, 0644);
-    if ((ret = write_all(fd, md, next_block, barg, &total)))
+    if ((ret = write_all(fd, next_block, barg, &total)))
         goto fail;
     trace_mark("written");
+    if (commit && commit(barg) != 0) {
+        ret = -ECANCELED;
+        goto fail;
+    }
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
         ret = -errno;
         goto fail;
     }
     fd = -1;
-    if (!EVP_DigestFinal_ex(md, sha256, &mdlen)) {
-        ret = -EIO;
-        goto fail;
-    }
     if (rename(tmp, path) != 0) {
         ret = -errno;
         goto fail;
@@ -482,6 +475,5 @@ fail:
     unlink(tmp);
 out:
     free(tmp);
-    EVP_MD_CTX_free(md);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
 }

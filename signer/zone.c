@@ -286,13 +286,25 @@ const uint8_t **zone_entries_blobs(sortent_t *e, size_t n)
     return s ? s : p;
 }
 
+/* Canonical order of two blobs whose keys start with the origin's key
+ * (SKIP octets): 8 octets of the keys below it decide most pairs. */
+static inline int blob_order(const uint8_t *a, const uint8_t *b, size_t skip)
+{
+    if (get16(a) >= skip + 8 && get16(b) >= skip + 8) {
+        uint64_t x = load_be64(a + 2 + skip), y = load_be64(b + 2 + skip);
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return blob_cmp(a, b);
+}
+
 /* One side of zone_lay_out: the first COUNT records of the merged order
  * placed from the start of DST forward, or the last COUNT from its end
  * backward.  Both sides follow the same stable merge (ties: run 0 first),
  * so they meet exactly: the bytes of all blobs are TOTAL. */
 struct lay {
     const uint8_t *const *r0, *const *r1;
-    size_t n0, n1, count, total;
+    size_t n0, n1, count, total, skip;
     bool back;
     uint8_t *dst;
     uint64_t *idx;
@@ -305,7 +317,7 @@ static void *lay_run(void *arg)
     if (!l->back) {
         for (size_t k = 0; k < l->count; k++) {
             bool from0 = j == l->n1 ||
-                         (i < l->n0 && blob_cmp(l->r0[i], l->r1[j]) <= 0);
+                         (i < l->n0 && blob_order(l->r0[i], l->r1[j], l->skip) <= 0);
             const uint8_t *p = from0 ? l->r0[i++] : l->r1[j++];
             size_t len = blob_len(p);
             memcpy(l->dst + off, p, len);
@@ -319,7 +331,8 @@ static void *lay_run(void *arg)
     off = l->total;
     for (size_t k = n; k-- > n - l->count;) {
         bool from1 = i == 0 ||
-                     (j > 0 && blob_cmp(l->r0[i - 1], l->r1[j - 1]) <= 0);
+                     (j > 0 &&
+                      blob_order(l->r0[i - 1], l->r1[j - 1], l->skip) <= 0);
         const uint8_t *p = from1 ? l->r1[--j] : l->r0[--i];
         size_t len = blob_len(p);
         off -= len;
@@ -340,7 +353,8 @@ int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
         free(idx);
         return -ENOMEM;
     }
-    struct lay fw = {r0, r1, n0, n1, n / 2, total, false, buf, idx};
+    struct lay fw = {r0, r1, n0, n1, n / 2, total, z->okey_len, false, buf,
+                     idx};
     struct lay bw = fw;
     bw.back = true;
     bw.count = n - n / 2;
