@@ -6,12 +6,16 @@
  * ldns_rr_new_frm_str on the line itself, anything else by
  * ldns_rr_new_frm_fp_l, the same text libldns's file reader would pass on,
  * with the same line counting (tests/gate/test_fastpath.sh compares both).
+ * A simple line whose text after the owner field was already parsed so,
+ * under the same $ORIGIN and default TTL, reuses that result and has only
+ * its owner parsed, by libldns's name functions ("The remainder memo"
+ * below; tests/gate/test_memo.sh).
  * It is put in canonical form by ldns_rr2canonical (RFC 4034 6.2) when a
  * name holds an upper-case letter and copied as owner + rdata wire bytes
  * into one arena; the ldns_rr is freed at once.  Does not check DNSSEC;
  * rejects what is not a zone: syntax errors, classes other than IN,
- * records outside the origin.  Errors name FILE:LINE (invariant 5), the
- * included file's when the fault is in one.
+ * records outside the origin, owners over 255 octets.  Errors name
+ * FILE:LINE (invariant 5), the included file's when the fault is in one.
  *
  * $INCLUDE (RFC 1035 5.1; libldns reports it but does not read it): the
  * file name (relative to the including file's directory) and an optional
@@ -74,32 +78,34 @@ static int rec_push(struct gate_zone *z, const gate_rec_t *r)
     return 0;
 }
 
-/* Copy one canonicalised ldns_rr into the zone; *why set on bad input. */
 /* 1 if a name (wire) holds an upper-case letter. */
 static int dname_has_upper(const ldns_rdf *d)
 {
     if (!d || ldns_rdf_get_type(d) != LDNS_RDF_TYPE_DNAME)
         return 0;
     const uint8_t *p = ldns_rdf_data(d);
-    for (size_t i = 0; i < ldns_rdf_size(d); i++)
+    size_t n = ldns_rdf_size(d);
+    for (size_t i = 0; i < n; i++)
         if (p[i] >= 'A' && p[i] <= 'Z')
             return 1;
     return 0;
 }
 
-static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
-                    int line, const char **why)
+/*
+ * The checks every record passes, whichever road parsed it; owner is in
+ * canonical form.  Returns 0, or GATE_ERR_SYNTAX with *why set.
+ */
+static int rec_check(const struct gate_zone *z, uint16_t klass,
+                     const ldns_rdf *owner, const char **why)
 {
-    /* ldns_rr2canonical only lower-cases names (RFC 4034 6.2 item 3): when
-     * no name of the record holds an upper-case letter it changes nothing */
-    int upper = dname_has_upper(ldns_rr_owner(rr));
-    for (size_t i = 0; i < ldns_rr_rd_count(rr) && !upper; i++)
-        upper = dname_has_upper(ldns_rr_rdf(rr, i));
-    if (upper)
-        ldns_rr2canonical(rr);
-    const ldns_rdf *owner = ldns_rr_owner(rr);
-    if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+    if (klass != LDNS_RR_CLASS_IN) {
         *why = "class is not IN";
+        return GATE_ERR_SYNTAX;
+    }
+    /* ldns_dname_cat does not bound what a relative owner and a long
+     * $ORIGIN make (RFC 1035 3.1: 255 octets at most) */
+    if (ldns_rdf_size(owner) > 255) {
+        *why = "owner name is longer than 255 octets";
         return GATE_ERR_SYNTAX;
     }
     /* both are canonical (lower case) wire names: the origin or below */
@@ -107,19 +113,20 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
         *why = "owner is outside the zone's origin";
         return GATE_ERR_SYNTAX;
     }
-    ldns_buffer_clear(buf);
-    if (ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
-        ldns_buffer_position(buf) > 65535) {
-        *why = "rdata cannot be encoded";
-        return GATE_ERR_SYNTAX;
-    }
+    return 0;
+}
+
+/* Append one checked record (canonical owner and rdata) to the zone. */
+static int rec_add(struct gate_zone *z, const ldns_rdf *owner, uint16_t type,
+                   uint32_t ttl, const uint8_t *rdata, size_t rdlen, int line)
+{
     gate_rec_t r = {0};
-    r.type = (uint16_t)ldns_rr_get_type(rr);
-    r.ttl = ldns_rr_ttl(rr);
+    r.type = type;
+    r.ttl = ttl;
     r.line = (uint32_t)line;
     r.namelen = (uint8_t)ldns_rdf_size(owner);
     r.labels = (uint8_t)ldns_dname_label_count(owner);
-    r.rdlen = (uint16_t)ldns_buffer_position(buf);
+    r.rdlen = (uint16_t)rdlen;
     int err;
     if (z->nrecs > 0) {
         const gate_rec_t *p = &z->recs[z->nrecs - 1];
@@ -133,9 +140,36 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
                                 &r.name)) < 0) {
         return err;
     }
-    if ((err = arena_put(z, ldns_buffer_begin(buf), r.rdlen, &r.rdata)) < 0)
+    if ((err = arena_put(z, rdata, r.rdlen, &r.rdata)) < 0)
         return err;
     return rec_push(z, &r);
+}
+
+/* Check and copy one ldns_rr into the zone; *why set on bad input.  The
+ * rr is put in canonical form; its rdata wire form is left in buf. */
+static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
+                    int line, const char **why)
+{
+    /* ldns_rr2canonical only lower-cases names (RFC 4034 6.2 item 3): when
+     * no name of the record holds an upper-case letter it changes nothing */
+    int upper = dname_has_upper(ldns_rr_owner(rr));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr) && !upper; i++)
+        upper = dname_has_upper(ldns_rr_rdf(rr, i));
+    if (upper)
+        ldns_rr2canonical(rr);
+    int err = rec_check(z, (uint16_t)ldns_rr_get_class(rr), ldns_rr_owner(rr),
+                        why);
+    if (err)
+        return err;
+    ldns_buffer_clear(buf);
+    if (ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
+        ldns_buffer_position(buf) > 65535) {
+        *why = "rdata cannot be encoded";
+        return GATE_ERR_SYNTAX;
+    }
+    return rec_add(z, ldns_rr_owner(rr), (uint16_t)ldns_rr_get_type(rr),
+                   ldns_rr_ttl(rr), ldns_buffer_begin(buf),
+                   ldns_buffer_position(buf), line);
 }
 
 /* Where a stream is read from: its name for messages, its directive state. */
@@ -159,9 +193,12 @@ typedef struct {
     int last;  /* the piece ends where the file ends */
 } cookie_t;
 
+/* A reader thread's memo of parsed remainders (see "The remainder memo"). */
+typedef struct memo memo_t;
+
 static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
                        int line0, ldns_rdf *origin0, uint32_t ttl0,
-                       const cookie_t *mem, gate_diag_t *diag);
+                       const cookie_t *mem, memo_t *memo, gate_diag_t *diag);
 
 /*
  * The text of the directive just consumed (between offsets a and b of fp),
@@ -262,7 +299,7 @@ static int include_run(struct gate_zone *z, const src_t *src, const char *txt,
              strerror(e));
     }
     src_t sub = {path, src->depth + 1};
-    int err = read_stream(z, in, &sub, 0, o, ttl, NULL, diag);
+    int err = read_stream(z, in, &sub, 0, o, ttl, NULL, NULL, diag);
     fclose(in);
     ldns_rdf_deep_free(o);
     return err;
@@ -270,11 +307,10 @@ static int include_run(struct gate_zone *z, const src_t *src, const char *txt,
 }
 
 /* Characters that make a line "not simple" (left to ldns's own reader). */
-static int special(unsigned char c)
-{
-    return c == '(' || c == ')' || c == ';' || c == '"' || c == '\\' ||
-           c == '\r' || c == '\f' || c == '\v' || c == 0;
-}
+static const unsigned char special[256] = {
+    ['('] = 1, [')'] = 1, [';'] = 1, ['"'] = 1, ['\\'] = 1,
+    ['\r'] = 1, ['\f'] = 1, ['\v'] = 1, [0] = 1,
+};
 
 /* ldns_fskipcs_l(fp, "\f\n\r\v"), as ldns does after each line it reads. */
 static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
@@ -289,23 +325,298 @@ static size_t skip_seps(const char *b, size_t at, size_t n, int *line)
 }
 
 /*
+ * The remainder memo.  Most lines of a TLD zone are delegations whose text
+ * after the owner field ("\t86400\tIN\tNS\tns1.dns42.example.net.")
+ * repeats: a few thousand name servers serve a million delegations.
+ * libldns's parse of that text (TTL, class, type, rdata) depends only on
+ * the text itself, the $ORIGIN and the default TTL in force (see
+ * ldns_rr_new_frm_str_internal: after the owner token and the blanks that
+ * end it, the owner plays no part when an origin is given), so each
+ * reader thread remembers, for recent remainders, what libldns made of
+ * them: TTL, class, type and canonical rdata wire form.  A line whose
+ * remainder is remembered has only its owner parsed, by the same libldns
+ * calls ldns_rr_new_frm_str makes (ldns_dname_new_frm_str, then
+ * ldns_dname_cat with the origin for a relative name; "@" is the origin),
+ * and passes the same rec_check as any other record.  Anything unusual
+ * (an owner libldns would refuse or that starts with '@', a line without
+ * an owner field, a long remainder) goes through libldns whole, which
+ * also reports the fault at its FILE:LINE.
+ *
+ * Entries are keyed by the exact remainder bytes (the hash picks a set
+ * and a way, the bytes decide) and are valid only under the $ORIGIN and
+ * default TTL they were parsed with: when either differs the memo's
+ * epoch moves on and every entry is dead.  Only types that repeat at
+ * delegations are stored (NS, glue, and a few more); RRSIG, NSEC3, DS and
+ * the like are unique and would only push out useful entries.  The table
+ * is bounded (MEMO_SETS x MEMO_WAYS entries per thread).
+ */
+enum {
+    MEMO_WAYS = 4,        /* entries per set */
+    MEMO_SETS = 1 << 13,  /* 8192 sets: 512 KB of tags + 4 MB of entries
+                             per reader thread, touched as used */
+    MEMO_ENT = 128,       /* bytes per entry: two cache lines */
+    MEMO_DATA = MEMO_ENT - 10, /* remainder + rdata bytes an entry holds */
+};
+
+/* What libldns made of one remainder: key[0..keylen) is the remainder,
+ * then rdata[0..rdlen) follows it in data. */
+typedef struct {
+    uint32_t ttl;
+    uint16_t type, klass;
+    uint8_t keylen, rdlen;
+    uint8_t data[MEMO_DATA];
+} memo_ent_t;
+
+/* A set's tags, one cache line, kept apart from the entries so that the
+ * tags of all sets (512 KB) can stay in the core's cache.  A way is live
+ * when its epoch is the memo's; the least recently used live way (or a
+ * dead one) is replaced, so a stream of unique remainders does not push
+ * out the ones that keep coming back. */
+typedef struct {
+    uint64_t hash[MEMO_WAYS];
+    uint32_t epoch[MEMO_WAYS];
+    uint32_t used[MEMO_WAYS]; /* memo's clock at the last hit or insert */
+} memo_tags_t;
+
+struct memo {
+    memo_tags_t *tags;   /* MEMO_SETS, allocated at first use */
+    memo_ent_t *ent;     /* MEMO_SETS * MEMO_WAYS */
+    uint32_t epoch;      /* never 0 once bound: zeroed ways are dead */
+    uint32_t clock;      /* counts lookups, for the replacement order */
+    int bound;           /* ttl and origin below are those in force */
+    uint32_t ttl;        /* the default TTL the live entries assume */
+    size_t originlen;    /* and the $ORIGIN (wire, as given) */
+    uint8_t origin[LDNS_MAX_DOMAINLEN + 1];
+};
+
+/* Make the memo's live entries those parsed under origin and ttl. */
+static void memo_bind(memo_t *m, const ldns_rdf *origin, uint32_t ttl)
+{
+    size_t n = ldns_rdf_size(origin);
+    if (m->bound && ttl == m->ttl && n == m->originlen &&
+        memcmp(m->origin, ldns_rdf_data(origin), n) == 0)
+        return;
+    /* a new epoch: every entry made so far is dead */
+    if (++m->epoch == 0) { /* wrapped: old epochs could come back to life */
+        if (m->tags)
+            memset(m->tags, 0, MEMO_SETS * sizeof(*m->tags));
+        m->epoch = 1;
+    }
+    /* an origin too long to record (ldns_dname_cat does not bound it):
+     * remember nothing under it */
+    m->bound = n <= sizeof(m->origin);
+    if (!m->bound)
+        return;
+    m->ttl = ttl;
+    m->originlen = n;
+    memcpy(m->origin, ldns_rdf_data(origin), n);
+}
+
+static uint64_t memo_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
+}
+
+/* The live entry for the remainder key[0..n), or NULL. */
+static const memo_ent_t *memo_find(memo_t *m, const char *key, size_t n,
+                                   uint64_t hash)
+{
+    if (!m->tags || !m->bound)
+        return NULL;
+    size_t set = hash & (MEMO_SETS - 1);
+    memo_tags_t *t = &m->tags[set];
+    m->clock++;
+    for (int w = 0; w < MEMO_WAYS; w++) {
+        const memo_ent_t *e = &m->ent[set * MEMO_WAYS + w];
+        if (t->hash[w] == hash && t->epoch[w] == m->epoch &&
+            e->keylen == n && memcmp(e->data, key, n) == 0) {
+            t->used[w] = m->clock;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Types worth remembering: those repeated from delegation to delegation. */
+static int memo_type(ldns_rr_type t)
+{
+    return t == LDNS_RR_TYPE_NS || t == LDNS_RR_TYPE_A ||
+           t == LDNS_RR_TYPE_AAAA || t == LDNS_RR_TYPE_CNAME ||
+           t == LDNS_RR_TYPE_MX || t == LDNS_RR_TYPE_PTR ||
+           t == LDNS_RR_TYPE_TXT;
+}
+
+/* Remember what libldns made of the remainder key[0..n) of a stored
+ * record rr whose canonical rdata is rdata[0..rdlen).  Best effort: out
+ * of memory only means nothing is remembered. */
+static void memo_put(memo_t *m, const char *key, size_t n, uint64_t hash,
+                     const ldns_rr *rr, const uint8_t *rdata, size_t rdlen)
+{
+    if (!m->bound || n + rdlen > MEMO_DATA ||
+        !memo_type(ldns_rr_get_type(rr)))
+        return;
+    if (!m->tags) {
+        m->tags = calloc(MEMO_SETS, sizeof(*m->tags));
+        m->ent = calloc((size_t)MEMO_SETS * MEMO_WAYS, sizeof(*m->ent));
+        if (!m->tags || !m->ent) {
+            free(m->tags);
+            free(m->ent);
+            m->tags = NULL;
+            m->ent = NULL;
+            return;
+        }
+    }
+    size_t set = hash & (MEMO_SETS - 1);
+    memo_tags_t *t = &m->tags[set];
+    int v = 0; /* a dead way, else the least recently used */
+    for (int w = 0; w < MEMO_WAYS; w++) {
+        if (t->epoch[w] != m->epoch) {
+            v = w;
+            break;
+        }
+        if (m->clock - t->used[w] > m->clock - t->used[v])
+            v = w;
+    }
+    memo_ent_t *e = &m->ent[set * MEMO_WAYS + (size_t)v];
+    t->hash[v] = hash;
+    t->epoch[v] = m->epoch;
+    t->used[v] = m->clock;
+    e->ttl = ldns_rr_ttl(rr);
+    e->type = (uint16_t)ldns_rr_get_type(rr);
+    e->klass = (uint16_t)ldns_rr_get_class(rr);
+    e->keylen = (uint8_t)n;
+    e->rdlen = (uint8_t)rdlen;
+    memcpy(e->data, key, n);
+    memcpy(e->data + n, rdata, rdlen);
+}
+
+/* The simple-line road's state within one stream. */
+typedef struct {
+    memo_t *memo;            /* the thread's memo; NULL: none */
+    const memo_ent_t *hit;   /* this line's remainder was remembered */
+    const char *key;         /* else its remainder, if one to remember */
+    size_t keylen;
+    uint64_t hash;
+    /* the owner field prev was parsed from under the current origin
+     * (0: prev came another way), so a repeated owner is not parsed
+     * again */
+    size_t toklen;
+    char tok[LDNS_MAX_DOMAINLEN];
+} fast_t;
+
+/* An owner field the memo road parses itself (else libldns does all). */
+static int owner_field_ok(const char *tok, size_t n)
+{
+    /* libldns takes any field starting with '@' for the origin and
+     * refuses fields of LDNS_MAX_DOMAINLEN characters or more */
+    return n > 0 && n < LDNS_MAX_DOMAINLEN - 1 && (tok[0] != '@' || n == 1);
+}
+
+/*
+ * The owner field tok[0..n) as ldns_rr_new_frm_str makes it under origin;
+ * NULL when libldns would refuse it (or out of memory): then the whole
+ * line goes to libldns, which says why.
+ */
+static ldns_rdf *owner_parse(const char *tok, size_t n, const ldns_rdf *origin)
+{
+    char s[LDNS_MAX_DOMAINLEN];
+    if (n == 1 && tok[0] == '@')
+        return ldns_rdf_clone(origin);
+    memcpy(s, tok, n);
+    s[n] = 0;
+    ldns_rdf *d = ldns_dname_new_frm_str(s);
+    if (d && !ldns_dname_str_absolute(s) &&
+        ldns_dname_cat(d, origin) != LDNS_STATUS_OK) {
+        ldns_rdf_deep_free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+/*
+ * A simple line whose owner field is b[0..o) and remainder b[o..e): look
+ * the remainder up; on a hit parse the owner (or reuse prev when the
+ * field is the previous line's) and set f->hit; else note the remainder
+ * in f->key so that libldns's result can be remembered.  Returns 1 on a
+ * hit.
+ */
+static int memo_line(fast_t *f, const char *b, size_t o, size_t e,
+                     const ldns_rdf *origin, uint32_t ttl, ldns_rdf **prev)
+{
+    size_t n = e - o;
+    if (n == 0 || n >= MEMO_DATA || !owner_field_ok(b, o))
+        return 0;
+    memo_bind(f->memo, origin, ttl);
+    uint64_t hash = memo_hash(b + o, n);
+    const memo_ent_t *hit = memo_find(f->memo, b + o, n, hash);
+    if (!hit) {
+        f->key = b + o;
+        f->keylen = n;
+        f->hash = hash;
+        return 0;
+    }
+    if (!(f->toklen == o && memcmp(f->tok, b, o) == 0)) {
+        ldns_rdf *own = owner_parse(b, o, origin);
+        if (!own)
+            return 0;
+        /* ldns_rr_new_frm_str leaves a copy of the owner in *prev */
+        ldns_rdf_deep_free(*prev);
+        *prev = own;
+        memcpy(f->tok, b, o);
+        f->toklen = o;
+    }
+    f->hit = hit;
+    return 1;
+}
+
+/* Store a record whose remainder was remembered; the owner is prev. */
+static int hit_store(struct gate_zone *z, const memo_ent_t *hit,
+                     const ldns_rdf *prev, int line, const char **why)
+{
+    ldns_rdf *lower = NULL;
+    const ldns_rdf *owner = prev;
+    if (dname_has_upper(prev)) { /* RFC 4034 6.2, as ldns_rr2canonical */
+        if (!(lower = ldns_rdf_clone(prev)))
+            return -ENOMEM;
+        ldns_dname2canonical(lower);
+        owner = lower;
+    }
+    int err = rec_check(z, hit->klass, owner, why);
+    if (!err)
+        err = rec_add(z, owner, hit->type, hit->ttl, hit->data + hit->keylen,
+                      hit->rdlen, line);
+    ldns_rdf_deep_free(lower);
+    return err;
+}
+
+/*
  * The fast path for one "simple" line at b[0..n) (n: up to its newline):
  * no parentheses, comment, quote, escape or odd white space, not a
  * directive.  libldns's file reader would hand exactly this text, with
  * trailing blanks stripped (ldns_strip_ws), to ldns_rr_new_frm_str, so we
- * do that directly and skip its character-by-character FILE reading.
- * Returns 0 and *simple = 0 when the line is not simple.
+ * do that directly and skip its character-by-character FILE reading, or
+ * skip libldns altogether when the memo knows the remainder (f->hit set,
+ * *rr left NULL).  Returns 0 and *simple = 0 when the line is not simple.
  */
 static ldns_status simple_line(const char *b, size_t n, char *linebuf,
                                uint32_t ttl, ldns_rdf *origin, ldns_rdf **prev,
-                               ldns_rr **rr, int *simple)
+                               ldns_rr **rr, int *simple, fast_t *f)
 {
     *simple = 0;
     if (n == 0 || n > LDNS_MAX_LINELEN || b[0] == '$')
         return LDNS_STATUS_OK;
     size_t s = 0;
     for (size_t i = 0; i < n; i++)
-        if (special((unsigned char)b[i]))
+        if (special[(unsigned char)b[i]])
             return LDNS_STATUS_OK;
     while (s < n && (b[s] == ' ' || b[s] == '\t'))
         s++;
@@ -315,14 +626,28 @@ static ldns_status simple_line(const char *b, size_t n, char *linebuf,
     size_t e = n;
     while (e > s + 2 && (b[e - 1] == ' ' || b[e - 1] == '\t'))
         e--;
+    /* the owner field: up to the first blank (ldns_bget_token) */
+    size_t o = 0;
+    if (s == 0)
+        while (o < e && b[o] != ' ' && b[o] != '\t')
+            o++;
+    if (f->memo && s == 0 && memo_line(f, b, o, e, origin, ttl, prev))
+        return LDNS_STATUS_OK;
     memcpy(linebuf, b, e);
     linebuf[e] = 0;
-    return ldns_rr_new_frm_str(rr, linebuf, ttl, origin, prev);
+    ldns_status st = ldns_rr_new_frm_str(rr, linebuf, ttl, origin, prev);
+    /* on success *prev holds this line's owner field, parsed under origin */
+    f->toklen = 0;
+    if (st == LDNS_STATUS_OK && s == 0 && owner_field_ok(b, o)) {
+        memcpy(f->tok, b, o);
+        f->toklen = o;
+    }
+    return st;
 }
 
 static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
                        int line0, ldns_rdf *origin0, uint32_t ttl0,
-                       const cookie_t *mem, gate_diag_t *diag)
+                       const cookie_t *mem, memo_t *memo, gate_diag_t *diag)
 {
     uint32_t ttl = ttl0;
     ldns_rdf *origin = ldns_rdf_clone(origin0);
@@ -333,6 +658,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
     /* fast: reading mem->p at offset at (else: fp, through libldns) */
     int fast = 0;
     size_t at = 0;
+    fast_t f = {.memo = memo};
     if (!origin || !prev || !buf || (mem && !linebuf)) {
         err = -ENOMEM;
         goto out;
@@ -341,6 +667,8 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         ldns_rr *rr = NULL;
         const char *why = NULL;
         ldns_status s;
+        f.hit = NULL;
+        f.key = NULL;
         if (fast) {
             if (at >= mem->len)
                 break;
@@ -354,7 +682,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
             }
             if (nl)
                 s = simple_line(b, (size_t)(nl - b), linebuf, ttl, origin,
-                                &prev, &rr, &simple);
+                                &prev, &rr, &simple, &f);
             if (!simple) { /* libldns's reader from here */
                 if (fseek(fp, (long)(mem->prelen + at), SEEK_SET) != 0) {
                     err = -EIO;
@@ -369,6 +697,7 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         } else {
             if (feof(fp))
                 break;
+            f.toklen = 0; /* prev and origin may change here */
             long before = ftell(fp);
             s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
             if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
@@ -395,8 +724,15 @@ static int read_stream(struct gate_zone *z, FILE *fp, const src_t *src,
         }
         switch (s) {
         case LDNS_STATUS_OK:
-            err = rr_store(z, rr, buf, line, &why);
-            ldns_rr_free(rr);
+            if (f.hit) {
+                err = hit_store(z, f.hit, prev, line, &why);
+            } else {
+                err = rr_store(z, rr, buf, line, &why);
+                if (!err && f.key)
+                    memo_put(f.memo, f.key, f.keylen, f.hash, rr,
+                             ldns_buffer_begin(buf), ldns_buffer_position(buf));
+                ldns_rr_free(rr);
+            }
             if (err == GATE_ERR_SYNTAX) {
                 snprintf(diag->msg, sizeof(diag->msg), "%s:%d: %s", src->path,
                          line, why);
@@ -518,7 +854,7 @@ static int rec_less(const struct gate_zone *z, const gate_rec_t *a,
 
 /* Parse one piece into its own records; sort them (RFC 4034 6.1). */
 static void piece_read(piece_t *pc, const char *map, const char *path,
-                       const ldns_rdf *origin)
+                       const ldns_rdf *origin, memo_t *memo)
 {
     cookie_t ck = {pc->pre, strlen(pc->pre), 0, map + pc->off, pc->len, 0,
                    pc->last};
@@ -533,7 +869,7 @@ static void piece_read(piece_t *pc, const char *map, const char *path,
     __fsetlocking(fp, FSETLOCKING_BYCALLER); /* one thread per FILE */
     src_t src = {path, 0};
     pc->err = read_stream(&pc->part, fp, &src, pc->line - pc->prelines,
-                          pc->part.origin, 3600, &ck, &pc->diag);
+                          pc->part.origin, 3600, &ck, memo, &pc->diag);
     fclose(fp);
     /* the text is read: drop its pages from this process (page cache
      * keeps them), so peak RSS does not hold the whole file */
@@ -550,21 +886,26 @@ static void piece_read(piece_t *pc, const char *map, const char *path,
         zone_recs_sort(p);
 }
 
+/* One reader thread: pieces in turn, with one memo for all of them. */
 static void *reader_loop(void *arg)
 {
     queue_t *q = arg;
+    memo_t memo = {0};
     for (;;) {
         pthread_mutex_lock(&q->mu);
         while (q->next >= q->ready && !q->done)
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->next >= q->ready) {
             pthread_mutex_unlock(&q->mu);
-            return NULL;
+            break;
         }
         piece_t *pc = &q->pc[q->next++];
         pthread_mutex_unlock(&q->mu);
-        piece_read(pc, q->map, pc->part.path, pc->part.origin);
+        piece_read(pc, q->map, pc->part.path, pc->part.origin, &memo);
     }
+    free(memo.tags);
+    free(memo.ent);
+    return NULL;
 }
 
 static void publish(queue_t *q, size_t end)

@@ -101,7 +101,6 @@ for n, l in enumerate(lines):
 lines[n] = b"bad..name.tld. 3600 IN NS ns1.example. ; c"
 lines[n + 1] = b"next.tld. 3600 IN NS ns1.example."
 open(sys.argv[2], "wb").write(b"\n".join(lines))
-print(n + 1)
 PY
 edge=$(grep -n '^bad\.\.name' "$D/edge.zone" | cut -d: -f1)
 for t in 1 2; do
