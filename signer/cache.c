@@ -30,7 +30,7 @@
  * zone's and the zone file has the recorded size; the zone file's bytes
  * are checked against the text digests as the run goes (every segment
  * copied is hashed where it lands) and all the others before the output
- * is committed (cache_verify_rest): a file changed since the cache was
+ * is committed (cache_verify): a file changed since the cache was
  * written makes the caller start over with the previous zone's text.
  * Whether a signature may be reused is decided in reuse.c, not here.
  * Written with the same atomic steps as the zone (temporary file, fsync,
@@ -280,7 +280,8 @@ static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
 }
 
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, uint32_t serial, signer_diag_t *diag)
+                  uint64_t zsize, uint32_t serial, char **tmpname,
+                  signer_diag_t *diag)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -313,19 +314,19 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
         r = -errno;
     if (fclose(f) != 0 && r == 0)
         r = -errno;
-    if (r == 0 && rename(tmp, path) != 0)
-        r = -errno;
-    if (r == 0)
-        r = writer_dir_fsync(path);
-    else
+    if (r)
         unlink(tmp);
 out:
     if (r)
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
                  strerror(r < 0 && r > -4096 ? -r : EIO));
     EVP_MD_CTX_free(m);
-    free(tmp);
-    return r;
+    if (r) {
+        free(tmp);
+        return r;
+    }
+    *tmpname = tmp;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -543,19 +544,21 @@ void cache_seg_verified(struct cache *c, size_t k)
     __atomic_store_n(&c->verified[k], 1, __ATOMIC_RELAXED);
 }
 
-int cache_verify_rest(struct cache *c, EVP_MD_CTX *m)
+int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to)
 {
     uint8_t td[CACHE_DIGEST];
     uint8_t *buf = NULL;
     size_t cap = 0;
     int r = 0;
-    for (uint64_t k = 0; k < c->nsegs && r == 0; k++) {
+    if (to > c->nsegs)
+        to = c->nsegs;
+    for (uint64_t k = from; k < to && r == 0; k++) {
         if (__atomic_load_n(&c->verified[k], __ATOMIC_RELAXED))
             continue;
         /* the run of unverified segments from k, read in one go (up to
          * 4 MiB unless one segment is longer) */
         uint64_t e = k + 1;
-        while (e < c->nsegs && c->segoff[e + 1] - c->segoff[k] <= (4u << 20) &&
+        while (e < to && c->segoff[e + 1] - c->segoff[k] <= (4u << 20) &&
                !__atomic_load_n(&c->verified[e], __ATOMIC_RELAXED))
             e++;
         size_t len = (size_t)(c->segoff[e] - c->segoff[k]);

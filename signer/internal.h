@@ -154,6 +154,10 @@ int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
 int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                  uint8_t flags);
+/* The same with the file and line it was read from. */
+int zone_add_rec(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
+                 uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                 uint32_t line, uint8_t file, uint8_t flags);
 /* Sorts the index in canonical order and lays the arena out in it (so
  * that every later pass reads the arena sequentially). */
 int zone_sort(zone_t *z);
@@ -282,13 +286,22 @@ int writer_format(const zone_t *z, size_t start, size_t end,
  * change of the printed text, so that text printed by an older version
  * is not copied from a previous output (segment.c). */
 #define WRITER_FORMAT_VERSION 1
-/* Writes the blocks NEXT_BLOCK hands over (0 a block, 1 the end, <0
- * failure) to PATH atomically; COMMIT (may be NULL) is asked last, before
- * the file is synced and renamed into place: non-zero leaves no file.
- * SIZE gets the file's size. */
-int writer_write(const char *path,
-                 int (*next_block)(void *arg, const uint8_t **p, size_t *n),
-                 int (*commit)(void *arg), void *barg, uint64_t *size,
+/* How writer_write gets its blocks and what it lets its caller do on the
+ * way: NEXT_BLOCK hands over the blocks in order (0 a block, 1 the end,
+ * <0 failure); BEFORE_SYNC (may be NULL) is asked last, with the size
+ * written, before the file is synced and renamed into place: non-zero
+ * leaves no file; AFTER_RENAME (may be NULL) is told the outcome (0: in
+ * place, before the directory is synced, so a file renamed beside it then
+ * is synced with it; else the error, nothing in place). */
+typedef struct writer_hooks {
+    int (*next_block)(void *arg, const uint8_t **p, size_t *n);
+    int (*before_sync)(void *arg, uint64_t size);
+    void (*after_rename)(void *arg, int err);
+    void *arg;
+} writer_hooks_t;
+/* Writes the blocks to PATH atomically (temporary file, fsync, rename,
+ * directory fsync); SIZE gets the file's size. */
+int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
                  signer_diag_t *diag);
 /* One RR in presentation form; returns the line length (buf >= 70000). */
 size_t rr_to_text(const uint8_t *owner, size_t olen, uint16_t type,
@@ -327,9 +340,12 @@ int cache_w_add(struct cache_w *w, const uint8_t *rdata, uint16_t len);
 int cache_w_seg(struct cache_w *w, const uint8_t cd[CACHE_DIGEST],
                 const uint8_t td[CACHE_DIGEST], uint32_t len);
 /* Writes the cache for the zone file of ZSIZE bytes (which its segments
- * must tile; origin of Z, SOA SERIAL) atomically to PATH. */
+ * must tile; origin of Z, SOA SERIAL) to a synced temporary file beside
+ * PATH, whose name goes to *TMP (caller renames it to PATH, or unlinks
+ * it, and frees the name). */
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, uint32_t serial, signer_diag_t *diag);
+                  uint64_t zsize, uint32_t serial, char **tmp,
+                  signer_diag_t *diag);
 /* Opens CACHE_PATH if it is intact, for Z's origin, and the zone file
  * ZONE_PATH has the size it records; -1 if not usable.  That the file's
  * bytes are the ones the cache belongs to is checked as they are copied
@@ -353,15 +369,15 @@ int cache_zone_read(const struct cache *c, uint64_t off, size_t len,
                     uint8_t *buf);
 /* Segment K's bytes were read and matched its text digest. */
 void cache_seg_verified(struct cache *c, size_t k);
-/* Checks every segment not yet verified against its text digest: 0 if
- * the whole zone file is the one the cache belongs to, else -1 (or
- * -ENOMEM). */
-int cache_verify_rest(struct cache *c, EVP_MD_CTX *m);
+/* Checks the segments [FROM, TO) not yet verified against their text
+ * digests: 0 if they are the ones the cache belongs to, else -1 (or
+ * -ENOMEM).  All of them (TO = SIZE_MAX): the whole zone file. */
+int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to);
 
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule
  * changes, so that segments of another rule are not looked up. */
-#define SEGMENT_RULE 1
+#define SEGMENT_RULE 2
 /* Does a segment end after the name of owner key KEY? */
 bool segment_cut_after(const uint8_t *key, size_t klen);
 struct sctx;
@@ -405,6 +421,7 @@ struct chunk {
     arena_t scratch; /* a segment's content, to digest */
     struct segrec *segs; /* the chunk's segments (with a cache) */
     size_t nsegs, segcap;
+    size_t copied_end; /* 1 + last previous segment copied, 0: none */
 };
 
 struct keyuse {
@@ -440,6 +457,14 @@ struct sctx {
     uint64_t made, reused;
     uint64_t seg_copied, seg_printed; /* segments (segment.c) */
     int stale_found; /* previous file changed: 1 seen copying, 2 at the end */
+    size_t verified_to;   /* writer side: previous segments checked below */
+    EVP_MD_CTX *wmd;      /* writer side */
+    pthread_t cache_th;   /* writes OUT's cache while OUT is synced */
+    bool cache_started;
+    int cache_ret;
+    char *cache_tmp;
+    signer_diag_t cache_diag;
+    uint64_t out_size;
     size_t wchunk; /* writer side */
     struct chunk *wlast; /* written, not yet accounted for and freed */
     struct chunk *spare[CHUNK_SPARE]; /* written chunks kept for reuse */

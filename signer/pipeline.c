@@ -345,7 +345,7 @@ static void chunk_recycle(struct sctx *c, struct chunk *ch)
     if (c->nspare < CHUNK_SPARE) {
         ch->start = ch->end = 0;
         ch->done = 0;
-        ch->nitems = ch->njobs = ch->read = ch->nsegs = 0;
+        ch->nitems = ch->njobs = ch->read = ch->nsegs = ch->copied_end = 0;
         ch->data.len = ch->text.len = ch->scratch.len = 0;
         c->spare[c->nspare++] = ch;
         ch = NULL;
@@ -356,6 +356,34 @@ static void chunk_recycle(struct sctx *c, struct chunk *ch)
 
 /* The writer's block stream: finished chunks' text in order.  A chunk is
  * accounted for and freed when the writer asks for the next block. */
+/* The previous zone file is the one its cache belongs to: as the output
+ * is written, the writer checks the segments of the previous file that
+ * will not be copied any more.  Chunks come in canonical order, so a
+ * previous segment before the last one a written chunk copied is never
+ * copied later; checked now, it costs the writer's idle time, not a pass
+ * at the end.  0, or -ESTALE (and the run stops). */
+static int verify_behind(struct sctx *c, size_t to)
+{
+    if (!c->pcache || to <= c->verified_to)
+        return 0;
+    int r = 0;
+    if (!c->wmd && cache_md_new(&c->wmd) != 0)
+        r = -ENOMEM;
+    else if (cache_verify(c->pcache, c->wmd, c->verified_to, to) != 0)
+        r = -ESTALE;
+    c->verified_to = to;
+    if (r) {
+        if (r == -ESTALE)
+            c->stale_found = 2;
+        pthread_mutex_lock(&c->mu);
+        if (!c->err)
+            c->err = r;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return r;
+}
+
 static int next_block(void *arg, const uint8_t **p, size_t *n)
 {
     struct sctx *c = arg;
@@ -363,9 +391,11 @@ static int next_block(void *arg, const uint8_t **p, size_t *n)
         struct chunk *done = c->wlast;
         c->wlast = NULL;
         chunk_account(c, done);
-        size_t done_to = done->end;
+        size_t done_to = done->end, copied_end = done->copied_end;
         chunk_recycle(c, done);
         progress(c, done_to);
+        if (copied_end && verify_behind(c, copied_end - 1) != 0)
+            return -1;
     }
     pthread_mutex_lock(&c->mu);
     for (;;) {
@@ -395,51 +425,79 @@ static int next_block(void *arg, const uint8_t **p, size_t *n)
     return 0;
 }
 
-/* OUT.zsc beside OUT, or no stale one: a cache that cannot be written is
- * a warning, never a failed signing. */
-static void cache_finish(struct sctx *c, const char *out, uint64_t size)
+/* OUT.zsc is written on its own thread while OUT is synced, and renamed
+ * beside OUT once OUT is in place (the directory is synced once, for
+ * both).  A cache that cannot be written is a warning, never a failed
+ * signing; no stale OUT.zsc is left beside a new OUT. */
+static void *cache_write_run(void *arg)
 {
-    size_t l = strlen(out);
+    struct sctx *c = arg;
+    size_t l = strlen(c->o->output);
     char *path = malloc(l + 5);
-    signer_diag_t d = {{0}};
-    if (!path)
-        return;
-    snprintf(path, l + 5, "%s.zsc", out);
-    if (!c->cw || c->cw_err ||
-        cache_w_write(c->cw, path, c->z, size, c->serial, &d) != 0) {
-        unlink(path);
+    c->cache_ret = -ENOMEM;
+    if (path) {
+        snprintf(path, l + 5, "%s.zsc", c->o->output);
+        c->cache_ret = cache_w_write(c->cw, path, c->z, c->out_size,
+                                     c->serial, &c->cache_tmp,
+                                     &c->cache_diag);
+    }
+    free(path);
+    return NULL;
+}
+
+/* Last step before OUT is synced: with --previous through its cache, the
+ * previous zone file is the one the cache belongs to (what was copied was
+ * checked as it was read, most of the rest as the output was written);
+ * then OUT's own cache is started. */
+static int before_sync(void *arg, uint64_t size)
+{
+    struct sctx *c = arg;
+    if (verify_behind(c, SIZE_MAX) != 0)
+        return -1;
+    trace_mark("previous file verified");
+    if (c->cw && !c->cw_err) {
+        c->out_size = size;
+        c->cache_started =
+            pthread_create(&c->cache_th, NULL, cache_write_run, c) == 0;
+    }
+    return 0;
+}
+
+static void after_rename(void *arg, int err)
+{
+    struct sctx *c = arg;
+    size_t l = strlen(c->o->output);
+    char *path = malloc(l + 5);
+    if (c->cache_started) {
+        pthread_join(c->cache_th, NULL);
+        c->cache_started = false;
+    } else if (!err) {
+        c->cache_ret = -ENOMEM; /* not started: no cache or no memory */
+    }
+    if (path)
+        snprintf(path, l + 5, "%s.zsc", c->o->output);
+    if (c->cache_tmp && (err || !path || rename(c->cache_tmp, path) != 0)) {
+        if (!err && !c->cache_diag.msg[0])
+            snprintf(c->cache_diag.msg, sizeof(c->cache_diag.msg),
+                     "%s: %s", c->cache_tmp, strerror(errno));
+        unlink(c->cache_tmp);
+        c->cache_ret = -EIO;
+    }
+    free(c->cache_tmp);
+    c->cache_tmp = NULL;
+    if (!err && c->cache_ret) {
+        if (path)
+            unlink(path);
         if (c->cw && c->warn) {
             char line[1200];
             snprintf(line, sizeof(line), "signature cache not written: %s",
-                     d.msg[0] ? d.msg : "out of memory");
+                     c->cache_diag.msg[0] ? c->cache_diag.msg
+                                          : "out of memory");
             c->warn(c->warg, line);
         }
     }
     free(path);
-}
-
-/* Last check before the output is committed: with --previous through its
- * cache, the previous zone file is the one the cache belongs to (the
- * segments copied were checked as they were read; this checks the rest). */
-static int commit_check(void *arg)
-{
-    struct sctx *c = arg;
-    EVP_MD_CTX *md = NULL;
-    int r = 0;
-    if (!c->pcache)
-        return 0;
-    if (cache_md_new(&md) != 0 || cache_verify_rest(c->pcache, md) != 0)
-        r = -ESTALE;
-    EVP_MD_CTX_free(md);
-    if (r) {
-        c->stale_found = 2;
-        pthread_mutex_lock(&c->mu);
-        if (!c->err)
-            c->err = r;
-        pthread_mutex_unlock(&c->mu);
-    }
-    trace_mark("previous file verified");
-    return r;
+    trace_mark("cache written");
 }
 
 void pipeline_reset(struct sctx *c)
@@ -456,6 +514,9 @@ void pipeline_reset(struct sctx *c)
     c->made = c->reused = 0;
     c->seg_copied = c->seg_printed = 0;
     c->stale_found = 0;
+    c->verified_to = 0;
+    c->cache_ret = 0;
+    memset(&c->cache_diag, 0, sizeof(c->cache_diag));
     c->cw_err = 0;
 }
 
@@ -474,7 +535,8 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
         return -EAGAIN;
     uint64_t size = 0;
     c->cw_last = SIZE_MAX;
-    ret = writer_write(out, next_block, commit_check, c, &size, diag);
+    writer_hooks_t wh = {next_block, before_sync, after_rename, c};
+    ret = writer_write(out, &wh, &size, diag);
     if (c->wlast) {
         chunk_account(c, c->wlast);
         chunk_free(c->wlast);
@@ -497,9 +559,6 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
         return c->err >= HSM_ERROR_BASE && c->err < HSM_ERROR_MAX ? SIGNER_EHSM
                                                                : c->err;
     }
-    if (ret == 0)
-        cache_finish(c, out, size);
-    trace_mark("cache written");
     if (getenv("ZONESIGN_TRACE"))
         fprintf(stderr, "zonesign: trace: segments copied %llu, printed %llu\n",
                 (unsigned long long)c->seg_copied,

@@ -145,15 +145,28 @@ static void on_record(zs_scanner_t *s)
         fail(c, file, line, "class %u is not IN", s->r_class);
         goto stop;
     }
-    uint8_t owner[256];
-    memcpy(owner, s->r_owner, s->r_owner_length);
-    name_lower(owner);
-    size_t ol = s->r_owner_length;
-    if (ol < z->origin_len ||
-        memcmp(owner + ol - z->origin_len, z->origin, z->origin_len) != 0 ||
-        name_labels(owner) < z->origin_labels) {
+    /* the owner's sort key (lowercased) decides inside or outside: the
+     * origin's key is a prefix of the keys of the names at or below it */
+    uint8_t key[KEY_MAX];
+    size_t klen = name_to_key(s->r_owner, s->r_owner_length, key);
+    bool apex;
+    if (klen == KEY_BAD) { /* too long: an error below unless outside */
+        uint8_t owner[256];
+        size_t ol = s->r_owner_length;
+        memcpy(owner, s->r_owner, ol);
+        name_lower(owner);
+        if (ol < z->origin_len ||
+            memcmp(owner + ol - z->origin_len, z->origin, z->origin_len) != 0 ||
+            name_labels(owner) < z->origin_labels) {
+            fail(c, file, line, "record outside the origin");
+            goto stop;
+        }
+        apex = false;
+    } else if (!key_under(z->okey, z->okey_len, key, klen)) {
         fail(c, file, line, "record outside the origin");
         goto stop;
+    } else {
+        apex = klen == z->okey_len;
     }
     if (c->mode == READ_UNSIGNED && is_dnssec(s->r_type)) {
         rwarn(c, "%s:%llu: %s record in the input dropped (the signer "
@@ -162,7 +175,7 @@ static void on_record(zs_scanner_t *s)
         return;
     }
     if (s->r_type == T_SOA) {
-        if (ol != z->origin_len) {
+        if (!apex) {
             fail(c, file, line, "SOA not at the origin");
             goto stop;
         }
@@ -182,13 +195,16 @@ static void on_record(zs_scanner_t *s)
         fail(c, file, line, "too many included files");
         goto stop;
     }
-    int r = zone_add(z, owner, ol, s->r_type, s->r_ttl, rd,
-                     (uint16_t)s->r_data_length,
-                     line > UINT32_MAX ? UINT32_MAX : (uint32_t)line,
-                     (uint8_t)fi, 0);
+    if (klen == KEY_BAD) {
+        fail(c, file, line, "name too long");
+        goto stop;
+    }
+    int r = zone_add_rec(z, key, klen, s->r_type, s->r_ttl, rd,
+                         (uint16_t)s->r_data_length,
+                         line > UINT32_MAX ? UINT32_MAX : (uint32_t)line,
+                         (uint8_t)fi, 0);
     if (r) {
-        fail(c, file, line, "%s",
-             r == -ENOMEM ? "out of memory" : "name too long");
+        fail(c, file, line, "out of memory");
         goto stop;
     }
     return;

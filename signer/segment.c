@@ -28,7 +28,7 @@
  *
  * What this does not do: decide which signatures are reused (reuse.c,
  * pipeline.c), or check the previous file's other segments (cache.c,
- * cache_verify_rest, before the output is committed).
+ * cache_verify, as the output is written and before it is committed).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,18 +42,23 @@
 
 bool segment_cut_after(const uint8_t *key, size_t klen)
 {
-    /* FNV-1a over the key, then a finaliser that spreads it over the low
-     * bits (any fixed function of the name would do; it must never
-     * change without SEGMENT_RULE) */
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < klen; i++)
-        h = (h ^ key[i]) * 16777619u;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h % SEGMENT_EVERY == 0;
+    /* a multiply-xorshift hash of the key, eight octets at a time (any
+     * fixed function of the name would do; it must never change without
+     * SEGMENT_RULE) */
+    uint64_t h = 0x9e3779b97f4a7c15u ^ klen, t = 0;
+    size_t i = 0;
+    for (; i + 8 <= klen; i += 8) {
+        h ^= (uint64_t)get32(key + i) << 32 | get32(key + i + 4);
+        h *= 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    for (; i < klen; i++)
+        t = t << 8 | key[i];
+    h ^= t;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdu;
+    return (h >> 40) % SEGMENT_EVERY == 0;
 }
 
 /* The segment from record I (< END) into CH->scratch: *E gets its end and
@@ -230,6 +235,8 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
             run->index[run->n] = ps.index;
             run->seg[run->n++] = ch->nsegs;
             run->len += ps.len;
+            if (ps.index + 1 > ch->copied_end)
+                ch->copied_end = ps.index + 1;
             __atomic_fetch_add(&c->seg_copied, 1, __ATOMIC_RELAXED);
             ret = seg_add(ch, cd, ps.td, ps.len);
         } else {

@@ -403,28 +403,27 @@ int writer_dir_fsync(const char *path)
     return r;
 }
 
-static int write_all(int fd,
-                     int (*next_block)(void *arg, const uint8_t **p,
-                                       size_t *n),
-                     void *barg, uint64_t *total)
+/* Writes the blocks to FD; each block's writeback is started at once
+ * (sync_file_range, advice only), so that the fsync at the end waits for
+ * little more than the last block. */
+static int write_all(int fd, const writer_hooks_t *h, uint64_t *total)
 {
     for (;;) {
         const uint8_t *p;
         size_t n;
-        int ret = next_block(barg, &p, &n);
+        int ret = h->next_block(h->arg, &p, &n);
         if (ret < 0)
             return -ECANCELED;
         if (ret > 0)
             return 0;
         if ((ret = put_block(fd, p, n)))
             return ret;
+        sync_file_range(fd, (off_t)*total, (off_t)n, SYNC_FILE_RANGE_WRITE);
         *total += n;
     }
 }
 
-int writer_write(const char *path,
-                 int (*next_block)(void *arg, const uint8_t **p, size_t *n),
-                 int (*commit)(void *arg), void *barg, uint64_t *size,
+int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
                  signer_diag_t *diag)
 {
     size_t plen = strlen(path);
@@ -443,10 +442,10 @@ int writer_write(const char *path,
         goto out;
     }
     fchmod(fd, 0644);
-    if ((ret = write_all(fd, next_block, barg, &total)))
+    if ((ret = write_all(fd, h, &total)))
         goto fail;
     trace_mark("written");
-    if (commit && commit(barg) != 0) {
+    if (h->before_sync && h->before_sync(h->arg, total) != 0) {
         ret = -ECANCELED;
         goto fail;
     }
@@ -462,6 +461,8 @@ int writer_write(const char *path,
     }
     *size = total;
     trace_mark("fsynced+renamed");
+    if (h->after_rename)
+        h->after_rename(h->arg, 0);
     ret = writer_dir_fsync(path);
     if (ret)
         snprintf(diag->msg, sizeof(diag->msg), "%s: directory fsync: %s",
@@ -473,6 +474,8 @@ fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    if (h->after_rename)
+        h->after_rename(h->arg, ret);
 out:
     free(tmp);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;

@@ -114,9 +114,9 @@ void zone_free(zone_t *z)
     memset(z, 0, sizeof(*z));
 }
 
-int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
+int zone_add_rec(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
-                 uint8_t flags)
+                 uint32_t line, uint8_t file, uint8_t flags)
 {
     if (z->n == z->cap) {
         size_t cap = z->cap ? z->cap * 2 : 1 << 16;
@@ -136,14 +136,21 @@ int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
     p += 2 + klen;
     put16(p, type);
     put32(p + 2, ttl);
-    put32(p + 6, 0);
-    p[10] = 0;
+    put32(p + 6, line);
+    p[10] = file;
     p[11] = flags;
     put16(p + 12, rdlen);
     memcpy(p + 14, rdata, rdlen);
     z->a.len += 2 + klen + 14 + rdlen;
     z->idx[z->n++] = off;
     return 0;
+}
+
+int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
+                 uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                 uint8_t flags)
+{
+    return zone_add_rec(z, key, klen, type, ttl, rdata, rdlen, 0, 0, flags);
 }
 
 int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
@@ -154,13 +161,8 @@ int zone_add(zone_t *z, const uint8_t *owner, size_t olen, uint16_t type,
     size_t klen = name_to_key(owner, olen, key);
     if (klen == KEY_BAD)
         return SIGNER_EINPUT;
-    int r = zone_add_key(z, key, klen, type, ttl, rdata, rdlen, flags);
-    if (r)
-        return r;
-    uint8_t *p = z->a.buf + z->idx[z->n - 1] + 2 + klen;
-    put32(p + 6, line);
-    p[10] = file;
-    return 0;
+    return zone_add_rec(z, key, klen, type, ttl, rdata, rdlen, line, file,
+                        flags);
 }
 
 static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -430,34 +432,53 @@ int zone_sort_index(zone_t *z)
     return r;
 }
 
+/* Does record I of Z sort after the blob at OFF (ties: no)? */
+static bool after(const zone_t *z, size_t i, uint64_t off)
+{
+    return blob_cmp(z->a.buf + z->idx[i], z->a.buf + off) > 0;
+}
+
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n)
 {
     if (n == 0)
         return 0;
-    uint64_t *m = malloc((z->n + n) * sizeof(*m));
-    if (!m)
+    size_t *pos = malloc(n * sizeof(*pos));
+    uint64_t *m = pos ? realloc(z->idx, (z->n + n) * sizeof(*m)) : NULL;
+    if (!m) {
+        free(pos);
         return -ENOMEM;
-    zone_t tmp = *z;
-    size_t i = 0, j = 0, k = 0;
-    while (i < z->n || j < n) {
-        bool take_a;
-        if (j == n) {
-            take_a = true;
-        } else if (i == z->n) {
-            take_a = false;
-        } else {
-            uint64_t offs[2] = {z->idx[i], idx[j]};
-            rec_t ra, rb;
-            tmp.idx = offs;
-            rec_at(&tmp, 0, &ra);
-            rec_at(&tmp, 1, &rb);
-            take_a = rec_cmp(&ra, &rb) <= 0;
-        }
-        m[k++] = take_a ? z->idx[i++] : idx[j++];
     }
-    free(z->idx);
     z->idx = m;
-    z->n = z->cap = k;
+    z->cap = z->n + n;
+    /* the few records added (NSEC3, apex) go between long runs of the
+     * zone's: find each one's place by galloping from the last place
+     * (equal records: the zone's first), then shift the runs up in place,
+     * from the end */
+    for (size_t j = 0, i = 0; j < n; j++) {
+        size_t lo = i, step = 1, hi;
+        while (lo + step < z->n && !after(z, lo + step, idx[j])) {
+            lo += step;
+            step *= 2;
+        }
+        hi = lo + step < z->n ? lo + step : z->n;
+        /* the first record after idx[j] is in [lo, hi] */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (after(z, mid, idx[j]))
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        pos[j] = i = lo;
+    }
+    size_t end = z->n;
+    for (size_t j = n; j-- > 0;) {
+        memmove(m + pos[j] + j + 1, m + pos[j], (end - pos[j]) * sizeof(*m));
+        m[pos[j] + j] = idx[j];
+        end = pos[j];
+    }
+    z->n += n;
+    free(pos);
     return 0;
 }
 
