@@ -158,15 +158,39 @@ int zone_add_key(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
 int zone_add_rec(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                  uint32_t line, uint8_t file, uint8_t flags);
+/* Records read in parts on several threads (reader.c), kept in bins by
+ * the first octet of their owner key below the origin (bin 0: the apex),
+ * so that the sort and the lay-out work on one small region at a time
+ * instead of reaching across the whole zone at random. */
+#define ZONE_BINS 256
+typedef struct zone_bins {
+    arena_t bin[ZONE_BINS];
+    size_t count[ZONE_BINS];
+    size_t n;
+} zone_bins_t;
+/* Appends a record (owner as a sort key; SKIP: the origin's key length). */
+int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
+                  size_t klen, uint16_t type, uint32_t ttl,
+                  const uint8_t *rdata, uint16_t rdlen, uint32_t line,
+                  uint8_t file);
+void zone_bins_free(zone_bins_t *b);
+/* Z's arena and index replaced by the records of the parts P[0..NP),
+ * sorted (equal records in part order, then in the order added) and laid
+ * out in that order, on two threads. */
+int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np);
 /* Sorts the index in canonical order and lays the arena out in it (so
  * that every later pass reads the arena sequentially). */
 int zone_sort(zone_t *z);
 /* Sorts the index only (the arena may be shared with another view). */
 int zone_sort_index(zone_t *z);
 /* Sort entry of one record: the first 16 octets of its owner key below
- * the origin (big-endian, zero-padded) and its blob. */
+ * the origin (big-endian, zero-padded), its type and first 5 octets of
+ * RDATA (for records of one owner, without reaching for the blob; flag
+ * ENT_LONG: the key is longer than the prefix), and its blob. */
+#define ENT_LONG 1u
 typedef struct sortent {
     uint64_t pfx[2];
+    uint64_t aux;
     const uint8_t *p;
 } sortent_t;
 /* The entries of Z's records in index order (caller frees *OUT) and the

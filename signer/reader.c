@@ -47,6 +47,7 @@ struct rctx {
     const char *path;   /* file name when reading from memory */
     int64_t line_off;   /* added to the scanner's line numbers */
     struct held *held;  /* non-NULL: hold warnings back */
+    zone_bins_t *bins;  /* non-NULL: records go there, not into z */
 };
 
 static void rwarn(struct rctx *c, const char *fmt, ...)
@@ -199,10 +200,14 @@ static void on_record(zs_scanner_t *s)
         fail(c, file, line, "name too long");
         goto stop;
     }
-    int r = zone_add_rec(z, key, klen, s->r_type, s->r_ttl, rd,
-                         (uint16_t)s->r_data_length,
-                         line > UINT32_MAX ? UINT32_MAX : (uint32_t)line,
-                         (uint8_t)fi, 0);
+    uint32_t l32 = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+    int r = c->bins ? zone_bins_add(c->bins, z->okey_len, key, klen,
+                                    s->r_type, s->r_ttl, rd,
+                                    (uint16_t)s->r_data_length, l32,
+                                    (uint8_t)fi)
+                    : zone_add_rec(z, key, klen, s->r_type, s->r_ttl, rd,
+                                   (uint16_t)s->r_data_length, l32,
+                                   (uint8_t)fi, 0);
     if (r) {
         fail(c, file, line, "out of memory");
         goto stop;
@@ -362,8 +367,6 @@ struct part {
     uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
     uint32_t origin_len, ttl; /* state after the directives */
     signer_diag_t diag;
-    const uint8_t **blobs; /* the part's records, sorted, once parsed */
-    size_t bytes;    /* their blobs' size */
 };
 
 static void held_free(struct held *h)
@@ -482,26 +485,15 @@ static void *part_run(void *arg)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
         p = q;
     }
-    /* each half sorts its own records on its own thread; the two sorted
-     * runs are merged once both halves are known to be good */
-    sortent_t *e = NULL;
-    if (t->zerr || t->c.err)
-        return NULL;
-    if (zone_entries(t->c.z, &e, &t->bytes) != 0 ||
-        zone_entries_sort(e, t->c.z->n) != 0) {
-        free(e);
-        t->zerr = 1;
-        return NULL;
-    }
-    t->blobs = zone_entries_blobs(e, t->c.z->n);
     return NULL;
 }
 
-static int part_init(struct part *t, zone_t *z, const struct rctx *base,
-                     const char *origin)
+static int part_init(struct part *t, zone_t *z, zone_bins_t *bins,
+                     const struct rctx *base, const char *origin)
 {
     t->c = *base;
     t->c.z = z;
+    t->c.bins = bins;
     t->c.held = &t->held;
     t->c.warnings = &t->warnings;
     t->c.diag = &t->diag;
@@ -523,8 +515,6 @@ static void part_free(struct part *t)
         free(t->s);
     }
     held_free(&t->held);
-    free(t->blobs);
-    t->blobs = NULL;
 }
 
 static void replay(struct rctx *c, const struct part *t)
@@ -558,6 +548,7 @@ static int read_split(struct rctx *c, const char *path)
     char origin[1100], *pre = malloc(1 << 16);
     size_t cut, plen;
     struct part a = {0}, t = {0};
+    zone_bins_t *bins = NULL;
     pthread_t th;
     bool started = false;
     int ret = 1;
@@ -568,9 +559,13 @@ static int read_split(struct rctx *c, const char *path)
     /* the scan for directives touched every page: give them back, the
      * halves map them in again as they go (and drop them behind them) */
     madvise(b, len, MADV_DONTNEED);
+    if (!(bins = calloc(2, sizeof(*bins)))) {
+        ret = -ENOMEM;
+        goto out;
+    }
     if ((ret = zone_init(&t.z, c->z->origin, c->z->origin_len)) ||
-        (ret = part_init(&a, c->z, c, origin)) ||
-        (ret = part_init(&t, &t.z, c, origin)))
+        (ret = part_init(&a, c->z, &bins[0], c, origin)) ||
+        (ret = part_init(&t, &t.z, &bins[1], c, origin)))
         goto out;
     if (file_index(&a.c, path) != 0 || file_index(&t.c, path) != 0) {
         ret = -ENOMEM;
@@ -594,17 +589,17 @@ static int read_split(struct rctx *c, const char *path)
         goto out;
     part_run(&a);
     pthread_join(th, NULL);
-    trace_mark("halves parsed and sorted");
+    trace_mark("halves parsed");
     if (a.zerr || t.zerr || a.c.err || t.c.err ||
         (c->mode == READ_UNSIGNED && a.c.soa + t.c.soa > 1) ||
         a.s->zone_origin_length != t.origin_len ||
         memcmp(a.s->zone_origin, t.origin, t.origin_len) != 0 ||
         a.s->default_ttl != t.ttl)
         goto out;
-    /* both halves name the file by index 0 (registered first below) */
-    if ((ret = zone_lay_out(c->z, a.blobs, c->z->n, t.blobs, t.z.n,
-                            a.bytes + t.bytes)))
+    /* both halves name the file by index 0 (registered first above) */
+    if ((ret = zone_bins_lay_out(c->z, bins, 2)))
         goto out;
+    trace_mark("sorted and laid out");
     c->soa = a.c.soa + t.c.soa;
     c->lastfile = NULL;
     replay(c, &a);
@@ -618,6 +613,11 @@ out:
     part_free(&a);
     part_free(&t);
     zone_free(&t.z);
+    if (bins) {
+        zone_bins_free(&bins[0]);
+        zone_bins_free(&bins[1]);
+        free(bins);
+    }
     free(pre);
     munmap(b, len);
     c->path = NULL;

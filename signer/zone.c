@@ -207,6 +207,10 @@ static inline int ent_cmp(const sortent_t *a, const sortent_t *b)
         return a->pfx[0] < b->pfx[0] ? -1 : 1;
     if (a->pfx[1] != b->pfx[1])
         return a->pfx[1] < b->pfx[1] ? -1 : 1;
+    /* equal prefixes and one key within them: the same owner, so type
+     * and RDATA decide, and their first octets mostly do */
+    if (!((a->aux | b->aux) & ENT_LONG) && a->aux != b->aux)
+        return a->aux < b->aux ? -1 : 1;
     return blob_cmp(a->p, b->p);
 }
 
@@ -216,21 +220,35 @@ static size_t blob_len(const uint8_t *p)
     return 2 + klen + 14 + get16(p + 2 + klen + 12);
 }
 
+/* The entry of the blob at P; SKIP: the origin's key length. */
+static inline void ent_fill(sortent_t *e, const uint8_t *p, size_t skip)
+{
+    size_t klen = get16(p), n = klen > skip ? klen - skip : 0;
+    const uint8_t *r = p + 2 + klen;
+    size_t rdlen = get16(r + 12);
+    uint8_t b[16] = {0}, d[8] = {0};
+    memcpy(b, p + 2 + skip, n < 16 ? n : 16);
+    memcpy(d + 2, r + 14, rdlen < 5 ? rdlen : 5);
+    d[0] = r[0]; /* type */
+    d[1] = r[1];
+    e->pfx[0] = load_be64(b);
+    e->pfx[1] = load_be64(b + 8);
+    /* zero padding keeps the order: after a key's end comes a label's
+     * first octet (never 0) in any longer key, and shorter RDATA sorts
+     * first; equal auxiliaries go to the full comparison */
+    e->aux = (load_be64(d) & ~(uint64_t)0xff) | (n > 16 ? ENT_LONG : 0);
+    e->p = p;
+}
+
 int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes)
 {
     sortent_t *e = malloc((z->n ? z->n : 1) * sizeof(*e));
-    size_t total = 0, skip = z->okey_len;
+    size_t total = 0;
     if (!e)
         return -ENOMEM;
     for (size_t i = 0; i < z->n; i++) {
         const uint8_t *p = z->a.buf + z->idx[i];
-        size_t klen = get16(p);
-        size_t n = klen > skip ? klen - skip : 0;
-        uint8_t b[16] = {0};
-        memcpy(b, p + 2 + skip, n < 16 ? n : 16);
-        e[i].pfx[0] = load_be64(b);
-        e[i].pfx[1] = load_be64(b + 8);
-        e[i].p = p;
+        ent_fill(&e[i], p, z->okey_len);
         total += blob_len(p);
     }
     *out = e;
@@ -267,6 +285,44 @@ static void ent_sort(sortent_t *a, sortent_t *t, size_t n)
         a[k++] = ent_cmp(&t[i], &a[j]) <= 0 ? t[i++] : a[j++];
     while (i < m)
         a[k++] = t[i++];
+}
+
+static inline unsigned ent_digit(const sortent_t *e, unsigned b)
+{
+    return (unsigned)(b < 8 ? e->pfx[0] >> (56 - 8 * b)
+                            : e->pfx[1] >> (56 - 8 * (b - 8))) & 255;
+}
+
+/* Most-significant-digit radix sort of N entries on the octets from B on
+ * of their 16-octet prefixes, with scratch T (N entries): a counting pass
+ * and a stable scatter per level, recursing into each bucket; a bucket
+ * of a few entries, or of entries equal in all 16 octets, goes to the
+ * merge sort.  Stable. */
+static void ent_radix(sortent_t *a, sortent_t *t, size_t n, unsigned b)
+{
+    while (n > 32 && b < 16) {
+        size_t cnt[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[ent_digit(&a[i], b)]++;
+        unsigned d0 = ent_digit(&a[0], b);
+        if (cnt[d0] == n) { /* one bucket: the next octet, no move */
+            b++;
+            continue;
+        }
+        size_t pos[256], sum = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            pos[d] = sum;
+            sum += cnt[d];
+        }
+        for (size_t i = 0; i < n; i++)
+            t[pos[ent_digit(&a[i], b)]++] = a[i];
+        memcpy(a, t, n * sizeof(*a));
+        for (size_t d = 0, start = 0; d < 256; start += cnt[d], d++)
+            if (cnt[d] > 1)
+                ent_radix(a + start, t + start, cnt[d], b + 1);
+        return;
+    }
+    ent_sort(a, t, n);
 }
 
 int zone_entries_sort(sortent_t *e, size_t n)
@@ -375,6 +431,150 @@ int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
     z->idx = idx;
     z->n = z->cap = n;
     return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Reading in bins                                                    */
+
+void zone_bins_free(zone_bins_t *b)
+{
+    for (size_t i = 0; i < ZONE_BINS; i++)
+        arena_free(&b->bin[i]);
+    memset(b, 0, sizeof(*b));
+}
+
+int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
+                  size_t klen, uint16_t type, uint32_t ttl,
+                  const uint8_t *rdata, uint16_t rdlen, uint32_t line,
+                  uint8_t file)
+{
+    /* bin 0 holds the apex: a label's first octet is never 0 (escaped) */
+    size_t k = klen > skip ? key[skip] : 0;
+    arena_t *a = &b->bin[k];
+    size_t n = 2 + klen + 14 + rdlen;
+    int r = arena_reserve(a, n);
+    if (r)
+        return r;
+    uint8_t *p = a->buf + a->len;
+    put16(p, (uint16_t)klen);
+    memcpy(p + 2, key, klen);
+    p += 2 + klen;
+    put16(p, type);
+    put32(p + 2, ttl);
+    put32(p + 6, line);
+    p[10] = file;
+    p[11] = 0;
+    put16(p + 12, rdlen);
+    memcpy(p + 14, rdata, rdlen);
+    a->len += n;
+    b->count[k]++;
+    b->n++;
+    return 0;
+}
+
+struct binjob {
+    zone_t *z;
+    zone_bins_t *parts;
+    size_t np;
+    size_t next;             /* next bin to take (shared) */
+    size_t off[ZONE_BINS];   /* where each bin starts in the arena */
+    size_t first[ZONE_BINS]; /* and in the index */
+    size_t maxn;             /* records of the largest bin */
+    uint8_t *dst;
+    int err;
+};
+
+/* One bin: its records from every part (in part order, each part's in
+ * the order read), sorted stably, laid out at the bin's place. */
+static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e, sortent_t *t)
+{
+    size_t n = 0, skip = j->z->okey_len;
+    for (size_t q = 0; q < j->np; q++) {
+        const arena_t *a = &j->parts[q].bin[k];
+        for (size_t o = 0; o < a->len;) {
+            const uint8_t *p = a->buf + o;
+            ent_fill(&e[n++], p, skip);
+            o += blob_len(p);
+        }
+    }
+    ent_radix(e, t, n, 1); /* octet 0 is the bin's */
+    size_t off = j->off[k];
+    uint64_t *idx = j->z->idx + j->first[k];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = blob_len(e[i].p);
+        memcpy(j->dst + off, e[i].p, len);
+        idx[i] = off;
+        off += len;
+    }
+    return 0;
+}
+
+static void *bin_worker(void *arg)
+{
+    struct binjob *j = arg;
+    sortent_t *e = malloc((j->maxn ? j->maxn : 1) * sizeof(*e));
+    sortent_t *t = malloc((j->maxn ? j->maxn : 1) * sizeof(*t));
+    if (!e || !t) {
+        __atomic_store_n(&j->err, -ENOMEM, __ATOMIC_RELAXED);
+    } else {
+        for (;;) {
+            size_t k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+            if (k >= ZONE_BINS)
+                break;
+            bin_lay_out(j, k, e, t);
+        }
+    }
+    free(e);
+    free(t);
+    return NULL;
+}
+
+int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np)
+{
+    struct binjob *j = calloc(1, sizeof(*j));
+    size_t total = 0, n = 0;
+    if (!j)
+        return -ENOMEM;
+    j->z = z;
+    j->parts = parts;
+    j->np = np;
+    for (size_t k = 0; k < ZONE_BINS; k++) {
+        size_t c = 0;
+        j->off[k] = total;
+        j->first[k] = n;
+        for (size_t q = 0; q < np; q++) {
+            total += parts[q].bin[k].len;
+            c += parts[q].count[k];
+        }
+        n += c;
+        j->maxn = c > j->maxn ? c : j->maxn;
+    }
+    uint8_t *buf = malloc(total ? total : 1);
+    uint64_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+    if (!buf || !idx) {
+        free(buf);
+        free(idx);
+        free(j);
+        return -ENOMEM;
+    }
+    arena_free(&z->a);
+    free(z->idx);
+    z->a.buf = buf;
+    z->a.cap = total ? total : 1;
+    z->a.len = total;
+    z->idx = idx;
+    z->n = z->cap = n;
+    j->dst = buf;
+    /* bins to two threads as they come: the largest ones are not known
+     * to be balanced in advance */
+    pthread_t th;
+    bool threaded = n >= 65536 && pthread_create(&th, NULL, bin_worker, j) == 0;
+    bin_worker(j);
+    if (threaded)
+        pthread_join(th, NULL);
+    int r = j->err;
+    free(j);
+    return r;
 }
 
 struct half {
