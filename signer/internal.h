@@ -176,8 +176,14 @@ int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
 void zone_bins_free(zone_bins_t *b);
 /* Z's arena and index replaced by the records of the parts P[0..NP),
  * sorted (equal records in part order, then in the order added) and laid
- * out in that order, on two threads. */
-int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np);
+ * out in that order, on two threads.  DONE (may be NULL) is called for
+ * each bin that holds records, on the thread that laid it out, with the
+ * bin's first index and number of records, as soon as they are in place
+ * (no name spans two bins). */
+int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np,
+                      void (*done)(void *arg, size_t bin, size_t first,
+                                   size_t n),
+                      void *arg);
 /* Sorts the index in canonical order and lays the arena out in it (so
  * that every later pass reads the arena sequentially). */
 int zone_sort(zone_t *z);
@@ -214,6 +220,8 @@ int zone_merge(zone_t *z, const uint64_t *idx, size_t n);
 int rec_cmp(const rec_t *a, const rec_t *b);
 /* End of the run of records with the same owner (and type if BYTYPE). */
 size_t zone_run_end(const zone_t *z, size_t i, bool bytype);
+/* The same, looking no further than END. */
+size_t zone_run_end_in(const zone_t *z, size_t i, size_t end, bool bytype);
 /* First index with (key, type) >= the given one. */
 size_t zone_lower_bound(const zone_t *z, const uint8_t *key, size_t klen,
                         uint16_t type);

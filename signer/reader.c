@@ -48,6 +48,7 @@ struct rctx {
     int64_t line_off;   /* added to the scanner's line numbers */
     struct held *held;  /* non-NULL: hold warnings back */
     zone_bins_t *bins;  /* non-NULL: records go there, not into z */
+    struct binchecks *checks; /* split reading: the checks' outcome */
 };
 
 static void rwarn(struct rctx *c, const char *fmt, ...)
@@ -293,17 +294,19 @@ static void check_name(struct rctx *c, size_t i, size_t e, bool apex)
     }
 }
 
-static int check_zone(struct rctx *c)
+/* Checks of the names in [FROM, TO) (whole names; DNAME: the owner key
+ * of a DNAME at the name just before FROM, or NULL): duplicates dropped
+ * by compacting the index in place; returns the new end. */
+static size_t check_range(struct rctx *c, size_t from, size_t to,
+                          const uint8_t *dname, size_t dlen)
 {
     zone_t *z = c->z;
-    size_t w = 0;
-    const uint8_t *dname = NULL; /* owner key of the last DNAME seen */
-    size_t dlen = 0;
-    for (size_t i = 0; i < z->n && !c->err;) {
-        size_t ne = zone_run_end(z, i, false);
+    size_t w = from;
+    for (size_t i = from; i < to && !c->err;) {
+        size_t ne = zone_run_end_in(z, i, to, false);
         size_t start = w;
         for (size_t j = i; j < ne;) {
-            size_t te = zone_run_end(z, j, true);
+            size_t te = zone_run_end_in(z, j, ne, true);
             size_t k = c->mode == READ_UNSIGNED ? fix_rrset(c, j, te) : te;
             for (size_t m = j; m < k; m++)
                 z->idx[w++] = z->idx[m];
@@ -332,7 +335,12 @@ static int check_zone(struct rctx *c)
         }
         i = ne;
     }
-    z->n = w;
+    return w;
+}
+
+static int check_zone(struct rctx *c)
+{
+    c->z->n = check_range(c, 0, c->z->n, NULL, 0);
     return c->err;
 }
 
@@ -517,12 +525,99 @@ static void part_free(struct part *t)
     held_free(&t->held);
 }
 
-static void replay(struct rctx *c, const struct part *t)
+static void replay(struct rctx *c, const struct held *h, uint64_t warnings)
 {
-    for (size_t i = 0; i < t->held.n; i++)
+    for (size_t i = 0; i < h->n; i++)
         if (++*c->warnings <= WARN_SHOWN && c->warn)
-            c->warn(c->warg, t->held.lines[i]);
-    *c->warnings += t->warnings - t->held.n;
+            c->warn(c->warg, h->lines[i]);
+    *c->warnings += warnings - h->n;
+}
+
+/* Split reading checks each bin of the zone (zone_bins_lay_out) as soon
+ * as it is laid out, on the thread that laid it out, while its records
+ * are in the cache.  No name spans two bins; the only name before a bin
+ * that can own its names is the apex, whose DNAME (if any) is handed to
+ * the first bin after it.  Warnings are held per bin and shown in bin
+ * order, and the first error in canonical order wins: the same as
+ * check_zone in one pass. */
+struct bincheck {
+    struct rctx c;
+    struct held held;
+    uint64_t warnings;
+    signer_diag_t diag;
+    size_t first, end, n;
+};
+
+struct binchecks {
+    const struct rctx *base;
+    size_t dname_bin; /* the first bin after the apex's if it has a DNAME */
+    struct bincheck b[ZONE_BINS];
+};
+
+static void check_bin(void *arg, size_t k, size_t first, size_t n)
+{
+    struct binchecks *bc = arg;
+    struct bincheck *b = &bc->b[k];
+    const zone_t *z = bc->base->z;
+    b->c = *bc->base;
+    b->c.held = &b->held;
+    b->c.warnings = &b->warnings;
+    b->c.diag = &b->diag;
+    b->c.lastfile = NULL;
+    b->first = first;
+    b->n = n;
+    b->end = check_range(&b->c, first, first + n,
+                         k == bc->dname_bin ? z->okey : NULL, z->okey_len);
+}
+
+/* The bins' outcome into C, in canonical order: warnings, the first
+ * error, the index without the dropped duplicates. */
+static void checks_finish(struct rctx *c, struct binchecks *bc)
+{
+    size_t w = 0;
+    for (size_t k = 0; k < ZONE_BINS; k++) {
+        struct bincheck *b = &bc->b[k];
+        if (b->n == 0)
+            continue;
+        replay(c, &b->held, b->warnings);
+        if (b->c.err) {
+            c->err = b->c.err;
+            *c->diag = b->diag;
+            break;
+        }
+        memmove(c->z->idx + w, c->z->idx + b->first,
+                (b->end - b->first) * sizeof(*c->z->idx));
+        w += b->end - b->first;
+    }
+    if (!c->err)
+        c->z->n = w;
+}
+
+static void checks_free(struct binchecks *bc)
+{
+    if (!bc)
+        return;
+    for (size_t k = 0; k < ZONE_BINS; k++)
+        held_free(&bc->b[k].held);
+    free(bc);
+}
+
+/* The first bin after the apex's if the apex (bin 0) has a DNAME. */
+static size_t apex_dname_bin(const zone_bins_t *parts, size_t np)
+{
+    bool dname = false;
+    for (size_t q = 0; q < np; q++)
+        for (size_t o = 0; o < parts[q].bin[0].len;) {
+            const uint8_t *p = parts[q].bin[0].buf + o;
+            size_t klen = get16(p);
+            dname |= get16(p + 2 + klen) == T_DNAME;
+            o += 2 + klen + 14 + get16(p + 2 + klen + 12);
+        }
+    for (size_t k = 1; dname && k < ZONE_BINS; k++)
+        for (size_t q = 0; q < np; q++)
+            if (parts[q].count[k])
+                return k;
+    return SIZE_MAX;
 }
 
 /* 0: Z holds every record of the file; 1: not done (read it whole);
@@ -549,6 +644,7 @@ static int read_split(struct rctx *c, const char *path)
     size_t cut, plen;
     struct part a = {0}, t = {0};
     zone_bins_t *bins = NULL;
+    struct binchecks *checks = NULL;
     pthread_t th;
     bool started = false;
     int ret = 1;
@@ -596,14 +692,26 @@ static int read_split(struct rctx *c, const char *path)
         memcmp(a.s->zone_origin, t.origin, t.origin_len) != 0 ||
         a.s->default_ttl != t.ttl)
         goto out;
-    /* both halves name the file by index 0 (registered first above) */
-    if ((ret = zone_bins_lay_out(c->z, bins, 2)))
-        goto out;
-    trace_mark("sorted and laid out");
+    /* both halves name the file by index 0 (registered first above);
+     * without an SOA the checks wait (the missing SOA is the error) */
     c->soa = a.c.soa + t.c.soa;
+    if (c->soa) {
+        if (!(checks = calloc(1, sizeof(*checks)))) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        checks->base = c;
+        checks->dname_bin = apex_dname_bin(bins, 2);
+    }
+    if ((ret = zone_bins_lay_out(c->z, bins, 2, checks ? check_bin : NULL,
+                                 checks)))
+        goto out;
+    trace_mark("sorted, laid out and checked");
     c->lastfile = NULL;
-    replay(c, &a);
-    replay(c, &t);
+    replay(c, &a.held, a.warnings);
+    replay(c, &t.held, t.warnings);
+    c->checks = checks; /* the caller takes their outcome in turn */
+    checks = NULL;
     ret = 0;
 out:
     if (ret) { /* undo the first half's records */
@@ -618,6 +726,7 @@ out:
         zone_bins_free(&bins[1]);
         free(bins);
     }
+    checks_free(checks);
     free(pre);
     munmap(b, len);
     c->path = NULL;
@@ -678,10 +787,13 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                     (double)(t2.tv_sec - t1.tv_sec) +
                         (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
         /* the few duplicates the checks drop stay in the arena unused */
-        if (ret == 0)
+        if (ret == 0 && c.checks)
+            checks_finish(&c, c.checks);
+        else if (ret == 0)
             check_zone(&c);
         trace_mark("checked");
     }
+    checks_free(c.checks);
     if (!ret)
         ret = c.err;
     if (*warnings > WARN_SHOWN && warn) {

@@ -477,8 +477,10 @@ struct binjob {
     zone_bins_t *parts;
     size_t np;
     size_t next;             /* next bin to take (shared) */
-    size_t off[ZONE_BINS];   /* where each bin starts in the arena */
-    size_t first[ZONE_BINS]; /* and in the index */
+    size_t off[ZONE_BINS];       /* where each bin starts in the arena */
+    size_t first[ZONE_BINS + 1]; /* and in the index */
+    void (*done)(void *arg, size_t bin, size_t first, size_t n);
+    void *done_arg;
     size_t maxn;             /* records of the largest bin */
     uint8_t *dst;
     int err;
@@ -522,6 +524,9 @@ static void *bin_worker(void *arg)
             if (k >= ZONE_BINS)
                 break;
             bin_lay_out(j, k, e, t);
+            if (j->done && j->first[k + 1] > j->first[k])
+                j->done(j->done_arg, k, j->first[k],
+                        j->first[k + 1] - j->first[k]);
         }
     }
     free(e);
@@ -529,7 +534,10 @@ static void *bin_worker(void *arg)
     return NULL;
 }
 
-int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np)
+int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np,
+                      void (*done)(void *arg, size_t bin, size_t first,
+                                   size_t n),
+                      void *arg)
 {
     struct binjob *j = calloc(1, sizeof(*j));
     size_t total = 0, n = 0;
@@ -538,6 +546,8 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np)
     j->z = z;
     j->parts = parts;
     j->np = np;
+    j->done = done;
+    j->done_arg = arg;
     for (size_t k = 0; k < ZONE_BINS; k++) {
         size_t c = 0;
         j->off[k] = total;
@@ -549,6 +559,7 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np)
         n += c;
         j->maxn = c > j->maxn ? c : j->maxn;
     }
+    j->first[ZONE_BINS] = n;
     uint8_t *buf = malloc(total ? total : 1);
     uint64_t *idx = malloc((n ? n : 1) * sizeof(*idx));
     if (!buf || !idx) {
@@ -684,10 +695,15 @@ int zone_merge(zone_t *z, const uint64_t *idx, size_t n)
 
 size_t zone_run_end(const zone_t *z, size_t i, bool bytype)
 {
+    return zone_run_end_in(z, i, z->n, bytype);
+}
+
+size_t zone_run_end_in(const zone_t *z, size_t i, size_t end, bool bytype)
+{
     rec_t a, b;
     rec_at(z, i, &a);
     size_t j = i + 1;
-    for (; j < z->n; j++) {
+    for (; j < end; j++) {
         rec_at(z, j, &b);
         if (b.klen != a.klen || memcmp(a.key, b.key, a.klen) != 0)
             break;

@@ -78,6 +78,58 @@ check "directives zone: warnings were given" grep -q "duplicate" "$T/s.msgs"
 check "directives zone: \$TTL 600 applied to the second half" \
     grep -q '^dup350.tld. 600 IN A ' "$T/s.data"
 
+# the checks of split reading run per bin (the first octet of the name
+# below the origin, signer/zone.c): warnings from many bins come in
+# canonical order, and the first error in canonical order wins, with the
+# warnings before it and none after it, exactly as in one pass.  Names
+# under many first letters, in file order unlike canonical order.
+checks_zone() { # FILE CASE
+    python3 - "$1" "$2" <<'PY'
+import sys
+path, case = sys.argv[1], sys.argv[2]
+L = ["$ORIGIN tld.", "$TTL 3600",
+     "@ SOA ns.tld. host.tld. 1 7200 3600 1209600 300", "@ NS ns", "ns A 192.0.2.1"]
+if case == "apex-dname":
+    L.append("@ DNAME elsewhere.example.")
+letters = "zyxwvutsrqponmlkjihgfedcba0987654321"
+for i in range(600):
+    c = letters[i % len(letters)]
+    L.append(f"{c}n{i} NS ns.example.")
+    if i % 50 == 7:   # a duplicate (warning) in many bins
+        L += [f"{c}d{i} A 192.0.2.9", f"{c}d{i} A 192.0.2.9"]
+    if i % 80 == 11:  # a TTL disagreement (warning)
+        L += [f"{c}t{i} 100 TXT \"x\"", f"{c}t{i} 200 TXT \"y\""]
+bad = {
+    "cname-m": ["mcname A 192.0.2.1", "mcname CNAME ns"],
+    "cname-two": ["xcname CNAME ns", "xcname CNAME ns.example."],
+    "ds-q-cname-c": ["qsub DS 1 13 2 " + "AB" * 32, "ccname A 192.0.2.1",
+                     "ccname CNAME ns"],
+    "below-dname": ["oold DNAME new.example.", "x.oold A 192.0.2.1",
+                    "zsub DS 1 13 2 " + "AB" * 32],
+}.get(case, [])
+# errors early in the file, after the middle, and late
+for k, line in enumerate(bad):
+    L.insert([len(L) // 3, len(L) * 2 // 3, len(L) - 5][k % 3], line)
+open(path, "w").write("\n".join(L) + "\n")
+PY
+}
+for case in warnings cname-m cname-two ds-q-cname-c below-dname apex-dname; do
+    checks_zone "$T/chk-$case.zone" "$case"
+    same "$T/chk-$case.zone" "checks ($case)" "split in two"
+done
+checks_zone "$T/chk-w.zone" warnings
+sign_as 1 "$T/chk-w.zone" s
+check "checks (warnings): warnings from many bins" \
+    test "$(grep -c 'duplicate A record dropped' "$T/s.msgs")" -ge 10
+checks_zone "$T/chk-c.zone" ds-q-cname-c
+sign_as 1 "$T/chk-c.zone" s
+check "checks: the first error in canonical order wins (ccname, not qsub)" \
+    grep -q 'CNAME beside other data' "$T/s.msgs"
+checks_zone "$T/chk-a.zone" apex-dname
+sign_as 1 "$T/chk-a.zone" s
+check "checks: a DNAME at the apex puts every other name below it" \
+    grep -q 'data below a DNAME' "$T/s.msgs"
+
 # a multi-line record across the middle, its lines starting like owners
 python3 - "$T/ml.zone" <<'PY'
 import sys
