@@ -499,6 +499,13 @@ static void memo_put(memo_t *m, const char *key, size_t n, uint64_t hash,
     memcpy(e->data + n, rdata, rdlen);
 }
 
+/* A line looked at ahead: where its remainder is, and its hash. */
+typedef struct {
+    const char *line; /* NULL: none */
+    size_t o, e;
+    uint64_t hash;
+} ahead_t;
+
 /* The simple-line road's state within one stream. */
 typedef struct {
     memo_t *memo;            /* the thread's memo; NULL: none */
@@ -511,16 +518,13 @@ typedef struct {
      * again */
     size_t toklen;
     char tok[LDNS_MAX_DOMAINLEN];
-    /* the next line, looked at ahead (memo_ahead): where its remainder
-     * is and its hash */
-    const char *ahead;
-    size_t ahead_o, ahead_e;
-    uint64_t ahead_hash;
+    ahead_t next, cur;       /* the next line and this one (memo_ahead) */
 } fast_t;
 
 /*
  * Look at the line at p (up to end) before its turn: when it may be a
- * memo hit, hash its remainder and prefetch its set.  A lookup otherwise
+ * memo hit, hash its remainder and prefetch its set (and make what was
+ * the next line the current one).  A lookup otherwise
  * waits on two cache misses (the tags, then the entry), which cost more
  * than the rest of a hit; the current line's work hides them.  Mirrors
  * simple_line's owner field and trailing blanks; a line that turns out
@@ -529,7 +533,8 @@ typedef struct {
 static void memo_ahead(fast_t *f, const char *p, const char *end)
 {
     const memo_t *m = f->memo;
-    f->ahead = NULL;
+    f->cur = f->next;
+    f->next.line = NULL;
     if (!m->tags || p >= end || *p == ' ' || *p == '\t' || *p == '$' ||
         *p == '\n')
         return;
@@ -544,11 +549,8 @@ static void memo_ahead(fast_t *f, const char *p, const char *end)
         e--;
     if (e <= o || e - o >= MEMO_DATA)
         return;
-    f->ahead = p;
-    f->ahead_o = o;
-    f->ahead_e = e;
-    f->ahead_hash = memo_hash(p + o, e - o);
-    size_t set = f->ahead_hash & (MEMO_SETS - 1);
+    f->next = (ahead_t){p, o, e, memo_hash(p + o, e - o)};
+    size_t set = f->next.hash & (MEMO_SETS - 1);
     __builtin_prefetch(&m->tags[set]);
     for (size_t w = 0; w < MEMO_WAYS; w++)
         __builtin_prefetch(&m->ent[set * MEMO_WAYS + w]);
@@ -597,8 +599,8 @@ static int memo_line(fast_t *f, const char *b, size_t o, size_t e,
     if (n == 0 || n >= MEMO_DATA || !owner_field_ok(b, o))
         return 0;
     memo_bind(f->memo, origin, ttl);
-    uint64_t hash = f->ahead == b && f->ahead_o == o && f->ahead_e == e
-                        ? f->ahead_hash
+    uint64_t hash = f->cur.line == b && f->cur.o == o && f->cur.e == e
+                        ? f->cur.hash
                         : memo_hash(b + o, n);
     const memo_ent_t *hit = memo_find(f->memo, b + o, n, hash);
     if (!hit) {
