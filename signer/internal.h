@@ -189,13 +189,15 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np,
 int zone_sort(zone_t *z);
 /* Sorts the index only (the arena may be shared with another view). */
 int zone_sort_index(zone_t *z);
-/* Sort entry of one record: the first 16 octets of its owner key below
- * the origin (big-endian, zero-padded), its type and first 5 octets of
- * RDATA (for records of one owner, without reaching for the blob; flag
- * ENT_LONG: the key is longer than the prefix), and its blob. */
+/* Sort entry of one record: the first 32 octets of its owner key below
+ * the origin (big-endian, zero-padded: most names fit), its type and
+ * first 5 octets of RDATA (for records of one owner, without reaching for
+ * the blob; flag ENT_LONG: the key is longer than the prefix), and its
+ * blob. */
+#define ENT_PFX 4
 #define ENT_LONG 1u
 typedef struct sortent {
-    uint64_t pfx[2];
+    uint64_t pfx[ENT_PFX];
     uint64_t aux;
     const uint8_t *p;
 } sortent_t;

@@ -3,7 +3,7 @@
  * sorted array of their offsets (layout in internal.h).
  *
  * Built for TLD scale: no heap object per record; a record costs 24 bytes
- * plus its owner key and RDATA.  Sorting uses a 16-byte big-endian prefix
+ * plus its owner key and RDATA.  Sorting uses a 32-byte big-endian prefix
  * of the owner key below the origin and falls back to the full canonical
  * comparison (RFC 4034 6.1 names, 6.3 RDATA) only on ties.
  *
@@ -203,10 +203,9 @@ static int __attribute__((noinline)) blob_cmp(const uint8_t *pa,
 
 static inline int ent_cmp(const sortent_t *a, const sortent_t *b)
 {
-    if (a->pfx[0] != b->pfx[0])
-        return a->pfx[0] < b->pfx[0] ? -1 : 1;
-    if (a->pfx[1] != b->pfx[1])
-        return a->pfx[1] < b->pfx[1] ? -1 : 1;
+    for (size_t i = 0; i < ENT_PFX; i++)
+        if (a->pfx[i] != b->pfx[i])
+            return a->pfx[i] < b->pfx[i] ? -1 : 1;
     /* equal prefixes and one key within them: the same owner, so type
      * and RDATA decide, and their first octets mostly do */
     if (!((a->aux | b->aux) & ENT_LONG) && a->aux != b->aux)
@@ -226,17 +225,18 @@ static inline void ent_fill(sortent_t *e, const uint8_t *p, size_t skip)
     size_t klen = get16(p), n = klen > skip ? klen - skip : 0;
     const uint8_t *r = p + 2 + klen;
     size_t rdlen = get16(r + 12);
-    uint8_t b[16] = {0}, d[8] = {0};
-    memcpy(b, p + 2 + skip, n < 16 ? n : 16);
+    uint8_t b[8 * ENT_PFX] = {0}, d[8] = {0};
+    memcpy(b, p + 2 + skip, n < sizeof(b) ? n : sizeof(b));
     memcpy(d + 2, r + 14, rdlen < 5 ? rdlen : 5);
     d[0] = r[0]; /* type */
     d[1] = r[1];
-    e->pfx[0] = load_be64(b);
-    e->pfx[1] = load_be64(b + 8);
+    for (size_t i = 0; i < ENT_PFX; i++)
+        e->pfx[i] = load_be64(b + 8 * i);
     /* zero padding keeps the order: after a key's end comes a label's
      * first octet (never 0) in any longer key, and shorter RDATA sorts
      * first; equal auxiliaries go to the full comparison */
-    e->aux = (load_be64(d) & ~(uint64_t)0xff) | (n > 16 ? ENT_LONG : 0);
+    e->aux = (load_be64(d) & ~(uint64_t)0xff) |
+             (n > sizeof(b) ? ENT_LONG : 0);
     e->p = p;
 }
 
@@ -289,18 +289,17 @@ static void ent_sort(sortent_t *a, sortent_t *t, size_t n)
 
 static inline unsigned ent_digit(const sortent_t *e, unsigned b)
 {
-    return (unsigned)(b < 8 ? e->pfx[0] >> (56 - 8 * b)
-                            : e->pfx[1] >> (56 - 8 * (b - 8))) & 255;
+    return (unsigned)(e->pfx[b / 8] >> (56 - 8 * (b % 8))) & 255;
 }
 
 /* Most-significant-digit radix sort of N entries on the octets from B on
- * of their 16-octet prefixes, with scratch T (N entries): a counting pass
+ * of their key prefixes, with scratch T (N entries): a counting pass
  * and a stable scatter per level, recursing into each bucket; a bucket
- * of a few entries, or of entries equal in all 16 octets, goes to the
+ * of a few entries, or of entries equal in all the prefix, goes to the
  * merge sort.  Stable. */
 static void ent_radix(sortent_t *a, sortent_t *t, size_t n, unsigned b)
 {
-    while (n > 32 && b < 16) {
+    while (n > 32 && b < 8 * ENT_PFX) {
         size_t cnt[256] = {0};
         for (size_t i = 0; i < n; i++)
             cnt[ent_digit(&a[i], b)]++;
