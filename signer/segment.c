@@ -103,8 +103,8 @@ static int segment_content(const zone_t *z, struct chunk *ch, size_t i,
         s->len = (size_t)(o + 4 - s->buf);
         for (size_t k = is; k < it; k++) {
             uint16_t len;
-            const uint8_t *rd = chunk_item_rdata(ch, &ch->items[k], ch->rd,
-                                                 &len);
+            const uint8_t *rd =
+                chunk_item_rdata(ch, &ch->items[k], ch->rd, &len);
             if ((ret = arena_reserve(s, 2 + (size_t)len)))
                 return ret;
             put16(s->buf + s->len, len);
@@ -199,8 +199,7 @@ static int bounded_next_sig(void *arg, size_t *pos, const uint8_t **rd,
     return 0;
 }
 
-static int all_sigs(void *arg, size_t *pos, const uint8_t **rd,
-                    uint16_t *len)
+static int all_sigs(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
 {
     struct bounded *b = arg;
     b->end = b->ch->nitems;
@@ -213,8 +212,7 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
     bool copy = c->pcache && cache_can_copy(c->pcache);
     struct bounded b = {ch, 0, 0};
     if (!c->cw && !copy) /* no cache either way: print only */
-        return writer_format(z, ch->start, ch->end, all_sigs, &b,
-                             &ch->text);
+        return writer_format(z, ch->start, ch->end, all_sigs, &b, &ch->text);
     struct run *run = calloc(1, sizeof(*run));
     int ret = run ? 0 : -ENOMEM;
     size_t it = 0;
@@ -223,8 +221,7 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
         uint8_t cd[CACHE_DIGEST];
         cache_seg_t ps;
         if ((ret = segment_content(z, ch, i, ch->end, it, &e, &ie)) ||
-            (ret = cache_text_digest(md, ch->scratch.buf, ch->scratch.len,
-                                     cd)))
+            (ret = cache_text_digest(md, ch->scratch.buf, ch->scratch.len, cd)))
             break;
         if (copy && cache_seg_find(c->pcache, cd, &ps) == 0) {
             if (run->n == RUN_MAX || (run->n && run->off + run->len != ps.off))
@@ -246,8 +243,8 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
             size_t t0 = ch->text.len;
             b.next = it;
             b.end = ie;
-            if ((ret = writer_format(z, i, e, bounded_next_sig, &b,
-                                     &ch->text)) ||
+            if ((ret =
+                     writer_format(z, i, e, bounded_next_sig, &b, &ch->text)) ||
                 (ret = cache_text_digest(md, ch->text.buf + t0,
                                          ch->text.len - t0, td)))
                 break;

@@ -51,8 +51,10 @@ void trace_mark(const char *what)
     }
     if (on)
         fprintf(stderr, "zonesign: trace: %-24s wall %.3f cpu %.3f\n", what,
-                (double)(w.tv_sec - w0.tv_sec) + (double)(w.tv_nsec - w0.tv_nsec) / 1e9,
-                (double)(c.tv_sec - c0.tv_sec) + (double)(c.tv_nsec - c0.tv_nsec) / 1e9);
+                (double)(w.tv_sec - w0.tv_sec) +
+                    (double)(w.tv_nsec - w0.tv_nsec) / 1e9,
+                (double)(c.tv_sec - c0.tv_sec) +
+                    (double)(c.tv_nsec - c0.tv_nsec) / 1e9);
     pthread_mutex_unlock(&mu);
 }
 
@@ -373,8 +375,9 @@ static void *lay_run(void *arg)
     size_t i = 0, j = 0, off = 0, n = l->n0 + l->n1;
     if (!l->back) {
         for (size_t k = 0; k < l->count; k++) {
-            bool from0 = j == l->n1 ||
-                         (i < l->n0 && blob_order(l->r0[i], l->r1[j], l->skip) <= 0);
+            bool from0 =
+                j == l->n1 ||
+                (i < l->n0 && blob_order(l->r0[i], l->r1[j], l->skip) <= 0);
             const uint8_t *p = from0 ? l->r0[i++] : l->r1[j++];
             size_t len = blob_len(p);
             memcpy(l->dst + off, p, len);
@@ -416,7 +419,8 @@ int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
     bw.back = true;
     bw.count = n - n / 2;
     pthread_t th;
-    bool threaded = n >= 65536 && pthread_create(&th, NULL, lay_run, &bw) == 0;
+    bool threaded =
+        n >= 65536 && pthread_create(&th, NULL, lay_run, &bw) == 0;
     if (!threaded)
         lay_run(&bw);
     lay_run(&fw);
@@ -578,7 +582,8 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np,
     /* bins to two threads as they come: the largest ones are not known
      * to be balanced in advance */
     pthread_t th;
-    bool threaded = n >= 65536 && pthread_create(&th, NULL, bin_worker, j) == 0;
+    bool threaded =
+        n >= 65536 && pthread_create(&th, NULL, bin_worker, j) == 0;
     bin_worker(j);
     if (threaded)
         pthread_join(th, NULL);
@@ -611,7 +616,8 @@ int zone_sort(zone_t *z)
      * before signing), then one merge that lays the arena out */
     struct half lo = {e, m, 0}, hi = {e + m, n - m, 0};
     pthread_t th;
-    bool threaded = n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
+    bool threaded =
+        n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
     if (!threaded)
         sort_half(&hi);
     sort_half(&lo);
