@@ -14,7 +14,7 @@
  * name holds an upper-case letter and copied as owner + rdata wire bytes
  * into one arena; the ldns_rr is freed at once.  Does not check DNSSEC;
  * rejects what is not a zone: syntax errors, classes other than IN,
- * records outside the origin, owners over 255 octets.  Errors name
+ * records outside the origin, names over 255 octets.  Errors name
  * FILE:LINE (invariant 5), the included file's when the fault is in one.
  *
  * $INCLUDE (RFC 1035 5.1; libldns reports it but does not read it): the
@@ -161,6 +161,15 @@ static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
                         why);
     if (err)
         return err;
+    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+        const ldns_rdf *d = ldns_rr_rdf(rr, i);
+        /* as for the owner: a relative name completed with $ORIGIN */
+        if (ldns_rdf_get_type(d) == LDNS_RDF_TYPE_DNAME &&
+            ldns_rdf_size(d) > 255) {
+            *why = "name in rdata is longer than 255 octets";
+            return GATE_ERR_SYNTAX;
+        }
+    }
     ldns_buffer_clear(buf);
     if (ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
         ldns_buffer_position(buf) > 65535) {

@@ -131,7 +131,8 @@ for owner in d101 d7009 d13009; do
                'x.example. 86400 IN NS ns1.dns0.example.net.' \
                "$long 86400 IN NS ns1.dns0.example.net." \
                'd0 86400 CH NS ns1.dns0.example.net.' \
-               'd0 86400 IN NS ns1..dns0.example.net.'; do
+               'd0 86400 IN NS ns1..dns0.example.net.' \
+               "d0 86400 IN NS $long"; do
         sed "${at}i $bad" "$D/plain.zone" >"$D/badp.zone"
         comment "$D/badp.zone" "$D/badc.zone"
         for t in 1 2; do
@@ -147,12 +148,16 @@ for owner in d101 d7009 d13009; do
         done
     done
 done
-# an owner that is too long only once the origin is added (RFC 1035 3.1)
-# is refused, not cut to 8 bits of length
+# an owner or rdata name that is too long only once the origin is added
+# (RFC 1035 3.1) is refused, not cut to 8 bits of length or kept
 sed "200i $long 86400 IN NS ns1.dns0.example.net." "$D/plain.zone" >"$D/badp.zone"
 zonegate --origin tld. --ds "$D/ds" "$D/badp.zone" >/dev/null 2>"$D/ep"
 check "a 258-octet owner is refused: longer than 255 octets" \
     grep -q 'badp.zone:200: owner name is longer than 255 octets' "$D/ep"
+sed "200i d0 86400 IN NS $long" "$D/plain.zone" >"$D/badp.zone"
+zonegate --origin tld. --ds "$D/ds" "$D/badp.zone" >/dev/null 2>"$D/ep"
+check "a 258-octet name in rdata is refused: longer than 255 octets" \
+    grep -q 'badp.zone:200: name in rdata is longer than 255 octets' "$D/ep"
 
 # under a foreign $ORIGIN, once a remainder is remembered there (after a
 # record with an absolute owner in the zone), a relative owner and "@" on
