@@ -117,6 +117,22 @@ check "unchanged zone again: identical to the previous output" \
     cmp -s "$T/c2.signed" "$T/c.signed"
 same_as_text "unchanged zone again" "$T/c2.signed"
 
+# --- NSEC instead of NSEC3: the same ---------------------------------------
+sign_nsec() { # IN OUT ERR [args]
+    local in=$1 out=$2 err=$3
+    shift 3
+    ZONESIGN_TRACE=1 zs_sign 2 --keyset "$T/ks" --nsec --quiet \
+        --inception "$INC" --expiration "$EXP" "$@" -o "$out" "$in" 2>"$err"
+}
+sign_nsec "$T/v1.zone" "$T/n1.signed" "$T/n1.err"
+sign_nsec "$T/v2.zone" "$T/n2.signed" "$T/n2.err" --previous "$T/n1.signed"
+sign_nsec "$T/v2.zone" "$T/n2.signed.text" "$T/n2t.err" \
+    --previous "$T/n1.signed" --no-cache
+diag "NSEC v2: segments copied $(copied "$T/n2.err"), printed $(printed "$T/n2.err")"
+check "NSEC v2: segments copied" test "$(copied "$T/n2.err")" -gt 0
+same_as_text "NSEC v2" "$T/n2.signed"
+check "NSEC v2: kzonecheck" zs_verify_knot tld. "$T/n2.signed"
+
 # --- signatures inside the refresh window are made anew ------------------
 # a small zone signed with expirations spread over 20 days (jitter) from
 # now+10d to now+30d, then re-signed with a 20-day refresh threshold: the
