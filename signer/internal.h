@@ -411,7 +411,7 @@ int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to);
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule
  * changes, so that segments of another rule are not looked up. */
-#define SEGMENT_RULE 2
+#define SEGMENT_RULE 3
 /* Does a segment end after the name of owner key KEY? */
 bool segment_cut_after(const uint8_t *key, size_t klen);
 struct sctx;

@@ -35,10 +35,12 @@
 
 #include "signer/internal.h"
 
-/* One name in SEGMENT_EVERY ends a segment: about 16 names, 2 KB of text
+/* One name in SEGMENT_EVERY ends a segment: about 8 names, 1 KB of text
  * in a TLD.  Smaller segments copy more of an output where changes are
- * spread thinly, at the cost of more digests and cache entries. */
-#define SEGMENT_EVERY 16
+ * spread thinly, at the cost of more digests and cache entries (1M
+ * delegations, 1% changed: 16 names print 13% of the segments, 8 names
+ * 7%, 4 names 4%; 8 was as fast as 4 with a smaller cache). */
+#define SEGMENT_EVERY 8
 
 bool segment_cut_after(const uint8_t *key, size_t klen)
 {
