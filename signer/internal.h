@@ -172,7 +172,7 @@ typedef struct zone_bins {
 int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
                   size_t klen, uint16_t type, uint32_t ttl,
                   const uint8_t *rdata, uint16_t rdlen, uint32_t line,
-                  uint8_t file);
+                  uint8_t file, uint8_t flags);
 void zone_bins_free(zone_bins_t *b);
 /* Z's arena and index replaced by the records of the parts P[0..NP),
  * sorted (equal records in part order, then in the order added) and laid
@@ -185,37 +185,11 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np,
                                    size_t n),
                       void *arg);
 /* Sorts the index in canonical order and lays the arena out in it (so
- * that every later pass reads the arena sequentially). */
+ * that every later pass reads the arena sequentially); equal records keep
+ * their order. */
 int zone_sort(zone_t *z);
 /* Sorts the index only (the arena may be shared with another view). */
 int zone_sort_index(zone_t *z);
-/* Sort entry of one record: the first 32 octets of its owner key below
- * the origin (big-endian, zero-padded: most names fit), its type and
- * first 5 octets of RDATA (for records of one owner, without reaching for
- * the blob; flag ENT_LONG: the key is longer than the prefix), and its
- * blob. */
-#define ENT_PFX 4
-#define ENT_LONG 1u
-typedef struct sortent {
-    uint64_t pfx[ENT_PFX];
-    uint64_t aux;
-    const uint8_t *p;
-} sortent_t;
-/* The entries of Z's records in index order (caller frees *OUT) and the
- * total size of their blobs. */
-int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes);
-/* Stable sort of N entries in canonical order (RFC 4034 6.1, 6.3). */
-int zone_entries_sort(sortent_t *e, size_t n);
-/* The entries' blobs in the same buffer (shrunk to N pointers), so that
- * only 8 bytes a record stay while the arena is laid out. */
-const uint8_t **zone_entries_blobs(sortent_t *e, size_t n);
-/* Z's arena and index replaced by the records of the sorted runs R0 and
- * R1 (blobs; R1 may be empty; equal records: R0's first), laid out in
- * that order in a new arena of TOTAL bytes (their blobs' sum), on two
- * threads.  The blobs may live in Z's old arena (freed here) or
- * elsewhere. */
-int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
-                 const uint8_t *const *r1, size_t n1, size_t total);
 /* Merges the sorted index of SRC's records (stored in Z's arena, offsets
  * in IDX) into Z's sorted index. */
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n);

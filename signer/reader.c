@@ -205,7 +205,7 @@ static void on_record(zs_scanner_t *s)
     int r = c->bins ? zone_bins_add(c->bins, z->okey_len, key, klen,
                                     s->r_type, s->r_ttl, rd,
                                     (uint16_t)s->r_data_length, l32,
-                                    (uint8_t)fi)
+                                    (uint8_t)fi, 0)
                     : zone_add_rec(z, key, klen, s->r_type, s->r_ttl, rd,
                                    (uint16_t)s->r_data_length, l32,
                                    (uint8_t)fi, 0);

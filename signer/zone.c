@@ -188,6 +188,20 @@ int rec_cmp(const rec_t *a, const rec_t *b)
 /* ---------------------------------------------------------------- */
 /* Sorting and laying out                                             */
 
+/* Sort entry of one record: the first 32 octets of its owner key below
+ * the origin (big-endian, zero-padded: most names fit), its type and
+ * first 5 octets of RDATA (for records of one owner, without reaching for
+ * the blob; flag ENT_LONG: the key is longer than the prefix), and its
+ * blob. */
+#define ENT_PFX 4
+#define ENT_LONG 1u
+typedef struct sortent {
+    uint64_t pfx[ENT_PFX];
+    uint64_t aux;
+    const uint8_t *p;
+} sortent_t;
+
+
 static inline uint64_t load_be64(const uint8_t *p)
 {
     return (uint64_t)get32(p) << 32 | get32(p + 4);
@@ -242,7 +256,9 @@ static inline void ent_fill(sortent_t *e, const uint8_t *p, size_t skip)
     e->p = p;
 }
 
-int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes)
+/* The entries of Z's records in index order (caller frees *OUT) and the
+ * total size of their blobs. */
+static int zone_entries(const zone_t *z, sortent_t **out, size_t *bytes)
 {
     sortent_t *e = malloc((z->n ? z->n : 1) * sizeof(*e));
     size_t total = 0;
@@ -326,113 +342,13 @@ static void ent_radix(sortent_t *a, sortent_t *t, size_t n, unsigned b)
     ent_sort(a, t, n);
 }
 
-int zone_entries_sort(sortent_t *e, size_t n)
+static int zone_entries_sort(sortent_t *e, size_t n)
 {
     sortent_t *t = malloc((n / 2 + 1) * sizeof(*t));
     if (!t)
         return -ENOMEM;
     ent_sort(e, t, n);
     free(t);
-    return 0;
-}
-
-const uint8_t **zone_entries_blobs(sortent_t *e, size_t n)
-{
-    const uint8_t **p = (const uint8_t **)e;
-    for (size_t i = 0; i < n; i++)
-        p[i] = e[i].p; /* never overtakes: p[i] ends before e[i] starts */
-    const uint8_t **s = realloc(p, (n ? n : 1) * sizeof(*p));
-    return s ? s : p;
-}
-
-/* Canonical order of two blobs whose keys start with the origin's key
- * (SKIP octets): 8 octets of the keys below it decide most pairs. */
-static inline int blob_order(const uint8_t *a, const uint8_t *b, size_t skip)
-{
-    if (get16(a) >= skip + 8 && get16(b) >= skip + 8) {
-        uint64_t x = load_be64(a + 2 + skip), y = load_be64(b + 2 + skip);
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    return blob_cmp(a, b);
-}
-
-/* One side of zone_lay_out: the first COUNT records of the merged order
- * placed from the start of DST forward, or the last COUNT from its end
- * backward.  Both sides follow the same stable merge (ties: run 0 first),
- * so they meet exactly: the bytes of all blobs are TOTAL. */
-struct lay {
-    const uint8_t *const *r0, *const *r1;
-    size_t n0, n1, count, total, skip;
-    bool back;
-    uint8_t *dst;
-    uint64_t *idx;
-};
-
-static void *lay_run(void *arg)
-{
-    struct lay *l = arg;
-    size_t i = 0, j = 0, off = 0, n = l->n0 + l->n1;
-    if (!l->back) {
-        for (size_t k = 0; k < l->count; k++) {
-            bool from0 =
-                j == l->n1 ||
-                (i < l->n0 && blob_order(l->r0[i], l->r1[j], l->skip) <= 0);
-            const uint8_t *p = from0 ? l->r0[i++] : l->r1[j++];
-            size_t len = blob_len(p);
-            memcpy(l->dst + off, p, len);
-            l->idx[k] = off;
-            off += len;
-        }
-        return NULL;
-    }
-    i = l->n0;
-    j = l->n1;
-    off = l->total;
-    for (size_t k = n; k-- > n - l->count;) {
-        bool from1 = i == 0 ||
-                     (j > 0 &&
-                      blob_order(l->r0[i - 1], l->r1[j - 1], l->skip) <= 0);
-        const uint8_t *p = from1 ? l->r1[--j] : l->r0[--i];
-        size_t len = blob_len(p);
-        off -= len;
-        memcpy(l->dst + off, p, len);
-        l->idx[k] = off;
-    }
-    return NULL;
-}
-
-int zone_lay_out(zone_t *z, const uint8_t *const *r0, size_t n0,
-                 const uint8_t *const *r1, size_t n1, size_t total)
-{
-    size_t n = n0 + n1;
-    uint8_t *buf = malloc(total ? total : 1);
-    uint64_t *idx = malloc((n ? n : 1) * sizeof(*idx));
-    if (!buf || !idx) {
-        free(buf);
-        free(idx);
-        return -ENOMEM;
-    }
-    struct lay fw = {r0, r1, n0, n1, n / 2, total, z->okey_len, false, buf,
-                     idx};
-    struct lay bw = fw;
-    bw.back = true;
-    bw.count = n - n / 2;
-    pthread_t th;
-    bool threaded =
-        n >= 65536 && pthread_create(&th, NULL, lay_run, &bw) == 0;
-    if (!threaded)
-        lay_run(&bw);
-    lay_run(&fw);
-    if (threaded)
-        pthread_join(th, NULL);
-    arena_free(&z->a);
-    free(z->idx);
-    z->a.buf = buf;
-    z->a.cap = total ? total : 1;
-    z->a.len = total;
-    z->idx = idx;
-    z->n = z->cap = n;
     return 0;
 }
 
@@ -449,7 +365,7 @@ void zone_bins_free(zone_bins_t *b)
 int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
                   size_t klen, uint16_t type, uint32_t ttl,
                   const uint8_t *rdata, uint16_t rdlen, uint32_t line,
-                  uint8_t file)
+                  uint8_t file, uint8_t flags)
 {
     /* bin 0 holds the apex: a label's first octet is never 0 (escaped) */
     size_t k = klen > skip ? key[skip] : 0;
@@ -466,7 +382,7 @@ int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
     put32(p + 2, ttl);
     put32(p + 6, line);
     p[10] = file;
-    p[11] = 0;
+    p[11] = flags;
     put16(p + 12, rdlen);
     memcpy(p + 14, rdata, rdlen);
     a->len += n;
@@ -592,45 +508,25 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np,
     return r;
 }
 
-struct half {
-    sortent_t *e;
-    size_t n;
-    int ret;
-};
-
-static void *sort_half(void *arg)
-{
-    struct half *h = arg;
-    h->ret = zone_entries_sort(h->e, h->n);
-    return NULL;
-}
-
 int zone_sort(zone_t *z)
 {
-    sortent_t *e = NULL;
-    size_t total = 0, n = z->n, m = n / 2;
-    int r = zone_entries(z, &e, &total);
-    if (r)
-        return r;
-    /* the halves on two threads (a large zone's sort is the longest step
-     * before signing), then one merge that lays the arena out */
-    struct half lo = {e, m, 0}, hi = {e + m, n - m, 0};
-    pthread_t th;
-    bool threaded =
-        n >= 65536 && pthread_create(&th, NULL, sort_half, &hi) == 0;
-    if (!threaded)
-        sort_half(&hi);
-    sort_half(&lo);
-    if (threaded)
-        pthread_join(th, NULL);
-    r = lo.ret ? lo.ret : hi.ret;
-    if (r) {
-        free(e);
-        return r;
+    /* the records through bins, as split reading does: each bin sorted
+     * and laid out on its own, on two threads */
+    zone_bins_t *b = calloc(1, sizeof(*b));
+    int r = b ? 0 : -ENOMEM;
+    for (size_t i = 0; i < z->n && !r; i++) {
+        rec_t x;
+        rec_at(z, i, &x);
+        r = zone_bins_add(b, z->okey_len, x.key, x.klen, x.type, x.ttl,
+                          x.rdata, x.rdlen, x.line, x.file, x.flags);
     }
-    const uint8_t **p = zone_entries_blobs(e, n);
-    r = zone_lay_out(z, p, m, p + m, n - m, total);
-    free(p);
+    if (!r) {
+        arena_free(&z->a); /* its records are in the bins now */
+        r = zone_bins_lay_out(z, b, 1, NULL, NULL);
+    }
+    if (b)
+        zone_bins_free(b);
+    free(b);
     return r;
 }
 
