@@ -357,7 +357,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
 /* Opens CACHE_PATH if it is intact, for Z's origin, and the zone file
  * ZONE_PATH has the size it records; -1 if not usable.  That the file's
  * bytes are the ones the cache belongs to is checked as they are copied
- * and by cache_verify_rest.  Caller frees with cache_free. */
+ * and by cache_verify.  Caller frees with cache_free. */
 int cache_open(struct cache **out, const char *cache_path,
                const char *zone_path, const zone_t *z);
 void cache_free(struct cache *c);

@@ -5,9 +5,13 @@
  * data (RFC 4034 3.1.8.1) for every signing key, reuse still-valid
  * signatures from --previous (reuse.c), and hand each chunk's jobs to
  * hsm_pool_sign as one batch; while one chunk is at the HSMs the other
- * submitter builds the next.  The writer (writer.c) consumes finished
- * chunks in order and frees them, so memory holds the zone plus a bounded
- * window of chunks.
+ * submitter builds the next.  A finished chunk is turned into text
+ * segment by segment (segment.c: copied from the previous output where
+ * unchanged, printed otherwise); chunks end where segments end.  The
+ * writer (writer.c) consumes finished chunks in order, records their
+ * signatures and segments for OUT's cache, checks the previous file
+ * behind the last segment copied, and frees them, so memory holds the
+ * zone plus a bounded window of chunks.
  */
 #include <errno.h>
 #include <pthread.h>

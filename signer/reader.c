@@ -353,7 +353,9 @@ static int check_zone(struct rctx *c)
  * any $INCLUDE, any error or SOA trouble in either half, or a first half
  * that ends in another state than the second started in (an open
  * parenthesis across the cut, a directive the copy missed), and the file
- * is read again in one piece, which gives the exact diagnostics. */
+ * is read again in one piece, which gives the exact diagnostics.  Each
+ * half puts its records into its own bins (zone.c); the bins are then
+ * sorted, laid out and checked one by one on two threads. */
 
 #define SPLIT_MIN (16u << 20)
 #define SPLIT_SLICE (32u << 20)

@@ -183,8 +183,12 @@ static int read_previous_text(struct sctx *c, const uint8_t *origin,
                        diag);
 }
 
-/* --previous: through its signature cache if there is one that belongs to
- * it (cache.c), else parsed from its text. */
+/* --previous: through its signature cache if there is an intact one for
+ * a file of its size (cache.c; that the bytes are the ones the cache
+ * belongs to is checked as the output is written, and a mismatch starts
+ * the run over from the text: restart_from_text), else parsed from its
+ * text.  The cache is opened on this thread while the input is read (the
+ * zone's origin fields it reads are fixed before the thread starts). */
 static void *load_previous(void *arg)
 {
     struct prevload *pl = arg;

@@ -3,9 +3,12 @@
  * sorted array of their offsets (layout in internal.h).
  *
  * Built for TLD scale: no heap object per record; a record costs 24 bytes
- * plus its owner key and RDATA.  Sorting uses a 32-byte big-endian prefix
- * of the owner key below the origin and falls back to the full canonical
- * comparison (RFC 4034 6.1 names, 6.3 RDATA) only on ties.
+ * plus its owner key and RDATA.  Records are sorted in bins by the first
+ * octet of the owner key below the origin (no name spans two bins, and a
+ * bin is a few megabytes, so sorting and laying it out stay in the
+ * cache); within a bin, a radix sort on a 32-byte big-endian prefix of
+ * the key, then type and RDATA octets, with the full canonical comparison
+ * (RFC 4034 6.1 names, 6.3 RDATA) only on ties.
  *
  * Zone content policy (copied into the README):
  *  - Owner names and the names inside RDATA of the RFC 4034 6.2 types are
