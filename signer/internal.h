@@ -174,13 +174,13 @@ int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
                   const uint8_t *rdata, uint16_t rdlen, uint32_t line,
                   uint8_t file, uint8_t flags);
 void zone_bins_free(zone_bins_t *b);
-/* Z's arena and index replaced by the records of the parts P[0..NP),
+/* Z's arena and index replaced by the records of the parts *P[0..NP),
  * sorted (equal records in part order, then in the order added) and laid
  * out in that order, on two threads.  DONE (may be NULL) is called for
  * each bin that holds records, on the thread that laid it out, with the
  * bin's first index and number of records, as soon as they are in place
  * (no name spans two bins). */
-int zone_bins_lay_out(zone_t *z, zone_bins_t *p, size_t np,
+int zone_bins_lay_out(zone_t *z, zone_bins_t *const *p, size_t np,
                       void (*done)(void *arg, size_t bin, size_t first,
                                    size_t n),
                       void *arg);

@@ -139,6 +139,7 @@ static void on_record(zs_scanner_t *s)
     const char *file = fname(c, s);
     uint64_t line = (uint64_t)((int64_t)s->line_counter + c->line_off);
     char tb[16];
+
     if (c->err) {
         s->state = ZS_STATE_STOP;
         return;
@@ -358,25 +359,56 @@ static int check_zone(struct rctx *c)
  * sorted, laid out and checked one by one on two threads. */
 
 #define SPLIT_MIN (16u << 20)
-#define SPLIT_SLICE (32u << 20)
+#define SPLIT_SLICE (4u << 20)
+#define SPLIT_DIRS 256 /* directive lines a file may have and be split */
 
+/* The scanner state a slice starts or ends in. */
+struct sstate {
+    uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
+    uint32_t origin_len, ttl;
+};
+
+/* A slice of the file: whole records from an owner line on. */
+struct slice {
+    const char *p;
+    size_t len;
+    uint64_t nlines;      /* its newlines */
+    uint64_t line;        /* its first line's number */
+    struct sstate in, out;
+    bool parsed;
+};
+
+/* Who parses what: one part per half for the slices its thread takes
+ * from the front of its half, and one part for each slice the other
+ * thread takes from the back of it (work stealing: a thread done with
+ * its half helps with the other's).  A part has its own scanner, bins,
+ * held warnings and outcome. */
 struct part {
     struct rctx c;
-    zone_t z;
+    zone_t z;            /* origin and file names (records go to bins) */
     zs_scanner_t *s;
+    zone_bins_t bins;
     struct held held;
     uint64_t warnings;
-    const char *pre; /* directives for the second half */
-    size_t plen;
-    const char *buf;
-    size_t len;
-    size_t slice;
-    const char *head; /* second half: the first half, for its lines */
-    size_t headlen;
     int zerr;
-    uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
-    uint32_t origin_len, ttl; /* state after the directives */
     signer_diag_t diag;
+    size_t first;        /* its first slice (file order of the parts) */
+};
+
+struct split {
+    struct rctx *c;
+    const char *origin;  /* presentation form, for the scanners */
+    const char *buf;
+    struct slice *sl;
+    size_t nsl, cut;     /* slices [0, cut) are the first half's */
+    const char *dir[SPLIT_DIRS]; /* directive lines, in file order */
+    size_t dirlen[SPLIT_DIRS], ndir;
+    pthread_mutex_t mu;
+    size_t front[2], back[2]; /* unclaimed slices of each half */
+    pthread_barrier_t lines;
+    struct part *own[2];
+    struct part **stolen;     /* one per slice, NULL if not stolen */
+    int err;                  /* out of memory: give up */
 };
 
 static void held_free(struct held *h)
@@ -402,48 +434,25 @@ static bool word_at(const char *p, const char *end, const char *w)
     return p[n] == ' ' || p[n] == '\t';
 }
 
-/* The cut and the directive lines before it (into PRE, up to PRECAP);
- * false if the file is not fit for split reading. */
-static bool find_cut(const char *b, size_t len, size_t *cut, char *pre,
-                     size_t precap, size_t *plen)
+/* The directive lines of the file (only $ORIGIN and $TTL, at most
+ * SPLIT_DIRS); false if the file is not fit for split reading. */
+static bool find_dirs(struct split *sp, const char *b, size_t len)
 {
-    const char *end = b + len, *p = b + len / 2;
-    int tries = 0;
-    for (;;) {
-        p = memchr(p, '\n', (size_t)(end - p));
-        if (!p || ++tries > 1000 || end - p < 2)
-            return false;
-        p++;
-        if (is_owner_start(*p))
-            break;
-    }
-    *cut = (size_t)(p - b);
-    *plen = 0;
+    const char *end = b + len;
+    sp->ndir = 0;
     for (const char *q = b; (q = memchr(q, '$', (size_t)(end - q))); q++) {
         if (q != b && q[-1] != '\n')
             continue;
         bool org = word_at(q, end, "$ORIGIN"), ttl = word_at(q, end, "$TTL");
         if (!org && !ttl)
             return false; /* $INCLUDE or something unknown */
-        if (q >= p)
-            continue; /* the second half reads it itself */
         const char *e = memchr(q, '\n', (size_t)(end - q));
-        size_t n = e ? (size_t)(e - q) + 1 : (size_t)(end - q);
-        if (!e || *plen + n > precap)
+        if (!e || sp->ndir == SPLIT_DIRS)
             return false;
-        memcpy(pre + *plen, q, n);
-        *plen += n;
+        sp->dir[sp->ndir] = q;
+        sp->dirlen[sp->ndir++] = (size_t)(e - q) + 1;
     }
     return true;
-}
-
-static size_t count_lines(const char *b, size_t len)
-{
-    size_t n = 0;
-    for (const char *p = b, *end = b + len;
-         (p = memchr(p, '\n', (size_t)(end - p))); p++)
-        n++;
-    return n;
 }
 
 /* End of a slice of about N bytes from P: the start of the first owner
@@ -462,69 +471,219 @@ static const char *slice_end(const char *p, const char *end, size_t n)
     return end;
 }
 
-static void *part_run(void *arg)
+/* The slices: the file cut in the middle at an owner line, each half in
+ * slices of about N bytes; false if there is no owner line to cut at. */
+static bool make_slices(struct split *sp, const char *b, size_t len,
+                        size_t n)
 {
-    struct part *t = arg;
-    zs_scanner_t *s = t->s;
-    zs_set_processing(s, on_record, on_error, &t->c);
-    if (t->plen && (zs_set_input_string(s, t->pre, t->plen) != 0 ||
-                    zs_parse_all(s) != 0)) {
-        t->zerr = 1;
-        return NULL;
-    }
-    t->origin_len = s->zone_origin_length;
-    memcpy(t->origin, s->zone_origin, sizeof(t->origin));
-    t->ttl = s->default_ttl;
-    /* the half in slices cut at owner lines: each slice's mapped pages
-     * are given back once it is parsed, so the mapping does not add the
-     * file's size to the peak; line numbers are carried across */
-    uint64_t line = t->head ? count_lines(t->head, t->headlen) + 1 : 1;
-    long pg = sysconf(_SC_PAGESIZE);
-    for (const char *p = t->buf, *end = t->buf + t->len; p < end;) {
-        const char *q = slice_end(p, end, t->slice);
-        t->c.line_off = (int64_t)line - (int64_t)s->line_counter;
-        if (zs_set_input_string(s, p, (size_t)(q - p)) != 0 ||
-            zs_parse_all(s) != 0 || t->c.err) {
-            t->zerr = 1;
+    const char *end = b + len, *p = b + len / 2;
+    int tries = 0;
+    for (;;) {
+        p = memchr(p, '\n', (size_t)(end - p));
+        if (!p || ++tries > 1000 || end - p < 2)
+            return false;
+        p++;
+        if (is_owner_start(*p))
             break;
-        }
-        line += count_lines(p, (size_t)(q - p));
-        uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
-        uintptr_t hi = (uintptr_t)q & ~(uintptr_t)(pg - 1);
-        if (hi > lo)
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
-        p = q;
     }
-    return NULL;
+    size_t cap = 2 * (len / (n ? n : 1) + 2);
+    if (!(sp->sl = calloc(cap, sizeof(*sp->sl))))
+        return false;
+    const char *halves[3] = {b, p, end};
+    for (int h = 0; h < 2; h++) {
+        if (h == 1)
+            sp->cut = sp->nsl;
+        for (const char *q = halves[h]; q < halves[h + 1];) {
+            const char *e = slice_end(q, halves[h + 1], n);
+            if (sp->nsl == cap)
+                return false;
+            sp->sl[sp->nsl].p = q;
+            sp->sl[sp->nsl++].len = (size_t)(e - q);
+            q = e;
+        }
+    }
+    return sp->cut > 0 && sp->nsl > sp->cut;
 }
 
-static int part_init(struct part *t, zone_t *z, zone_bins_t *bins,
-                     const struct rctx *base, const char *origin)
+static size_t count_lines(const char *b, size_t len)
 {
-    t->c = *base;
-    t->c.z = z;
-    t->c.bins = bins;
+    size_t n = 0;
+    for (const char *p = b, *end = b + len;
+         (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    return n;
+}
+
+static void state_get(const zs_scanner_t *s, struct sstate *st)
+{
+    st->origin_len = s->zone_origin_length;
+    memcpy(st->origin, s->zone_origin, sizeof(st->origin));
+    st->ttl = s->default_ttl;
+}
+
+static bool state_eq(const struct sstate *a, const struct sstate *b)
+{
+    return a->origin_len == b->origin_len && a->ttl == b->ttl &&
+           memcmp(a->origin, b->origin, a->origin_len) == 0;
+}
+
+static int part_new(struct part **out, struct split *sp, size_t first)
+{
+    struct part *t = calloc(1, sizeof(*t));
+    int r;
+    if (!t)
+        return -ENOMEM;
+    t->first = first;
+    if ((r = zone_init(&t->z, sp->c->z->origin, sp->c->z->origin_len))) {
+        free(t);
+        return r;
+    }
+    t->c = *sp->c;
+    t->c.z = &t->z;
+    t->c.bins = &t->bins;
     t->c.held = &t->held;
     t->c.warnings = &t->warnings;
     t->c.diag = &t->diag;
     t->c.lastfile = NULL;
-    if (!(t->s = calloc(1, sizeof(*t->s))))
-        return -ENOMEM;
-    if (zs_init(t->s, origin, 1, 3600) != 0) {
+    t->c.soa = 0;
+    t->c.err = 0;
+    /* every part names the file by index 0, as the zone will */
+    if (!(t->s = calloc(1, sizeof(*t->s))) ||
+        zs_init(t->s, sp->origin, 1, 3600) != 0 ||
+        file_index(&t->c, sp->c->path) != 0) {
+        if (t->s)
+            zs_deinit(t->s);
         free(t->s);
-        t->s = NULL;
-        return SIGNER_EINPUT;
+        zone_free(&t->z);
+        free(t);
+        return -ENOMEM;
     }
+    zs_set_processing(t->s, on_record, on_error, &t->c);
+    *out = t;
     return 0;
 }
 
 static void part_free(struct part *t)
 {
+    if (!t)
+        return;
     if (t->s) {
         zs_deinit(t->s);
         free(t->s);
     }
     held_free(&t->held);
+    zone_bins_free(&t->bins);
+    zone_free(&t->z);
+    free(t);
+}
+
+/* The directives before offset X, read by T's scanner. */
+static int part_directives(struct part *t, const struct split *sp,
+                           const char *x)
+{
+    for (size_t i = 0; i < sp->ndir && sp->dir[i] < x; i++)
+        if (zs_set_input_string(t->s, sp->dir[i], sp->dirlen[i]) != 0 ||
+            zs_parse_all(t->s) != 0)
+            return -1;
+    return 0;
+}
+
+/* Slice K by part T, whose scanner is in the state the slice starts in;
+ * its mapped pages are given back once parsed, so the mapping does not
+ * add the file's size to the peak. */
+static void slice_parse(struct part *t, struct slice *sl)
+{
+    zs_scanner_t *s = t->s;
+    state_get(s, &sl->in);
+    t->c.line_off = (int64_t)sl->line - (int64_t)s->line_counter;
+
+    if (zs_set_input_string(s, sl->p, sl->len) != 0 || zs_parse_all(s) != 0 ||
+        t->c.err) {
+        t->zerr = 1;
+        return;
+    }
+    state_get(s, &sl->out);
+    sl->parsed = true;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)sl->p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t hi = (uintptr_t)(sl->p + sl->len) & ~(uintptr_t)(pg - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Takes the next slice of half H from the front (own) or the back
+ * (stolen); SIZE_MAX if none is left. */
+static size_t claim(struct split *sp, int h, bool own)
+{
+    size_t k = SIZE_MAX;
+    pthread_mutex_lock(&sp->mu);
+    if (!sp->err && sp->front[h] < sp->back[h])
+        k = own ? sp->front[h]++ : --sp->back[h];
+    pthread_mutex_unlock(&sp->mu);
+    return k;
+}
+
+struct worker {
+    struct split *sp;
+    int h;
+};
+
+static void *split_run(void *arg)
+{
+    struct worker *w = arg;
+    struct split *sp = w->sp;
+    int h = w->h;
+    size_t lo = h ? sp->cut : 0, hi = h ? sp->nsl : sp->cut;
+    /* line numbers: each thread counts its half's lines, then both know
+     * where every slice starts */
+    for (size_t k = lo; k < hi; k++)
+        sp->sl[k].nlines = count_lines(sp->sl[k].p, sp->sl[k].len);
+    pthread_barrier_wait(&sp->lines);
+    uint64_t line = 1;
+    for (size_t k = 0; k < hi; k++) {
+        if (k >= lo)
+            sp->sl[k].line = line;
+        line += sp->sl[k].nlines;
+    }
+    /* and both have set them before either may take a slice of the other
+     * half */
+    pthread_barrier_wait(&sp->lines);
+    /* tests: the second half's thread starts late, so that the first
+     * takes slices from the back of the second half */
+    const char *delay = h == 1 ? getenv("ZONESIGN_SPLIT_DELAY") : NULL;
+    if (delay)
+        usleep((useconds_t)strtoul(delay, NULL, 10));
+    struct part *t = sp->own[h];
+    if (h == 1 && part_directives(t, sp, sp->sl[lo].p) != 0)
+        t->zerr = 1;
+    size_t k;
+    while (!t->zerr && (k = claim(sp, h, true)) != SIZE_MAX)
+        slice_parse(t, &sp->sl[k]);
+    if (t->zerr) { /* the whole file is read again: stop the other too */
+        pthread_mutex_lock(&sp->mu);
+        sp->front[0] = sp->back[0];
+        sp->front[1] = sp->back[1];
+        pthread_mutex_unlock(&sp->mu);
+        return NULL;
+    }
+    /* done with its half: slices from the back of the other's */
+    while ((k = claim(sp, !h, false)) != SIZE_MAX) {
+        struct part *v = NULL;
+        if (part_new(&v, sp, k) != 0) {
+            pthread_mutex_lock(&sp->mu);
+            sp->err = -ENOMEM;
+            pthread_mutex_unlock(&sp->mu);
+            break;
+        }
+        sp->stolen[k] = v;
+        if (part_directives(v, sp, sp->sl[k].p) != 0)
+            v->zerr = 1;
+        else
+            slice_parse(v, &sp->sl[k]);
+        if (v->zerr)
+            break;
+    }
+    return NULL;
 }
 
 static void replay(struct rctx *c, const struct held *h, uint64_t warnings)
@@ -605,21 +764,103 @@ static void checks_free(struct binchecks *bc)
 }
 
 /* The first bin after the apex's if the apex (bin 0) has a DNAME. */
-static size_t apex_dname_bin(const zone_bins_t *parts, size_t np)
+static size_t apex_dname_bin(zone_bins_t *const *parts, size_t np)
 {
     bool dname = false;
     for (size_t q = 0; q < np; q++)
-        for (size_t o = 0; o < parts[q].bin[0].len;) {
-            const uint8_t *p = parts[q].bin[0].buf + o;
+        for (size_t o = 0; o < parts[q]->bin[0].len;) {
+            const uint8_t *p = parts[q]->bin[0].buf + o;
             size_t klen = get16(p);
             dname |= get16(p + 2 + klen) == T_DNAME;
             o += 2 + klen + 14 + get16(p + 2 + klen + 12);
         }
     for (size_t k = 1; dname && k < ZONE_BINS; k++)
         for (size_t q = 0; q < np; q++)
-            if (parts[q].count[k])
+            if (parts[q]->count[k])
                 return k;
     return SIZE_MAX;
+}
+
+/* The parts in file order: each half's own, then the slices stolen from
+ * its back; NULL-free, *N of them. */
+static struct part **parts_in_order(struct split *sp, size_t *n)
+{
+    struct part **v = calloc(sp->nsl + 2, sizeof(*v));
+    size_t m = 0;
+    if (!v)
+        return NULL;
+    for (int h = 0; h < 2; h++) {
+        v[m++] = sp->own[h];
+        for (size_t k = h ? sp->cut : 0; k < (h ? sp->nsl : sp->cut); k++)
+            if (sp->stolen[k])
+                v[m++] = sp->stolen[k];
+    }
+    *n = m;
+    return v;
+}
+
+/* Did every slice parse, without errors, each starting in the state the
+ * one before it ended in (no record or directive the cut missed), with
+ * at most the one SOA an unsigned zone may have? */
+static bool split_ok(const struct split *sp, struct part *const *v, size_t n,
+                     unsigned *soa)
+{
+    *soa = 0;
+    if (sp->err)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->zerr || v[i]->c.err)
+            return false;
+        *soa += v[i]->c.soa;
+    }
+    for (size_t k = 0; k < sp->nsl; k++)
+        if (!sp->sl[k].parsed ||
+            (k > 0 && !state_eq(&sp->sl[k - 1].out, &sp->sl[k].in)))
+            return false;
+    return !(sp->c->mode == READ_UNSIGNED && *soa > 1);
+}
+
+static void split_free(struct split *sp)
+{
+    for (int h = 0; h < 2; h++)
+        part_free(sp->own[h]);
+    for (size_t k = 0; sp->stolen && k < sp->nsl; k++)
+        part_free(sp->stolen[k]);
+    free(sp->stolen);
+    free(sp->sl);
+}
+
+/* Sorts, lays out and checks the parts' records into the zone. */
+static int split_finish(struct rctx *c, struct part **v, size_t n)
+{
+    zone_bins_t **bins = calloc(n, sizeof(*bins));
+    struct binchecks *checks = NULL;
+    int ret = bins ? 0 : -ENOMEM;
+    for (size_t i = 0; i < n && bins; i++)
+        bins[i] = &v[i]->bins;
+    /* without an SOA the checks wait (the missing SOA is the error) */
+    if (!ret && c->soa) {
+        if (!(checks = calloc(1, sizeof(*checks))))
+            ret = -ENOMEM;
+        else {
+            checks->base = c;
+            checks->dname_bin = apex_dname_bin(bins, n);
+        }
+    }
+    if (!ret)
+        ret = zone_bins_lay_out(c->z, bins, n, checks ? check_bin : NULL,
+                                checks);
+    trace_mark("sorted, laid out and checked");
+    free(bins);
+    if (ret) {
+        checks_free(checks);
+        return ret;
+    }
+    c->lastfile = NULL;
+    for (size_t i = 0; i < n; i++)
+        replay(c, &v[i]->held, v[i]->warnings);
+    c->checks = checks; /* the caller takes their outcome in turn */
+    return 0;
 }
 
 /* 0: Z holds every record of the file; 1: not done (read it whole);
@@ -642,94 +883,77 @@ static int read_split(struct rctx *c, const char *path)
     close(fd);
     if (b == MAP_FAILED)
         return 1;
-    char origin[1100], *pre = malloc(1 << 16);
-    size_t cut, plen;
-    struct part a = {0}, t = {0};
-    zone_bins_t *bins = NULL;
-    struct binchecks *checks = NULL;
+    char origin[1100];
+    struct split *sp = calloc(1, sizeof(*sp));
+    struct part **v = NULL;
+    size_t nparts = 0;
     pthread_t th;
-    bool started = false;
+    bool started = false, sync = false;
     int ret = 1;
+    env = getenv("ZONESIGN_SPLIT_SLICE");
+    size_t slice = env && strtoull(env, NULL, 10) > 0
+                       ? (size_t)strtoull(env, NULL, 10)
+                       : SPLIT_SLICE;
     name_to_text(c->z->origin, origin);
     c->path = path;
-    if (!pre || !find_cut(b, len, &cut, pre, 1 << 16, &plen))
+    if (!sp)
+        goto out;
+    sp->c = c;
+    sp->origin = origin;
+    sp->buf = b;
+    if (!find_dirs(sp, b, len) || !make_slices(sp, b, len, slice))
         goto out;
     /* the scan for directives touched every page: give them back, the
-     * halves map them in again as they go (and drop them behind them) */
+     * slices map them in again as they go (and drop them behind them) */
     madvise(b, len, MADV_DONTNEED);
-    if (!(bins = calloc(2, sizeof(*bins)))) {
+    if (!(sp->stolen = calloc(sp->nsl, sizeof(*sp->stolen))) ||
+        file_index(c, path) < 0 || part_new(&sp->own[0], sp, 0) != 0 ||
+        part_new(&sp->own[1], sp, sp->cut) != 0) {
         ret = -ENOMEM;
         goto out;
     }
-    if ((ret = zone_init(&t.z, c->z->origin, c->z->origin_len)) ||
-        (ret = part_init(&a, c->z, &bins[0], c, origin)) ||
-        (ret = part_init(&t, &t.z, &bins[1], c, origin)))
+    sp->front[0] = 0;
+    sp->back[0] = sp->front[1] = sp->cut;
+    sp->back[1] = sp->nsl;
+    if (pthread_mutex_init(&sp->mu, NULL) != 0)
         goto out;
-    if (file_index(&a.c, path) != 0 || file_index(&t.c, path) != 0) {
-        ret = -ENOMEM;
+    if (pthread_barrier_init(&sp->lines, NULL, 2) != 0) {
+        pthread_mutex_destroy(&sp->mu);
         goto out;
     }
-    ret = 1;
-    a.buf = b;
-    a.len = cut;
-    t.buf = b + cut;
-    t.len = len - cut;
-    t.pre = pre;
-    t.plen = plen;
-    t.head = b;
-    t.headlen = cut;
-    env = getenv("ZONESIGN_SPLIT_SLICE");
-    a.slice = t.slice = env && strtoull(env, NULL, 10) > 0
-                            ? (size_t)strtoull(env, NULL, 10)
-                            : SPLIT_SLICE;
-    started = pthread_create(&th, NULL, part_run, &t) == 0;
+    sync = true;
+    struct worker w0 = {sp, 0}, w1 = {sp, 1};
+    started = pthread_create(&th, NULL, split_run, &w1) == 0;
     if (!started)
         goto out;
-    part_run(&a);
+    split_run(&w0);
     pthread_join(th, NULL);
     trace_mark("halves parsed");
-    if (a.zerr || t.zerr || a.c.err || t.c.err ||
-        (c->mode == READ_UNSIGNED && a.c.soa + t.c.soa > 1) ||
-        a.s->zone_origin_length != t.origin_len ||
-        memcmp(a.s->zone_origin, t.origin, t.origin_len) != 0 ||
-        a.s->default_ttl != t.ttl)
+    if (!(v = parts_in_order(sp, &nparts))) {
+        ret = -ENOMEM;
         goto out;
-    /* both halves name the file by index 0 (registered first above);
-     * without an SOA the checks wait (the missing SOA is the error) */
-    c->soa = a.c.soa + t.c.soa;
-    if (c->soa) {
-        if (!(checks = calloc(1, sizeof(*checks)))) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        checks->base = c;
-        checks->dname_bin = apex_dname_bin(bins, 2);
     }
-    if ((ret = zone_bins_lay_out(c->z, bins, 2, checks ? check_bin : NULL,
-                                 checks)))
+    if (getenv("ZONESIGN_TRACE"))
+        fprintf(stderr, "zonesign: trace: %zu slices, %zu taken from the "
+                        "other half's back\n",
+                sp->nsl, nparts - 2);
+    if (!split_ok(sp, v, nparts, &c->soa))
         goto out;
-    trace_mark("sorted, laid out and checked");
-    c->lastfile = NULL;
-    replay(c, &a.held, a.warnings);
-    replay(c, &t.held, t.warnings);
-    c->checks = checks; /* the caller takes their outcome in turn */
-    checks = NULL;
-    ret = 0;
+    ret = split_finish(c, v, nparts);
 out:
-    if (ret) { /* undo the first half's records */
+    if (ret) { /* undo: the file is read whole */
         c->z->n = 0;
         c->z->a.len = 0;
+        c->soa = 0;
     }
-    part_free(&a);
-    part_free(&t);
-    zone_free(&t.z);
-    if (bins) {
-        zone_bins_free(&bins[0]);
-        zone_bins_free(&bins[1]);
-        free(bins);
+    if (sync) {
+        pthread_barrier_destroy(&sp->lines);
+        pthread_mutex_destroy(&sp->mu);
     }
-    checks_free(checks);
-    free(pre);
+    free(v);
+    if (sp)
+        split_free(sp);
+    free(sp);
     munmap(b, len);
     c->path = NULL;
     return ret < 0 ? ret : ret ? 1 : 0;

@@ -396,7 +396,7 @@ int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
 
 struct binjob {
     zone_t *z;
-    zone_bins_t *parts;
+    zone_bins_t *const *parts;
     size_t np;
     size_t next;             /* next bin to take (shared) */
     size_t off[ZONE_BINS];       /* where each bin starts in the arena */
@@ -414,7 +414,7 @@ static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e, sortent_t *t)
 {
     size_t n = 0, skip = j->z->okey_len;
     for (size_t q = 0; q < j->np; q++) {
-        const arena_t *a = &j->parts[q].bin[k];
+        const arena_t *a = &j->parts[q]->bin[k];
         for (size_t o = 0; o < a->len;) {
             const uint8_t *p = a->buf + o;
             ent_fill(&e[n++], p, skip);
@@ -456,7 +456,7 @@ static void *bin_worker(void *arg)
     return NULL;
 }
 
-int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np,
+int zone_bins_lay_out(zone_t *z, zone_bins_t *const *parts, size_t np,
                       void (*done)(void *arg, size_t bin, size_t first,
                                    size_t n),
                       void *arg)
@@ -475,8 +475,8 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *parts, size_t np,
         j->off[k] = total;
         j->first[k] = n;
         for (size_t q = 0; q < np; q++) {
-            total += parts[q].bin[k].len;
-            c += parts[q].count[k];
+            total += parts[q]->bin[k].len;
+            c += parts[q]->count[k];
         }
         n += c;
         j->maxn = c > j->maxn ? c : j->maxn;
@@ -525,7 +525,7 @@ int zone_sort(zone_t *z)
     }
     if (!r) {
         arena_free(&z->a); /* its records are in the bins now */
-        r = zone_bins_lay_out(z, b, 1, NULL, NULL);
+        r = zone_bins_lay_out(z, &b, 1, NULL, NULL);
     }
     if (b)
         zone_bins_free(b);

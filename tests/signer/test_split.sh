@@ -5,7 +5,10 @@
 # same errors; zones it cannot split safely ($INCLUDE) are read whole, and
 # a cut inside a multi-line record falls back to reading whole.
 # ZONESIGN_SPLIT_MIN (bytes) lowers the size from which a file is split,
-# ZONESIGN_SPLIT_SLICE (bytes) the slices each half is parsed in.
+# ZONESIGN_SPLIT_SLICE (bytes) the slices each half is parsed in, and
+# ZONESIGN_SPLIT_DELAY (microseconds) holds the second half's thread back,
+# so that the first takes slices from the back of the second half (work
+# stealing): the same again.
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -18,9 +21,9 @@ T=$ZG_TMP
 
 # sign Z with split reading forced (MIN=1) or off; output without RRSIG
 # lines (ECDSA signatures differ run to run), stderr without timings
-sign_as() { # MIN ZONE TAG
+sign_as() { # MIN ZONE TAG [DELAY]
     ZONESIGN_TRACE=1 ZONESIGN_SPLIT_MIN=$1 ZONESIGN_SPLIT_SLICE=2048 \
-        zs_sign 1 --keyset "$T/ks" \
+        ZONESIGN_SPLIT_DELAY=${4:-0} zs_sign 1 --keyset "$T/ks" \
         --opt-out --quiet -o "$T/$3.signed" "$2" 2>"$T/$3.err"
     echo $? >"$T/$3.rc"
     if [ -f "$T/$3.signed" ]; then
@@ -33,7 +36,7 @@ sign_as() { # MIN ZONE TAG
 
 same() { # ZONE NAME WANT_ROAD
     local z=$1 n=$2 road=$3
-    rm -f "$T/s.signed" "$T/w.signed"
+    rm -f "$T/s.signed" "$T/w.signed" "$T/d.signed"
     sign_as 1 "$z" s
     sign_as 999999999999 "$z" w
     check "$n: split road is '$road'" grep -q "parse .*($road)" "$T/s.err"
@@ -43,6 +46,16 @@ same() { # ZONE NAME WANT_ROAD
     check "$n: same records" cmp -s "$T/s.data" "$T/w.data"
     check "$n: same warnings and errors" cmp -s "$T/s.msgs" "$T/w.msgs" ||
         diag "$(diff "$T/s.msgs" "$T/w.msgs" | head -4)"
+    # the second half's thread held back: the first takes slices from it
+    sign_as 1 "$z" d 200000
+    if [ "$road" = "split in two" ]; then
+        check "$n: with slices taken from the other half's back" \
+            grep -q "slices, [1-9][0-9]* taken" "$T/d.err"
+    fi
+    check "$n: ... same exit status, records, warnings and errors" \
+        bash -c "cmp -s '$T/d.rc' '$T/w.rc' && cmp -s '$T/d.data' '$T/w.data' &&
+                 cmp -s '$T/d.msgs' '$T/w.msgs'" ||
+        diag "$(diff "$T/d.msgs" "$T/w.msgs" | head -4)"
 }
 
 zonegen --origin tld. --delegations 3000 --ds-fraction 0.2 --glue-fraction 0.1 \
