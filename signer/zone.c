@@ -398,12 +398,13 @@ struct binjob {
     zone_t *z;
     zone_bins_t *const *parts;
     size_t np;
-    size_t next;             /* next bin to take (shared) */
+    size_t next;                 /* next bin to take (shared) */
     size_t off[ZONE_BINS];       /* where each bin starts in the arena */
     size_t first[ZONE_BINS + 1]; /* and in the index */
+    uint8_t order[ZONE_BINS];    /* the bins, largest first */
     void (*done)(void *arg, size_t bin, size_t first, size_t n);
     void *done_arg;
-    size_t maxn;             /* records of the largest bin */
+    size_t maxn; /* records of the largest bin */
     uint8_t *dst;
     int err;
 };
@@ -442,9 +443,10 @@ static void *bin_worker(void *arg)
         __atomic_store_n(&j->err, -ENOMEM, __ATOMIC_RELAXED);
     } else {
         for (;;) {
-            size_t k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
-            if (k >= ZONE_BINS)
+            size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+            if (i >= ZONE_BINS)
                 break;
+            size_t k = j->order[i];
             bin_lay_out(j, k, e, t);
             if (j->done && j->first[k + 1] > j->first[k])
                 j->done(j->done_arg, k, j->first[k],
@@ -482,6 +484,18 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *const *parts, size_t np,
         j->maxn = c > j->maxn ? c : j->maxn;
     }
     j->first[ZONE_BINS] = n;
+    /* largest first: the last bins taken are small, so the two threads
+     * end close together (bins differ by orders of magnitude) */
+    for (size_t k = 0; k < ZONE_BINS; k++) {
+        size_t i = k, nk = j->first[k + 1] - j->first[k];
+        for (; i > 0; i--) {
+            size_t p = j->order[i - 1];
+            if (j->first[p + 1] - j->first[p] >= nk)
+                break;
+            j->order[i] = j->order[i - 1];
+        }
+        j->order[i] = (uint8_t)k;
+    }
     uint8_t *buf = malloc(total ? total : 1);
     uint64_t *idx = malloc((n ? n : 1) * sizeof(*idx));
     if (!buf || !idx) {
