@@ -63,9 +63,11 @@ check "... as unsafe-transition" grep -q 'unsafe-transition: tld. SOA .*does not
 check "... DIR untouched" [ "$(snap)" = "$before" ]
 # a second pass with a higher serial replaces the zone and appends
 sed 's| 2026050501 | 2026050502 |' "$C/work/clean-nsec.unsigned" >"$ZG_TMP/next.unsigned"
-check "the same zone re-signed with serial 2026050502 (NSEC)" \
+resign() {
     dnssec-signzone -q -d "$ZG_TMP" -o tld. -f "$ZG_TMP/next.zone" -s now-3600 -e now+2592000 \
-    "$ZG_TMP/next.unsigned" "$C"/keys/ksk8/K*.private "$C"/keys/zsk8/K*.private
+        "$ZG_TMP/next.unsigned" "$C"/keys/ksk8/K*.private "$C"/keys/zsk8/K*.private >/dev/null
+}
+check "the same zone re-signed with serial 2026050502 (NSEC)" resign
 check_exit 0 "a newer clean zone (NSEC) is released" zg --origin tld. \
     --ds "$C/ds.txt" --release "$R" "$ZG_TMP/next.zone"
 check "... it replaced tld.zone" cmp -s "$R/tld.zone" "$ZG_TMP/next.zone"
