@@ -399,7 +399,7 @@ struct binjob {
     zone_bins_t *const *parts;
     size_t np;
     size_t next;                 /* next bin to take (shared) */
-    size_t off[ZONE_BINS];       /* where each bin starts in the arena */
+    size_t off[ZONE_BINS + 1];   /* where each bin starts in the arena */
     size_t first[ZONE_BINS + 1]; /* and in the index */
     uint8_t order[ZONE_BINS];    /* the bins, largest first */
     void (*done)(void *arg, size_t bin, size_t first, size_t n);
@@ -411,7 +411,8 @@ struct binjob {
 
 /* One bin: its records from every part (in part order, each part's in
  * the order read), sorted stably, laid out at the bin's place. */
-static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e, sortent_t *t)
+static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e,
+                       sortent_t **spare)
 {
     size_t n = 0, skip = j->z->okey_len;
     for (size_t q = 0; q < j->np; q++) {
@@ -421,6 +422,16 @@ static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e, sortent_t *t)
             ent_fill(&e[n++], p, skip);
             o += blob_len(p);
         }
+    }
+    /* the radix sort's scratch: the bin's place in the new arena, not yet
+     * written (a record's blob is mostly larger than its entry), else a
+     * buffer of the thread's own */
+    uintptr_t at = ((uintptr_t)(j->dst + j->off[k]) + 7) & ~(uintptr_t)7;
+    sortent_t *t = (sortent_t *)at;
+    if (at + n * sizeof(*t) > (uintptr_t)(j->dst + j->off[k + 1])) {
+        if (!*spare && !(*spare = malloc(j->maxn * sizeof(**spare))))
+            return -ENOMEM;
+        t = *spare;
     }
     ent_radix(e, t, n, 1); /* octet 0 is the bin's */
     size_t off = j->off[k];
@@ -437,21 +448,23 @@ static int bin_lay_out(struct binjob *j, size_t k, sortent_t *e, sortent_t *t)
 static void *bin_worker(void *arg)
 {
     struct binjob *j = arg;
-    sortent_t *e = malloc((j->maxn ? j->maxn : 1) * sizeof(*e));
-    sortent_t *t = malloc((j->maxn ? j->maxn : 1) * sizeof(*t));
-    if (!e || !t) {
+    sortent_t *e = malloc((j->maxn ? j->maxn : 1) * sizeof(*e)), *t = NULL;
+    if (!e) {
         __atomic_store_n(&j->err, -ENOMEM, __ATOMIC_RELAXED);
-    } else {
-        for (;;) {
-            size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
-            if (i >= ZONE_BINS)
-                break;
-            size_t k = j->order[i];
-            bin_lay_out(j, k, e, t);
-            if (j->done && j->first[k + 1] > j->first[k])
-                j->done(j->done_arg, k, j->first[k],
-                        j->first[k + 1] - j->first[k]);
+        return NULL;
+    }
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= ZONE_BINS)
+            break;
+        size_t k = j->order[i];
+        if (bin_lay_out(j, k, e, &t) != 0) {
+            __atomic_store_n(&j->err, -ENOMEM, __ATOMIC_RELAXED);
+            break;
         }
+        if (j->done && j->first[k + 1] > j->first[k])
+            j->done(j->done_arg, k, j->first[k],
+                    j->first[k + 1] - j->first[k]);
     }
     free(e);
     free(t);
@@ -484,6 +497,7 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *const *parts, size_t np,
         j->maxn = c > j->maxn ? c : j->maxn;
     }
     j->first[ZONE_BINS] = n;
+    j->off[ZONE_BINS] = total;
     /* largest first: the last bins taken are small, so the two threads
      * end close together (bins differ by orders of magnitude) */
     for (size_t k = 0; k < ZONE_BINS; k++) {
