@@ -360,7 +360,6 @@ static int check_zone(struct rctx *c)
 
 #define SPLIT_MIN (16u << 20)
 #define SPLIT_SLICE (4u << 20)
-#define SPLIT_DIRS 256 /* directive lines a file may have and be split */
 
 /* The scanner state a slice starts or ends in. */
 struct sstate {
@@ -401,8 +400,8 @@ struct split {
     const char *buf;
     struct slice *sl;
     size_t nsl, cut;     /* slices [0, cut) are the first half's */
-    const char *dir[SPLIT_DIRS]; /* directive lines, in file order */
-    size_t dirlen[SPLIT_DIRS], ndir;
+    const char **dir;    /* directive lines, in file order */
+    size_t *dirlen, ndir, dircap;
     pthread_mutex_t mu;
     size_t front[2], back[2]; /* unclaimed slices of each half */
     pthread_barrier_t lines;
@@ -434,8 +433,8 @@ static bool word_at(const char *p, const char *end, const char *w)
     return p[n] == ' ' || p[n] == '\t';
 }
 
-/* The directive lines of the file (only $ORIGIN and $TTL, at most
- * SPLIT_DIRS); false if the file is not fit for split reading. */
+/* The directive lines of the file (only $ORIGIN and $TTL); false if the
+ * file is not fit for split reading. */
 static bool find_dirs(struct split *sp, const char *b, size_t len)
 {
     const char *end = b + len;
@@ -447,8 +446,19 @@ static bool find_dirs(struct split *sp, const char *b, size_t len)
         if (!org && !ttl)
             return false; /* $INCLUDE or something unknown */
         const char *e = memchr(q, '\n', (size_t)(end - q));
-        if (!e || sp->ndir == SPLIT_DIRS)
+        if (!e)
             return false;
+        if (sp->ndir == sp->dircap) {
+            size_t cap = sp->dircap ? 2 * sp->dircap : 16;
+            const char **d = realloc(sp->dir, cap * sizeof(*d));
+            if (d)
+                sp->dir = d;
+            size_t *l = d ? realloc(sp->dirlen, cap * sizeof(*l)) : NULL;
+            if (!l)
+                return false;
+            sp->dirlen = l;
+            sp->dircap = cap;
+        }
         sp->dir[sp->ndir] = q;
         sp->dirlen[sp->ndir++] = (size_t)(e - q) + 1;
     }
@@ -828,6 +838,8 @@ static void split_free(struct split *sp)
         part_free(sp->stolen[k]);
     free(sp->stolen);
     free(sp->sl);
+    free(sp->dir);
+    free(sp->dirlen);
 }
 
 /* Sorts, lays out and checks the parts' records into the zone. */
