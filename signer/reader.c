@@ -360,6 +360,10 @@ static int check_zone(struct rctx *c)
 
 #define SPLIT_MIN (16u << 20)
 #define SPLIT_SLICE (4u << 20)
+/* A slice read by another thread first reads every directive before it:
+ * a file with more of them is read whole (as a zone with $ORIGIN at every
+ * name is). */
+#define SPLIT_DIRS 4096
 
 /* The scanner state a slice starts or ends in. */
 struct sstate {
@@ -433,8 +437,8 @@ static bool word_at(const char *p, const char *end, const char *w)
     return p[n] == ' ' || p[n] == '\t';
 }
 
-/* The directive lines of the file (only $ORIGIN and $TTL); false if the
- * file is not fit for split reading. */
+/* The directive lines of the file (only $ORIGIN and $TTL, at most
+ * SPLIT_DIRS); false if the file is not fit for split reading. */
 static bool find_dirs(struct split *sp, const char *b, size_t len)
 {
     const char *end = b + len;
@@ -446,7 +450,7 @@ static bool find_dirs(struct split *sp, const char *b, size_t len)
         if (!org && !ttl)
             return false; /* $INCLUDE or something unknown */
         const char *e = memchr(q, '\n', (size_t)(end - q));
-        if (!e)
+        if (!e || sp->ndir == SPLIT_DIRS)
             return false;
         if (sp->ndir == sp->dircap) {
             size_t cap = sp->dircap ? 2 * sp->dircap : 16;
