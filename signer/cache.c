@@ -505,22 +505,33 @@ bool cache_can_copy(const struct cache *c)
     return c && c->copy_ok;
 }
 
+static void seg_at(const struct cache *c, size_t k, cache_seg_t *seg)
+{
+    const uint8_t *e = c->segs + k * SEG_SIZE;
+    seg->index = k;
+    seg->off = c->segoff[k];
+    seg->len = get32(e + 2 * CACHE_DIGEST);
+    seg->td = e + CACHE_DIGEST;
+}
+
 int cache_seg_find(const struct cache *c, const uint8_t cd[CACHE_DIGEST],
-                   cache_seg_t *seg)
+                   size_t hint, cache_seg_t *seg)
 {
     if (!c->copy_ok)
         return -1;
+    /* most segments follow the one found before them, as in the file */
+    if (hint < c->nsegs &&
+        memcmp(c->segs + hint * SEG_SIZE, cd, CACHE_DIGEST) == 0) {
+        seg_at(c, hint, seg);
+        return 0;
+    }
     for (size_t h = (size_t)slot_hash(cd) & c->slotmask; c->slot[h];
          h = (h + 1) & c->slotmask) {
         size_t k = c->slot[h] - 1;
-        const uint8_t *e = c->segs + k * SEG_SIZE;
-        if (memcmp(e, cd, CACHE_DIGEST) != 0)
-            continue;
-        seg->index = k;
-        seg->off = c->segoff[k];
-        seg->len = get32(e + 2 * CACHE_DIGEST);
-        seg->td = e + CACHE_DIGEST;
-        return 0;
+        if (memcmp(c->segs + k * SEG_SIZE, cd, CACHE_DIGEST) == 0) {
+            seg_at(c, k, seg);
+            return 0;
+        }
     }
     return -1;
 }

@@ -368,9 +368,10 @@ int cache_find(const struct cache *c, const uint8_t dg[CACHE_DIGEST],
 int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len);
 /* May segments be copied (same presentation format and segment rule)? */
 bool cache_can_copy(const struct cache *c);
-/* The previous zone file's segment with content digest CD; -1 if none. */
+/* The previous zone file's segment with content digest CD (HINT: the
+ * index where it is likely to be); -1 if none. */
 int cache_seg_find(const struct cache *c, const uint8_t cd[CACHE_DIGEST],
-                   cache_seg_t *seg);
+                   size_t hint, cache_seg_t *seg);
 /* LEN octets of the previous zone file at OFF into BUF; -1 if they cannot
  * be read (the file changed). */
 int cache_zone_read(const struct cache *c, uint64_t off, size_t len,

@@ -217,7 +217,7 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
         return writer_format(z, ch->start, ch->end, all_sigs, &b, &ch->text);
     struct run *run = calloc(1, sizeof(*run));
     int ret = run ? 0 : -ENOMEM;
-    size_t it = 0;
+    size_t it = 0, hint = SIZE_MAX;
     for (size_t i = ch->start; i < ch->end && !ret;) {
         size_t e, ie;
         uint8_t cd[CACHE_DIGEST];
@@ -225,7 +225,8 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
         if ((ret = segment_content(z, ch, i, ch->end, it, &e, &ie)) ||
             (ret = cache_text_digest(md, ch->scratch.buf, ch->scratch.len, cd)))
             break;
-        if (copy && cache_seg_find(c->pcache, cd, &ps) == 0) {
+        if (copy && cache_seg_find(c->pcache, cd, hint, &ps) == 0) {
+            hint = ps.index + 1;
             if (run->n == RUN_MAX || (run->n && run->off + run->len != ps.off))
                 if ((ret = run_flush(c, ch, md, run)))
                     break;
