@@ -36,7 +36,9 @@ static void usage(FILE *f)
           "all, 0: none).\n"
           "A binary signature cache OUT.zsc is written beside OUT; --previous "
           "P uses P.zsc\n(or --previous-cache FILE) when it belongs to P "
-          "(size and SHA-256), else\nparses P.  --no-cache: neither.\n",
+          "(its size, and the digest of\nevery part of P, checked as P is "
+          "copied from), else parses P; the text of\nunchanged names is "
+          "copied from P.  --no-cache: neither.\n",
           f);
 }
 
