@@ -13,6 +13,7 @@
  * NSEC3/NSEC TTL: min(SOA TTL, SOA MINIMUM) (RFC 9077).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -254,6 +255,126 @@ static int emit_nsec(struct dctx *c, uint32_t ttl)
     return 0;
 }
 
+/* The names [FROM, TO): flags and chain entries; names below a cut are
+ * occluded (glue, data below a DNAME). */
+static int walk(struct dctx *c, size_t from, size_t to)
+{
+    const zone_t *z = c->z;
+    const uint8_t *cutkey = NULL;
+    size_t cutlen = 0;
+    for (size_t i = from; i < to;) {
+        size_t e = zone_run_end_in(z, i, to, false);
+        rec_t r;
+        rec_at(z, i, &r);
+        if (cutkey && key_under(cutkey, cutlen, r.key, r.klen)) {
+            i = e; /* occluded: glue or data below a DNAME */
+            continue;
+        }
+        bool cut = false;
+        /* the key pointer stays valid: nothing is added during the pass */
+        int ret = do_name(c, i, e, &cut);
+        if (ret)
+            return ret;
+        if (cut) {
+            cutkey = r.key;
+            cutlen = r.klen;
+        } else {
+            cutkey = NULL;
+        }
+        i = e;
+    }
+    return 0;
+}
+
+struct walker {
+    struct dctx *c;
+    size_t from, to;
+    int ret;
+};
+
+static void *walk_run(void *arg)
+{
+    struct walker *w = arg;
+    w->ret = walk(w->c, w->from, w->to);
+    return NULL;
+}
+
+/* Where a large zone's walk may be cut in two: about the middle, at a
+ * record whose owner key's first octet below the origin differs from the
+ * record's before it, so that no name before it is an ancestor of a name
+ * from it on, the apex aside, and no cut before it occludes one after
+ * it.  0 if none (walk it whole). */
+static size_t walk_split(const zone_t *z)
+{
+    size_t skip = z->okey_len;
+    if (z->n < 65536)
+        return 0;
+    for (size_t i = z->n / 2; i < z->n; i++) {
+        rec_t a, b;
+        rec_at(z, i - 1, &a);
+        rec_at(z, i, &b);
+        if (a.klen > skip && b.klen > skip && a.key[skip] != b.key[skip])
+            return i;
+    }
+    return 0;
+}
+
+/* C2's chain entries after C's, their aux data too. */
+static int ents_append(struct dctx *c, const struct dctx *c2)
+{
+    uint64_t base = c->aux.len;
+    if (c2->nent == 0)
+        return 0;
+    if (arena_put(&c->aux, c2->aux.buf, c2->aux.len) != 0)
+        return -ENOMEM;
+    if (c->nent + c2->nent > c->cap) {
+        size_t cap = c->nent + c2->nent;
+        struct chainent *e = realloc(c->ent, cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        c->ent = e;
+        c->cap = cap;
+    }
+    for (size_t i = 0; i < c2->nent; i++) {
+        c->ent[c->nent] = c2->ent[i];
+        c->ent[c->nent++].aux += base;
+    }
+    return 0;
+}
+
+/* The names of Z, walked on two threads where the zone allows it: the
+ * second walk starts with the apex on its stack, as the one walk would
+ * have it there, and its entries follow the first's. */
+static int walk_zone(struct dctx *c)
+{
+    zone_t *z = c->z;
+    size_t m = walk_split(z);
+    struct dctx *c2 = m ? calloc(1, sizeof(*c2)) : NULL;
+    pthread_t th;
+    if (!c2)
+        return walk(c, 0, z->n);
+    c2->z = z;
+    c2->o = c->o;
+    memcpy(c2->stack[0], z->okey, z->okey_len);
+    c2->stlen[0] = z->okey_len;
+    c2->depth = 1;
+    struct walker w = {c2, m, z->n, 0};
+    bool threaded = pthread_create(&th, NULL, walk_run, &w) == 0;
+    if (!threaded)
+        walk_run(&w);
+    int ret = walk(c, 0, m);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (!ret)
+        ret = w.ret;
+    if (!ret)
+        ret = ents_append(c, c2);
+    free(c2->ent);
+    arena_free(&c2->aux);
+    free(c2);
+    return ret;
+}
+
 int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
                  uint64_t *made, signer_diag_t *diag)
 {
@@ -264,29 +385,8 @@ int denial_build(zone_t *z, const signer_opts_t *o, uint32_t ttl,
         return -ENOMEM;
     c->z = z;
     c->o = o;
-    const uint8_t *cutkey = NULL;
-    size_t cutlen = 0;
-    for (size_t i = 0; i < z->n;) {
-        size_t e = zone_run_end(z, i, false);
-        rec_t r;
-        rec_at(z, i, &r);
-        if (cutkey && key_under(cutkey, cutlen, r.key, r.klen)) {
-            i = e; /* occluded: glue or data below a DNAME */
-            continue;
-        }
-        bool cut = false;
-        /* the key pointer stays valid: nothing is added during the pass */
-        ret = do_name(c, i, e, &cut);
-        if (ret)
-            goto out;
-        if (cut) {
-            cutkey = r.key;
-            cutlen = r.klen;
-        } else {
-            cutkey = NULL;
-        }
-        i = e;
-    }
+    if ((ret = walk_zone(c)))
+        goto out;
     size_t n0 = z->n;
     trace_mark("denial walk");
     ret = o->denial == SIGNER_DENIAL_NSEC3 ? emit_nsec3(c, ttl, diag)
