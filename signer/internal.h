@@ -431,6 +431,7 @@ struct chunk {
     struct segrec *segs; /* the chunk's segments (with a cache) */
     size_t nsegs, segcap;
     size_t copied_end; /* 1 + last previous segment copied, 0: none */
+    uint64_t rrsets, signed_rrsets; /* in the chunk, for the stats */
 };
 
 struct keyuse {
@@ -463,7 +464,7 @@ struct sctx {
     size_t nchunks, ccap;
     int err;
     signer_diag_t errdiag;
-    uint64_t made, reused;
+    uint64_t made, reused, rrsets, signed_rrsets;
     uint64_t seg_copied, seg_printed; /* segments (segment.c) */
     int stale_found; /* previous file changed: 1 seen copying, 2 at the end */
     size_t verified_to;   /* writer side: previous segments checked below */

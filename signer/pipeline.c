@@ -133,13 +133,15 @@ static int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
 {
     zone_t *z = c->z;
     for (size_t i = ch->start; i < ch->end;) {
-        size_t e = zone_run_end(z, i, true);
+        size_t e = zone_run_end_in(z, i, ch->end, true);
         rec_t r;
         rec_at(z, i, &r);
+        ch->rrsets++;
         if (r.flags & RF_SIGN) {
             int ret = sign_rrset(c, ch, i, e, md);
             if (ret)
                 return ret;
+            ch->signed_rrsets++;
         }
         i = e;
     }
@@ -319,6 +321,8 @@ const uint8_t *chunk_item_rdata(const struct chunk *ch, const struct item *it,
  * drops the cache (the zone does not depend on it).  Also counts. */
 static void chunk_account(struct sctx *c, struct chunk *ch)
 {
+    c->rrsets += ch->rrsets;
+    c->signed_rrsets += ch->signed_rrsets;
     for (size_t i = 0; i < ch->nsegs && c->cw && !c->cw_err; i++)
         c->cw_err = cache_w_seg(c->cw, ch->segs[i].cd, ch->segs[i].td,
                                 ch->segs[i].len);
@@ -350,6 +354,7 @@ static void chunk_recycle(struct sctx *c, struct chunk *ch)
         ch->start = ch->end = 0;
         ch->done = 0;
         ch->nitems = ch->njobs = ch->read = ch->nsegs = ch->copied_end = 0;
+        ch->rrsets = ch->signed_rrsets = 0;
         ch->data.len = ch->text.len = ch->scratch.len = 0;
         c->spare[c->nspare++] = ch;
         ch = NULL;
@@ -516,6 +521,7 @@ void pipeline_reset(struct sctx *c)
     c->err = 0;
     memset(&c->errdiag, 0, sizeof(c->errdiag));
     c->made = c->reused = 0;
+    c->rrsets = c->signed_rrsets = 0;
     c->seg_copied = c->seg_printed = 0;
     c->stale_found = 0;
     c->verified_to = 0;
