@@ -125,25 +125,6 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int arena_put(struct gate_zone *z, const void *p, size_t n,
-                     uint64_t *off)
-{
-    if (z->arena_len + n > z->arena_cap) {
-        size_t cap = z->arena_cap ? z->arena_cap : 1 << 16;
-        while (cap < z->arena_len + n)
-            cap *= 2;
-        uint8_t *a = realloc(z->arena, cap);
-        if (!a)
-            return -ENOMEM;
-        z->arena = a;
-        z->arena_cap = cap;
-    }
-    memcpy(z->arena + z->arena_len, p, n);
-    *off = z->arena_len;
-    z->arena_len += n;
-    return 0;
-}
-
 /* One received record (already canonical) into the served zone. */
 static int xfr_store(xfr_t *x, const ldns_rr *rr)
 {
@@ -155,14 +136,6 @@ static int xfr_store(xfr_t *x, const ldns_rr *rr)
         snprintf(x->why, sizeof(x->why), "record %zu cannot be encoded",
                  x->nrr + 1);
         return 0;
-    }
-    if (z->nrecs == z->recs_cap) {
-        size_t cap = z->recs_cap ? z->recs_cap * 2 : 4096;
-        gate_rec_t *n = realloc(z->recs, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        z->recs = n;
-        z->recs_cap = cap;
     }
     gate_rec_t r = {0};
     r.type = (uint16_t)ldns_rr_get_type(rr);
@@ -178,11 +151,11 @@ static int xfr_store(xfr_t *x, const ldns_rr *rr)
         memcmp(z->arena + p->name, ldns_rdf_data(owner), r.namelen) == 0)
         r.name = p->name;
     else
-        err = arena_put(z, ldns_rdf_data(owner), r.namelen, &r.name);
+        err = zone_arena_put(z, ldns_rdf_data(owner), r.namelen, &r.name);
     if (!err)
-        err = arena_put(z, ldns_buffer_begin(x->buf), r.rdlen, &r.rdata);
+        err = zone_arena_put(z, ldns_buffer_begin(x->buf), r.rdlen, &r.rdata);
     if (!err)
-        z->recs[z->nrecs++] = r;
+        err = zone_rec_push(z, &r);
     return err;
 }
 

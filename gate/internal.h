@@ -314,6 +314,10 @@ void history_free(struct gate_result *r);
 void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
                     uint16_t tag, uint8_t alg, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* zone.c: append bytes to the arena (*off: where), a record to recs. */
+int zone_arena_put(struct gate_zone *z, const void *p, size_t n,
+                   uint64_t *off);
+int zone_rec_push(struct gate_zone *z, const gate_rec_t *r);
 /* "2026-12-01 01:00:00 UTC" */
 void time_str(int64_t t, char *buf, size_t len);
 /* RFC 4034 5.1.4: does DS rdata ds match key k of zone z (trust.c). */

@@ -45,39 +45,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int arena_put(struct gate_zone *z, const void *p, size_t n,
-                     uint64_t *off)
-{
-    if (z->arena_len + n > z->arena_cap) {
-        size_t cap = z->arena_cap ? z->arena_cap : 1 << 20;
-        while (cap < z->arena_len + n)
-            cap *= 2;
-        uint8_t *a = realloc(z->arena, cap);
-        if (!a)
-            return -ENOMEM;
-        z->arena = a;
-        z->arena_cap = cap;
-    }
-    memcpy(z->arena + z->arena_len, p, n);
-    *off = z->arena_len;
-    z->arena_len += n;
-    return 0;
-}
-
-static int rec_push(struct gate_zone *z, const gate_rec_t *r)
-{
-    if (z->nrecs == z->recs_cap) {
-        size_t cap = z->recs_cap ? z->recs_cap * 2 : 4096;
-        gate_rec_t *n = realloc(z->recs, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        z->recs = n;
-        z->recs_cap = cap;
-    }
-    z->recs[z->nrecs++] = *r;
-    return 0;
-}
-
 /* 1 if a name (wire) holds an upper-case letter. */
 static int dname_has_upper(const ldns_rdf *d)
 {
@@ -133,16 +100,16 @@ static int rec_add(struct gate_zone *z, const ldns_rdf *owner, uint16_t type,
         if (p->namelen == r.namelen &&
             memcmp(z->arena + p->name, ldns_rdf_data(owner), r.namelen) == 0)
             r.name = p->name;
-        else if ((err = arena_put(z, ldns_rdf_data(owner), r.namelen,
+        else if ((err = zone_arena_put(z, ldns_rdf_data(owner), r.namelen,
                                   &r.name)) < 0)
             return err;
-    } else if ((err = arena_put(z, ldns_rdf_data(owner), r.namelen,
+    } else if ((err = zone_arena_put(z, ldns_rdf_data(owner), r.namelen,
                                 &r.name)) < 0) {
         return err;
     }
-    if ((err = arena_put(z, rdata, r.rdlen, &r.rdata)) < 0)
+    if ((err = zone_arena_put(z, rdata, r.rdlen, &r.rdata)) < 0)
         return err;
-    return rec_push(z, &r);
+    return zone_rec_push(z, &r);
 }
 
 /* Check and copy one ldns_rr into the zone; *why set on bad input.  The

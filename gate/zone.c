@@ -262,3 +262,37 @@ void zone_type_str(uint16_t type, char *buf, size_t len)
     snprintf(buf, len, "%s", s ? s : "?");
     free(s);
 }
+
+/* Growing the zone while it is read (load.c, drift.c). */
+int zone_arena_put(struct gate_zone *z, const void *p, size_t n,
+                   uint64_t *off)
+{
+    if (z->arena_len + n > z->arena_cap) {
+        size_t cap = z->arena_cap ? z->arena_cap : 1 << 20;
+        while (cap < z->arena_len + n)
+            cap *= 2;
+        uint8_t *a = realloc(z->arena, cap);
+        if (!a)
+            return -ENOMEM;
+        z->arena = a;
+        z->arena_cap = cap;
+    }
+    memcpy(z->arena + z->arena_len, p, n);
+    *off = z->arena_len;
+    z->arena_len += n;
+    return 0;
+}
+
+int zone_rec_push(struct gate_zone *z, const gate_rec_t *r)
+{
+    if (z->nrecs == z->recs_cap) {
+        size_t cap = z->recs_cap ? z->recs_cap * 2 : 4096;
+        gate_rec_t *n = realloc(z->recs, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        z->recs = n;
+        z->recs_cap = cap;
+    }
+    z->recs[z->nrecs++] = *r;
+    return 0;
+}

@@ -119,6 +119,31 @@ void zone_free(zone_t *z)
     memset(z, 0, sizeof(*z));
 }
 
+/* Appends one record blob (layout in internal.h) to A. */
+static int arena_add_blob(arena_t *a, const uint8_t *key, size_t klen,
+                          uint16_t type, uint32_t ttl, const uint8_t *rdata,
+                          uint16_t rdlen, uint32_t line, uint8_t file,
+                          uint8_t flags)
+{
+    size_t n = 2 + klen + 14 + rdlen;
+    int r = arena_reserve(a, n);
+    if (r)
+        return r;
+    uint8_t *p = a->buf + a->len;
+    put16(p, (uint16_t)klen);
+    memcpy(p + 2, key, klen);
+    p += 2 + klen;
+    put16(p, type);
+    put32(p + 2, ttl);
+    put32(p + 6, line);
+    p[10] = file;
+    p[11] = flags;
+    put16(p + 12, rdlen);
+    memcpy(p + 14, rdata, rdlen);
+    a->len += n;
+    return 0;
+}
+
 int zone_add_rec(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
                  uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                  uint32_t line, uint8_t file, uint8_t flags)
@@ -131,22 +156,11 @@ int zone_add_rec(zone_t *z, const uint8_t *key, size_t klen, uint16_t type,
         z->idx = p;
         z->cap = cap;
     }
-    int r = arena_reserve(&z->a, 2 + klen + 14 + rdlen);
+    uint64_t off = z->a.len;
+    int r = arena_add_blob(&z->a, key, klen, type, ttl, rdata, rdlen, line,
+                           file, flags);
     if (r)
         return r;
-    uint64_t off = z->a.len;
-    uint8_t *p = z->a.buf + off;
-    put16(p, (uint16_t)klen);
-    memcpy(p + 2, key, klen);
-    p += 2 + klen;
-    put16(p, type);
-    put32(p + 2, ttl);
-    put32(p + 6, line);
-    p[10] = file;
-    p[11] = flags;
-    put16(p + 12, rdlen);
-    memcpy(p + 14, rdata, rdlen);
-    z->a.len += 2 + klen + 14 + rdlen;
     z->idx[z->n++] = off;
     return 0;
 }
@@ -373,22 +387,10 @@ int zone_bins_add(zone_bins_t *b, size_t skip, const uint8_t *key,
     /* bin 0 holds the apex: a label's first octet is never 0 (escaped) */
     size_t k = klen > skip ? key[skip] : 0;
     arena_t *a = &b->bin[k];
-    size_t n = 2 + klen + 14 + rdlen;
-    int r = arena_reserve(a, n);
+    int r = arena_add_blob(a, key, klen, type, ttl, rdata, rdlen, line, file,
+                           flags);
     if (r)
         return r;
-    uint8_t *p = a->buf + a->len;
-    put16(p, (uint16_t)klen);
-    memcpy(p + 2, key, klen);
-    p += 2 + klen;
-    put16(p, type);
-    put32(p + 2, ttl);
-    put32(p + 6, line);
-    p[10] = file;
-    p[11] = flags;
-    put16(p + 12, rdlen);
-    memcpy(p + 14, rdata, rdlen);
-    a->len += n;
     b->count[k]++;
     b->n++;
     return 0;
