@@ -62,7 +62,7 @@ check_exit 1 "same serial again: refused" zg --origin tld. \
 check "... as unsafe-transition" grep -q 'unsafe-transition: tld. SOA .*does not increase' "$ZG_TMP/log"
 check "... DIR untouched" [ "$(snap)" = "$before" ]
 # a second pass with a higher serial replaces the zone and appends
-sed 's| 2026050501 | 2026050502 |' "$C/work/clean-nsec.unsigned" >"$ZG_TMP/next.unsigned"
+sed 's| 2026050501 | 2026050502 |' "$C/scratch/clean-nsec.unsigned" >"$ZG_TMP/next.unsigned"
 resign() {
     dnssec-signzone -q -d "$ZG_TMP" -o tld. -f "$ZG_TMP/next.zone" -s now-3600 -e now+2592000 \
         "$ZG_TMP/next.unsigned" "$C"/keys/ksk8/K*.private "$C"/keys/zsk8/K*.private >/dev/null

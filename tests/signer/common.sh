@@ -26,6 +26,16 @@ zs_keys() {
     fi
 }
 
+# zs_setup NHSM ALG MODE: the usual start of a test: a temporary directory
+# (also $T), NHSM fresh SoftHSM tokens and a key set $ZG_TMP/ks made by
+# zs_keys; a failure ends the test.
+zs_setup() {
+    zg_tmpdir
+    T=$ZG_TMP
+    zg_softhsm_init "$ZG_TMP/hsm" "$1" || { not_ok "softhsm init"; done_testing; }
+    zs_keys "$ZG_TMP/ks" "$1" "$2" "$3" || { not_ok "keygen"; done_testing; }
+}
+
 # zs_sign NHSM ARGS...: zonesign with tokens hsm1..hsmNHSM.
 zs_sign() {
     local n=$1

@@ -8,9 +8,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/softhsm.sh"
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util zonesign zonehsm
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 1 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 1 13 csk || { not_ok "keygen"; done_testing; }
+zs_setup 1 13 csk
 
 for f in "$ZG_SRC"/tests/data/signer/bad-*.zone; do
     name=$(basename "$f")

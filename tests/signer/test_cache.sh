@@ -10,10 +10,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/softhsm.sh"
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util kzonecheck python3 zonesign zonehsm zonegen
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 2 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 2 13 split || { not_ok "keygen"; done_testing; }
-T=$ZG_TMP
+zs_setup 2 13 split
 
 zonegen --origin tld. --delegations 2000 --ds-fraction 0.2 --seed 5 \
     --extras -o "$T/v1.zone"

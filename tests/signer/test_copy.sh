@@ -18,10 +18,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/softhsm.sh"
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util kzonecheck python3 zonesign zonehsm zonegen
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 2 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 2 8 split || { not_ok "keygen"; done_testing; }
-T=$ZG_TMP
+zs_setup 2 8 split
 
 INC=$(date -u -d '-1 hour' +%Y%m%d%H%M%S)
 EXP=$(date -u -d '+30 days' +%Y%m%d%H%M%S)

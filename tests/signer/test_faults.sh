@@ -13,9 +13,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 zs_need softhsm2-util ldns-verify-zone kzonecheck zonesign zonehsm zonegen
 shim="$ZG_BUILD/tests/shim/libzgshim.so"
 [ -f "$shim" ] || { echo "Bail out! no $shim"; exit 1; }
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 3 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 3 13 split || { not_ok "keygen"; done_testing; }
+zs_setup 3 13 split
 zonegen --origin tld. --delegations 3000 --ds-fraction 0.2 --seed 4 --extras \
     -o "$ZG_TMP/z.zone"
 export ZG_MODULE=$shim

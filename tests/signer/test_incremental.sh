@@ -10,9 +10,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util dnssec-verify ldns-verify-zone kzonecheck python3 \
     zonesign zonehsm zonegen
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 2 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 2 13 split || { not_ok "keygen"; done_testing; }
+zs_setup 2 13 split
 
 zonegen --origin tld. --delegations 3000 --ds-fraction 0.1 --glue-fraction 0.1 \
     --seed 11 --extras -o "$ZG_TMP/v1.zone"

@@ -14,10 +14,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/softhsm.sh"
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util kzonecheck python3 zonesign zonehsm zonegen
-zg_tmpdir
-zg_softhsm_init "$ZG_TMP/hsm" 1 || { not_ok "softhsm init"; done_testing; }
-zs_keys "$ZG_TMP/ks" 1 13 csk || { not_ok "keygen"; done_testing; }
-T=$ZG_TMP
+zs_setup 1 13 csk
 
 # sign Z with split reading forced (MIN=1) or off; output without RRSIG
 # lines (ECDSA signatures differ run to run), stderr without timings
