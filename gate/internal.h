@@ -318,6 +318,10 @@ void result_add_msg(struct gate_result *r, gate_class_t cls, uint16_t type,
 int zone_arena_put(struct gate_zone *z, const void *p, size_t n,
                    uint64_t *off);
 int zone_rec_push(struct gate_zone *z, const gate_rec_t *r);
+/* zone.c: RFC 4034 6.2 canonical form of a parsed record (names
+ * lower-cased only when one holds an upper-case letter). */
+int zone_dname_has_upper(const ldns_rdf *d);
+void zone_rr_canonical(ldns_rr *rr);
 /* "2026-12-01 01:00:00 UTC" */
 void time_str(int64_t t, char *buf, size_t len);
 /* RFC 4034 5.1.4: does DS rdata ds match key k of zone z (trust.c). */

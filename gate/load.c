@@ -46,17 +46,6 @@
 #include <strings.h>
 
 /* 1 if a name (wire) holds an upper-case letter. */
-static int dname_has_upper(const ldns_rdf *d)
-{
-    if (!d || ldns_rdf_get_type(d) != LDNS_RDF_TYPE_DNAME)
-        return 0;
-    const uint8_t *p = ldns_rdf_data(d);
-    size_t n = ldns_rdf_size(d);
-    for (size_t i = 0; i < n; i++)
-        if (p[i] >= 'A' && p[i] <= 'Z')
-            return 1;
-    return 0;
-}
 
 /*
  * The checks every record passes, whichever road parsed it; owner is in
@@ -117,13 +106,7 @@ static int rec_add(struct gate_zone *z, const ldns_rdf *owner, uint16_t type,
 static int rr_store(struct gate_zone *z, ldns_rr *rr, ldns_buffer *buf,
                     int line, const char **why)
 {
-    /* ldns_rr2canonical only lower-cases names (RFC 4034 6.2 item 3): when
-     * no name of the record holds an upper-case letter it changes nothing */
-    int upper = dname_has_upper(ldns_rr_owner(rr));
-    for (size_t i = 0; i < ldns_rr_rd_count(rr) && !upper; i++)
-        upper = dname_has_upper(ldns_rr_rdf(rr, i));
-    if (upper)
-        ldns_rr2canonical(rr);
+    zone_rr_canonical(rr);
     int err = rec_check(z, (uint16_t)ldns_rr_get_class(rr), ldns_rr_owner(rr),
                         why);
     if (err)
@@ -605,7 +588,7 @@ static int hit_store(struct gate_zone *z, const memo_ent_t *hit,
 {
     ldns_rdf *lower = NULL;
     const ldns_rdf *owner = prev;
-    if (dname_has_upper(prev)) { /* RFC 4034 6.2, as ldns_rr2canonical */
+    if (zone_dname_has_upper(prev)) { /* RFC 4034 6.2, as ldns_rr2canonical */
         if (!(lower = ldns_rdf_clone(prev)))
             return -ENOMEM;
         ldns_dname2canonical(lower);

@@ -296,3 +296,28 @@ int zone_rec_push(struct gate_zone *z, const gate_rec_t *r)
     z->recs[z->nrecs++] = *r;
     return 0;
 }
+
+/* 1 if a name (wire) holds an upper-case letter. */
+int zone_dname_has_upper(const ldns_rdf *d)
+{
+    if (!d || ldns_rdf_get_type(d) != LDNS_RDF_TYPE_DNAME)
+        return 0;
+    const uint8_t *p = ldns_rdf_data(d);
+    size_t n = ldns_rdf_size(d);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            return 1;
+    return 0;
+}
+
+/* RFC 4034 6.2 canonical form: ldns_rr2canonical only lower-cases names
+ * (item 3), so it is skipped when no name of the record holds an
+ * upper-case letter (most records of a zone or a transfer). */
+void zone_rr_canonical(ldns_rr *rr)
+{
+    int upper = zone_dname_has_upper(ldns_rr_owner(rr));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr) && !upper; i++)
+        upper = zone_dname_has_upper(ldns_rr_rdf(rr, i));
+    if (upper)
+        ldns_rr2canonical(rr);
+}
