@@ -18,6 +18,7 @@
 #ifndef ZONEGATE_HSM_H
 #define ZONEGATE_HSM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -210,6 +211,8 @@ typedef struct hsm_pool_opts {
                             * worker keeps one session per HSM */
     unsigned verify_every; /* verify 1 of every N signatures of each HSM
                             * against the DNSKEY (0: never; 1: all) */
+    bool token_keys;       /* sign with the token objects, not with proven
+                            * per-session copies (see pool.c) */
     hsm_mismatch_cb mismatch;     /* proof failures, may be NULL */
     void (*log)(void *arg, const char *line); /* HSM taken out, ... */
     void *arg;             /* for mismatch and log */

@@ -13,6 +13,15 @@
  * before it was caught with a bad signature are signed again elsewhere.
  * No HSM left: HSM_ENOHSM and the batch must not be used.
  * The consistency proof (probe.c) runs before any worker starts.
+ * Session keys: unless opts.token_keys is set, each worker copies every
+ * private key into its own session on every HSM (C_CopyObject with
+ * CKA_TOKEN false: the copy never leaves the HSM and keeps CKA_SENSITIVE
+ * and CKA_EXTRACTABLE) and signs with the copy.  SoftHSM re-reads a token
+ * object's file state on every C_SignInit; a session object lives in
+ * memory, about 1.5x faster per signature.  Each copy is proven before it
+ * signs: a probe signature of the copy must verify against the DNSKEY, or
+ * the pool is not started (HSM_EMISMATCH).  An HSM that refuses the copy
+ * (CKA_COPYABLE false, or no C_CopyObject) signs with the token object.
  * Not here: RRSIG wire form (signer/).
  */
 #include <errno.h>
@@ -34,6 +43,7 @@ struct pool_hsm {
     atomic_uint_fast64_t sampled;
     char reason[256];         /* under pool->lock */
     CK_OBJECT_HANDLE *priv;   /* per key; 0 for removed keys */
+    unsigned copy_refused;    /* C_CopyObject refusals (pool start only) */
 };
 
 struct batch {
@@ -49,6 +59,7 @@ struct worker {
     pthread_t th;
     bool started;
     CK_SESSION_HANDLE *sess;  /* per HSM */
+    CK_OBJECT_HANDLE *key;    /* per (HSM, key): session copy or token key */
 };
 
 struct hsm_pool {
@@ -115,8 +126,8 @@ static bool sign_on(struct worker *w, size_t i, hsm_job_t *j)
     size_t len = 0;
     unsigned every = p->opts.verify_every;
     CK_RV rv = raw_sign(p->set->tok[i].mod->f, w->sess[i],
-                        p->h[i].priv[j->key], k->alg, j->data, j->len, sig,
-                        &len);
+                        w->key[i * p->ks->count + j->key], k->alg, j->data,
+                        j->len, sig, &len);
     if (rv != CKR_OK) {
         take_out(p, i, false, "key %s: C_Sign: %s", k->label,
                  hsm_ckr_name(rv));
@@ -292,6 +303,7 @@ void hsm_pool_free(struct hsm_pool *p)
             if (w->sess[i] != 0)
                 p->set->tok[i].mod->f->C_CloseSession(w->sess[i]);
         free(w->sess);
+        free(w->key);
     }
     for (size_t i = 0; p->h != NULL && i < p->set->n; i++)
         free(p->h[i].priv);
@@ -333,16 +345,68 @@ static int pool_keys(struct hsm_pool *p, hsm_diag_t *diag)
     return 0;
 }
 
+/* Worker W's handle for every key on HSM I: a proven session copy, or
+ * the token object when the HSM will not copy it. */
+static int worker_keys(struct hsm_pool *p, struct worker *w, size_t i,
+                       hsm_diag_t *diag)
+{
+    struct hsm_token *tok = &p->set->tok[i];
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &no, sizeof(no)}};
+    for (size_t k = 0; k < p->ks->count; k++) {
+        const hsm_key_t *key = &p->ks->keys[k];
+        CK_OBJECT_HANDLE *h = &w->key[i * p->ks->count + k];
+        const char *why = NULL;
+        CK_RV rv;
+        int rc;
+        *h = p->h[i].priv[k];
+        if (key->state == HSM_STATE_REMOVED || p->opts.token_keys)
+            continue;
+        rv = tok->mod->f->C_CopyObject(w->sess[i], p->h[i].priv[k], tmpl, 1,
+                                       h);
+        if (rv != CKR_OK) {
+            *h = p->h[i].priv[k];
+            if (!p->h[i].copy_refused++ && p->opts.log != NULL) {
+                char line[256];
+                snprintf(line, sizeof(line), "HSM %zu (token %s): no "
+                         "session copy of key %s (%s); signing with the "
+                         "token objects", i + 1, tok->label, key->label,
+                         hsm_ckr_name(rv));
+                p->opts.log(p->opts.arg, line);
+            }
+            continue;
+        }
+        rc = probe_sign(tok, w->sess[i], *h, key, &why, diag);
+        if (rc == HSM_EMISMATCH) {
+            hsm_mismatch_t m = {.hsm = i + 1, .token = tok->label,
+                                .label = key->label,
+                                .expected_tag = key->keytag,
+                                .found_tag = -1,
+                                .reason = "session copy of the key: probe "
+                                          "signature does not verify"};
+            if (p->opts.mismatch != NULL)
+                p->opts.mismatch(&m, p->opts.arg);
+            diag_set(diag, "HSM consistency proof failed");
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
 {
     for (size_t t = 0; t < p->nworkers; t++) {
         struct worker *w = &p->w[t];
         w->pool = p;
         w->sess = calloc(p->set->n, sizeof(*w->sess));
-        if (w->sess == NULL)
+        w->key = calloc(p->set->n * (p->ks->count > 0 ? p->ks->count : 1),
+                        sizeof(*w->key));
+        if (w->sess == NULL || w->key == NULL)
             return -ENOMEM;
         for (size_t i = 0; i < p->set->n; i++) {
             struct hsm_token *tok = &p->set->tok[i];
+            int rc;
             CK_RV rv = tok->mod->f->C_OpenSession(
                 tok->slot_id, CKF_SERIAL_SESSION, NULL, NULL, &w->sess[i]);
             if (rv != CKR_OK) {
@@ -351,6 +415,8 @@ static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
                          i + 1, tok->label, hsm_ckr_name(rv));
                 return HSM_EDEVICE;
             }
+            if ((rc = worker_keys(p, w, i, diag)) != 0)
+                return rc;
         }
     }
     for (size_t t = 0; t < p->nworkers; t++) {

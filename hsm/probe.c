@@ -40,10 +40,8 @@ static int object_tag(struct hsm_token *t, CK_OBJECT_HANDLE o,
     return hsm_keytag(rd, hsm_key_dnskey_rdata(found, rd));
 }
 
-/* Signs a random challenge with private key O and verifies it against the
- * DNSKEY.  0 good, HSM_EMISMATCH with *why set, or an error. */
-static int probe_sign(struct hsm_token *t, CK_OBJECT_HANDLE o,
-                      const hsm_key_t *k, const char **why, hsm_diag_t *diag)
+int probe_sign(struct hsm_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+               const hsm_key_t *k, const char **why, hsm_diag_t *diag)
 {
     uint8_t challenge[64], sig[512];
     size_t sig_len = 0;
@@ -55,7 +53,7 @@ static int probe_sign(struct hsm_token *t, CK_OBJECT_HANDLE o,
         diag_openssl(diag, "RAND_bytes");
         return HSM_ECRYPTO;
     }
-    rv = raw_sign(t->mod->f, t->admin, o, k->alg, challenge,
+    rv = raw_sign(t->mod->f, s, o, k->alg, challenge,
                   sizeof(challenge), sig, &sig_len);
     if (rv != CKR_OK) {
         *why = "probe signature refused by the HSM";
@@ -128,7 +126,7 @@ int probe_key(struct hsm_set *set, size_t i, const hsm_key_t *k,
         mismatch(cb, arg, set, i, k, tag, why);
         return HSM_EMISMATCH;
     }
-    rc = probe_sign(t, priv[0], k, &why, diag);
+    rc = probe_sign(t, t->admin, priv[0], k, &why, diag);
     if (rc == HSM_EMISMATCH) {
         /* An RSA private object carries its modulus: name its real tag. */
         int ptag = object_tag(t, priv[0], k, &found);

@@ -310,6 +310,7 @@ static int start_pool(struct sctx *c, struct hsm_set *set,
 {
     hsm_pool_opts_t po = {.threads = c->o->threads,
                           .verify_every = c->o->verify_every,
+                          .token_keys = c->o->token_keys != 0,
                           .mismatch = hooks ? hooks->mismatch : NULL,
                           .log = hooks ? hooks->warn : NULL,
                           .arg = hooks ? hooks->arg : NULL};

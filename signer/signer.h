@@ -94,6 +94,8 @@ typedef struct signer_opts {
     unsigned submitters;       /* batch builders, 0 = 2 */
     unsigned verify_every;     /* check 1 of N signatures per HSM against
                                 * the DNSKEY in the pool (0: never) */
+    int token_keys;            /* sign with the HSMs' token objects, not
+                                * with per-session copies */
     int progress;              /* print progress on stderr */
 } signer_opts_t;
 

@@ -25,7 +25,8 @@ static void usage(FILE *f)
           "         [--serial keep|increment|unixtime|date]\n"
           "         [--previous SIGNED_ZONE] [--threads N] [--submitters N]"
           " [--quiet]\n"
-          "         [--verify-every N] [--previous-cache FILE] [--no-cache]\n"
+          "         [--verify-every N] [--previous-cache FILE] [--no-cache]"
+          " [--hsm-token-keys]\n"
           "         -o OUT  IN\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
           "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
@@ -38,7 +39,12 @@ static void usage(FILE *f)
           "P uses P.zsc\n(or --previous-cache FILE) when it belongs to P "
           "(its size, and the digest of\nevery part of P, checked as P is "
           "copied from), else parses P; the text of\nunchanged names is "
-          "copied from P.  --no-cache: neither.\n",
+          "copied from P.  --no-cache: neither.\n"
+          "Each signing session signs with its own copy of the key, made "
+          "inside the HSM\n(C_CopyObject, a session object) and proven "
+          "by a probe signature; an HSM\nthat refuses the copy signs with "
+          "the token object.  --hsm-token-keys: always\nsign with the "
+          "token objects.\n",
           f);
 }
 
@@ -96,7 +102,8 @@ static int hex_parse(const char *s, uint8_t *out, size_t *len)
 enum {
     O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
     O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
-    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE
+    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE,
+    O_TOKENKEYS
 };
 
 int main(int argc, char **argv)
@@ -123,6 +130,7 @@ int main(int argc, char **argv)
         {"submitters", required_argument, 0, O_SUBMIT},
         {"quiet", no_argument, 0, O_QUIET},
         {"verify-every", required_argument, 0, O_VERIFY},
+        {"hsm-token-keys", no_argument, 0, O_TOKENKEYS},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     char **uris = NULL;
@@ -199,6 +207,7 @@ int main(int argc, char **argv)
         case O_PREV: o.previous = optarg; break;
         case O_PCACHE: o.previous_cache = optarg; break;
         case O_NOCACHE: o.no_cache = 1; break;
+        case O_TOKENKEYS: o.token_keys = 1; break;
         case O_VERIFY: {
             unsigned long v = strtoul(optarg, &end, 10);
             if (*end || !*optarg || v > 1000000000) {

@@ -1,14 +1,15 @@
 /*
  * tests/hsm/bench_hsm.c - signatures per second: OpenSSL in-process, raw
- * C_Sign on the token, and the hsm/ signing pool on 1 and N tokens, 1 and
- * 2 threads.  A benchmark, not a test; scripts/bench-hsm runs it.
+ * C_Sign on the token object, raw C_Sign on a per-session copy of it
+ * (C_CopyObject, CKA_TOKEN false: what the pool signs with by default),
+ * and the hsm/ signing pool on 1 and N tokens, 1 and 2 threads.  A benchmark, not a test; scripts/bench-hsm runs it.
  *
  *   bench_hsm KEYSET LABEL SECONDS ROUNDS URI...
  *
  * Messages are 150 bytes; hashing is counted in every path.  Each figure
  * is the median of ROUNDS runs of SECONDS each; a round runs every path
  * once, so machine load falls on all alike.  ZG_BENCH_ONLY=openssl,
- * raw, pool1 or poolN runs one path only (for profiling).
+ * raw, rawcopy, pool1 or poolN runs one path only (for profiling).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +44,8 @@ static double median(double *v, int n)
 }
 
 struct run {
-    int kind;            /* 0 OpenSSL, 1 raw C_Sign, 2 pool */
+    int kind;            /* 0 OpenSSL, 1 raw C_Sign, 2 pool, 3 raw C_Sign
+                          * on a session copy */
     double seconds;
     uint8_t alg;
     EVP_PKEY *pk;        /* OpenSSL */
@@ -63,18 +65,26 @@ static void *worker(void *arg)
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     const EVP_MD *h = r->alg == 10 ? EVP_sha512()
                       : r->alg == 14 ? EVP_sha384() : EVP_sha256();
+    CK_OBJECT_HANDLE key = r->priv;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &no, sizeof(no)}};
     RAND_bytes(msg, sizeof(msg));
-    if (r->kind == 1 &&
+    if ((r->kind == 1 || r->kind == 3) &&
         r->tok->mod->f->C_OpenSession(r->tok->slot_id, CKF_SERIAL_SESSION,
                                       NULL, NULL, &s) != CKR_OK)
         return NULL;
+    if (r->kind == 3 && r->tok->mod->f->C_CopyObject(s, r->priv, tmpl, 1,
+                                                     &key) != CKR_OK) {
+        r->tok->mod->f->C_CloseSession(s);
+        return NULL;
+    }
     while (!atomic_load(&r->stop)) {
         size_t len = sizeof(sig);
         if (r->kind == 0) {
             if (EVP_DigestSignInit(md, NULL, h, NULL, r->pk) != 1 ||
                 EVP_DigestSign(md, sig, &len, msg, sizeof(msg)) != 1)
                 break;
-        } else if (raw_sign(r->tok->mod->f, s, r->priv, r->alg, msg,
+        } else if (raw_sign(r->tok->mod->f, s, key, r->alg, msg,
                             sizeof(msg), sig, &len) != CKR_OK) {
             break;
         }
@@ -137,19 +147,21 @@ static bool want(const char *path)
 static void line(const char *path, uint8_t alg, unsigned tokens,
                  unsigned threads, double rate)
 {
-    printf("%-20s alg %-3u tokens %u threads %u  %9.0f sig/s\n", path, alg,
+    printf("%-21s alg %-3u tokens %u threads %u  %9.0f sig/s\n", path, alg,
            tokens, threads, rate);
     fflush(stdout);
 }
 
-enum { C_OSSL1, C_OSSL2, C_RAW1, C_RAW2, C_P11, C_P12, C_PN1, C_PN2,
-       C_COUNT };
+enum { C_OSSL1, C_OSSL2, C_RAW1, C_RAW2, C_RAWC1, C_RAWC2, C_P11, C_P12,
+       C_PN1, C_PN2, C_COUNT };
 static const char *const cname[C_COUNT] = {
     "openssl-in-process", "openssl-in-process", "raw-C_Sign", "raw-C_Sign",
-    "hsm-pool", "hsm-pool", "hsm-pool", "hsm-pool",
+    "raw-C_Sign-sesscopy", "raw-C_Sign-sesscopy", "hsm-pool", "hsm-pool",
+    "hsm-pool", "hsm-pool",
 };
 static const char *const conly[C_COUNT] = {
-    "openssl", "openssl", "raw", "raw", "pool1", "pool1", "poolN", "poolN",
+    "openssl", "openssl", "raw", "raw", "rawcopy", "rawcopy", "pool1",
+    "pool1", "poolN", "poolN",
 };
 
 /* One round over every path on a set of N tokens (1: raw and pool1). */
@@ -174,8 +186,8 @@ static int round_on_set(struct run *r, const hsm_keyset_t *ks,
         unsigned t = (unsigned)(c % 2 == 0 ? 1 : 2);
         if (!want(conly[c]))
             continue;
-        if (c == C_RAW1 || c == C_RAW2) {
-            r->kind = 1;
+        if (c >= C_RAW1 && c <= C_RAWC2) {
+            r->kind = c <= C_RAW2 ? 1 : 3;
             v[c][round] = measure(r, t);
             continue;
         }

@@ -9,7 +9,9 @@
  * every HSM takes part.  Then the private key is deleted on token 2 in the
  * middle of a large batch (C_DestroyObject through another session): the
  * pool takes HSM 2 out with a logged reason, the other two finish, and
- * still every signature verifies.  With no HSM left: HSM_ENOHSM.
+ * still every signature verifies.  With no HSM left: HSM_ENOHSM.  The pool
+ * signs with per-session copies of the key; the deletions take those too,
+ * and their count proves the copies exist.  --hsm-token-keys makes none.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -95,14 +97,22 @@ static size_t count_good(const struct batch *b, size_t per_hsm[4])
     return good;
 }
 
+/* Deletes every private key object with K's CKA_ID on token I: the token
+ * object and the pool's session copies (session objects are visible to
+ * every session of the application, PKCS#11 v2.40 section 4.4).  Returns
+ * how many were deleted, or -1. */
 static int destroy_private(struct hsm_set *set, size_t i, const hsm_key_t *k)
 {
     struct hsm_token *t = &set->tok[i];
-    CK_OBJECT_HANDLE h;
-    if (raw_find(t, t->admin, CKO_PRIVATE_KEY, k->id, k->id_len, NULL, &h,
-                 1) != 1)
+    CK_OBJECT_HANDLE h[64];
+    int n = raw_find(t, t->admin, CKO_PRIVATE_KEY, k->id, k->id_len, NULL, h,
+                     64);
+    if (n < 1 || n > 64)
         return -1;
-    return t->mod->f->C_DestroyObject(t->admin, h) == CKR_OK ? 0 : -1;
+    for (int j = 0; j < n; j++)
+        if (t->mod->f->C_DestroyObject(t->admin, h[j]) != CKR_OK)
+            return -1;
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -165,10 +175,13 @@ int main(int argc, char **argv)
             break;
         usleep(1000);
     }
-    ok(destroy_private(set, 1, &keys->keys[0]) == 0,
-       "private key of %s deleted on token 2 mid-run (after %llu of its "
-       "signatures)", keys->keys[0].label,
-       (unsigned long long)st.signatures);
+    {
+        int n = destroy_private(set, 1, &keys->keys[0]);
+        ok(n == 5, "private key of %s deleted on token 2 mid-run (after "
+           "%llu of its signatures): the token object and the 4 workers' "
+           "session copies (%d objects)", keys->keys[0].label,
+           (unsigned long long)st.signatures, n);
+    }
     pthread_join(th[0], NULL);
     ok(big.rc == 0, "the batch of 30000 still completes (%s)", big.diag.msg);
     memset(per, 0, sizeof(per));
@@ -192,8 +205,8 @@ int main(int argc, char **argv)
     batch_free(&big);
 
     /* Everything fails: no HSM left, nothing to use. */
-    ok(destroy_private(set, 0, &keys->keys[0]) == 0 &&
-           destroy_private(set, 2, &keys->keys[0]) == 0,
+    ok(destroy_private(set, 0, &keys->keys[0]) == 5 &&
+           destroy_private(set, 2, &keys->keys[0]) == 5,
        "key deleted on tokens 1 and 3 too");
     batch_make(&big, 500, 0);
     ok(hsm_pool_sign(pool, big.jobs, big.n, &big.diag) == HSM_ENOHSM &&
@@ -211,6 +224,44 @@ int main(int argc, char **argv)
            "job with a bad key index refused");
     }
     hsm_pool_free(pool);
+
+    /* The session copies go with their sessions; --hsm-token-keys makes
+     * none and signs with the token object (key 1, still on every token). */
+    {
+        CK_OBJECT_HANDLE h[8];
+        struct hsm_token *t = &set->tok[0];
+        hsm_pool_opts_t to = o;
+        EVP_PKEY *ecdsa = vkeys[0];
+        to.token_keys = true;
+        ok(raw_find(t, t->admin, CKO_PRIVATE_KEY, keys->keys[1].id,
+                    keys->keys[1].id_len, NULL, h, 8) == 1,
+           "the pool's session copies are gone when it stops");
+        ok(hsm_pool_new(&pool, set, keys, &to, &d) == HSM_EMISMATCH,
+           "a new pool refuses to start with key 0 deleted everywhere "
+           "(%s)", d.msg);
+        hsm_keyset_t one = *keys;
+        one.keys = &keys->keys[1];
+        one.count = 1;
+        ks = &one;
+        vkeys[0] = vkeys[1];
+        d.msg[0] = '\0';
+        ok(hsm_pool_new(&pool, set, &one, &to, &d) == 0,
+           "pool with token keys starts (%s)", d.msg);
+        ok(raw_find(t, t->admin, CKO_PRIVATE_KEY, keys->keys[1].id,
+                    keys->keys[1].id_len, NULL, h, 8) == 1,
+           "token keys: no session copy made");
+        batch_make(&big, 600, 0);
+        for (size_t i = 0; i < big.n; i++)
+            big.jobs[i].key = 0;
+        memset(per, 0, sizeof(per));
+        ok(hsm_pool_sign(pool, big.jobs, big.n, &big.diag) == 0 &&
+               count_good(&big, per) == big.n,
+           "token keys: 600 RSA signatures verify (%s)", big.diag.msg);
+        batch_free(&big);
+        hsm_pool_free(pool);
+        vkeys[0] = ecdsa;
+        ks = keys;
+    }
     for (size_t k = 0; k < keys->count; k++)
         EVP_PKEY_free(vkeys[k]);
     hsm_set_free(set);

@@ -5,7 +5,7 @@
  * libp11, pkcs11-tool or dlopen) and forwards every call to a real module,
  * $ZG_SHIM_MODULE (default /usr/lib/softhsm/libsofthsm2.so).  Its
  * C_GetFunctionList hands out a copy of the real function list in which
- * only the initialise, session and signing entries are replaced by
+ * only the initialise, session, signing and copy entries are replaced by
  * wrappers; everything else goes straight to the real module.  The
  * wrappers inject faults per token (chosen by token label), read from the
  * file $ZG_SHIM_CONF at C_Initialize.  Syntax and semantics: README.
@@ -58,18 +58,22 @@ enum fault_kind {
     FAULT_DEVERROR,
     FAULT_DELAY,
     FAULT_LOSESESSION,
+    FAULT_NOCOPY,
+    FAULT_BADCOPY,
     FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {
-    "swapkey", "flipbit", "deverror", "delay", "losesession",
+    "swapkey", "flipbit", "deverror", "delay", "losesession", "nocopy",
+    "badcopy",
 };
 
 struct fault {
     bool on;
     unsigned long after;
     unsigned long ms;             /* delay only */
-    char label[KEYLABEL_MAX + 1]; /* swapkey only: the evil key's CKA_LABEL */
+    char label[KEYLABEL_MAX + 1]; /* swapkey, badcopy: the evil key's
+                                   * CKA_LABEL */
 };
 
 /* One token named in the configuration. */
@@ -200,8 +204,9 @@ static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
         return conf_error(path, ln, "ms= goes with fault=delay only", NULL);
     if (mss && !parse_ulong(mss, DELAY_MAX_MS, &f.ms))
         return conf_error(path, ln, "ms= wants 0..600000", mss);
-    if ((kind == FAULT_SWAPKEY) != (keylabel != NULL))
-        return conf_error(path, ln, "label= goes with fault=swapkey only",
+    if ((kind == FAULT_SWAPKEY || kind == FAULT_BADCOPY) != (keylabel != NULL))
+        return conf_error(path, ln,
+                          "label= goes with fault=swapkey or badcopy only",
                           NULL);
     if (keylabel && strlen(keylabel) > KEYLABEL_MAX)
         return conf_error(path, ln, "label= longer than 64", NULL);
@@ -478,11 +483,12 @@ static void sleep_ms(unsigned long ms)
         ;
 }
 
-/* The evil key, found once per session on that session. */
-static CK_RV evil_find(struct session *s)
+/* The private key labelled with fault KIND's label= on session S. */
+static CK_RV evil_lookup(struct session *s, enum fault_kind kind,
+                         CK_OBJECT_HANDLE *out)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    const char *label = s->tok->f[FAULT_SWAPKEY].label;
+    const char *label = s->tok->f[kind].label;
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &cls, sizeof cls},
         {CKA_LABEL, (void *)label, strlen(label)},
@@ -491,8 +497,6 @@ static CK_RV evil_find(struct session *s)
     CK_ULONG n = 0;
     CK_RV rv;
 
-    if (s->have_evil)
-        return CKR_OK;
     rv = g.real->C_FindObjectsInit(s->h, tmpl, 2);
     if (rv != CKR_OK)
         return rv;
@@ -505,9 +509,38 @@ static CK_RV evil_find(struct session *s)
                 s->tok->label, n ? "more than one" : "no", label);
         return CKR_GENERAL_ERROR;
     }
-    s->evil = found[0];
-    s->have_evil = true;
+    *out = found[0];
     return CKR_OK;
+}
+
+/* The swapkey key, found once per session on that session. */
+static CK_RV evil_find(struct session *s)
+{
+    CK_RV rv;
+
+    if (s->have_evil)
+        return CKR_OK;
+    rv = evil_lookup(s, FAULT_SWAPKEY, &s->evil);
+    s->have_evil = rv == CKR_OK;
+    return rv;
+}
+
+/* nocopy: refuse as for CKA_COPYABLE false; badcopy: copy the evil key. */
+static CK_RV shim_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
+                             CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+                             CK_OBJECT_HANDLE_PTR out)
+{
+    struct session *s = session_find(h);
+    CK_RV rv;
+
+    if (s && s->tok->f[FAULT_NOCOPY].on)
+        return CKR_ACTION_PROHIBITED;
+    if (s && s->tok->f[FAULT_BADCOPY].on) {
+        rv = evil_lookup(s, FAULT_BADCOPY, &obj);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    return g.real->C_CopyObject(h, obj, tmpl, n, out);
 }
 
 /* swapkey: sign the same data again with the evil key and the mechanism of
@@ -698,6 +731,7 @@ static void load_real(void)
     g.list.C_Sign = shim_Sign;
     g.list.C_SignUpdate = shim_SignUpdate;
     g.list.C_SignFinal = shim_SignFinal;
+    g.list.C_CopyObject = shim_CopyObject;
     g.load_rv = CKR_OK;
 }
 
