@@ -306,8 +306,15 @@ void drift_free(struct gate_result *r);
 int history_load(struct gate_result *r, gate_diag_t *diag);
 /* This candidate as a history entry, in r->cur (after the checks). */
 int hist_current(struct gate_result *r, gate_diag_t *diag);
-/* One history.jsonl line for r->cur released at now as file; caller frees. */
-char *hist_line(const struct gate_result *r, int64_t now, const char *file);
+/* Reads r->opts->release_dir's history into r->hist (oldest first) and
+ * checks that the file the zone's last line names still has the SHA-256
+ * it records; GATE_ERR_ZONE with diag when not.  Part of history_load;
+ * the drift check alone calls it directly. */
+int history_release_check(struct gate_result *r, gate_diag_t *diag);
+/* One history.jsonl line for r->cur released at now as file whose content
+ * has SHA-256 sha256 (64 hex digits); caller frees. */
+char *hist_line(const struct gate_result *r, int64_t now, const char *file,
+                const char *sha256);
 void hist_entry_clear(hist_entry_t *e);
 void history_free(struct gate_result *r);
 /* A finding with made text (printf format). */
@@ -345,6 +352,9 @@ size_t bitmap_build(const uint16_t *types, size_t n, uint8_t *out);
 
 /* Types an NSEC/NSEC3 bitmap must list at name i (nsec.c); t >= 512. */
 size_t denial_types_at(const struct gate_zone *z, size_t i, uint16_t *t);
+
+/* release.c: SHA-256 of the file at path as 64 lower-case hex digits. */
+int release_file_sha256(const char *path, char hex[65]);
 
 /* Atomic file write helper (release.c). */
 int atomic_write(const char *path, const void *data, size_t len,

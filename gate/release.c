@@ -3,8 +3,10 @@
  * 3 and 4): unnamed temporary file (O_TMPFILE) in the target directory,
  * fsync, a name only at the last instant, rename, fsync
  * of the directory; the release history (one JSON object per line,
- * history.jsonl) is rewritten the same way.  On fail nothing here runs
- * except the --on-fail hook.  Written for the gate; the signer has its own.
+ * history.jsonl) is rewritten the same way; its line records the SHA-256
+ * of the zone file placed, which history.c checks before the next run.
+ * On fail nothing here runs except the --on-fail hook.  Written for the
+ * gate; the signer has its own.
  */
 #include "gate/internal.h"
 
@@ -145,7 +147,10 @@ static int zone_file_name(const char *zone, char *buf, size_t len)
     return 0;
 }
 
-static int copy_to_tmp(const char *src, int fd)
+/* Reads src once: copies it to fd (fd < 0: no copy) and, when md is not
+ * NULL, feeds it to md, so a release is hashed in the pass that copies it
+ * (a 150 MB zone is not read twice). */
+static int copy_to_tmp(const char *src, int fd, EVP_MD_CTX *md)
 {
     int in = open(src, O_RDONLY);
     if (in < 0)
@@ -162,11 +167,42 @@ static int copy_to_tmp(const char *src, int fd)
         }
         if (n == 0)
             break;
-        if ((err = write_all(fd, buf, (size_t)n)) < 0)
+        if (md && !EVP_DigestUpdate(md, buf, (size_t)n)) {
+            err = GATE_ERR_CRYPTO;
+            break;
+        }
+        if (fd >= 0 && (err = write_all(fd, buf, (size_t)n)) < 0)
             break;
     }
     close(in);
     return err;
+}
+
+/* SHA-256 of src's bytes (copied to fd unless fd < 0) as 64 lower-case hex
+ * digits and a NUL in hex. */
+static int copy_hashed(const char *src, int fd, char hex[65])
+{
+    uint8_t d[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md)
+        return -ENOMEM;
+    int err = EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : GATE_ERR_CRYPTO;
+    if (!err)
+        err = copy_to_tmp(src, fd, md);
+    if (!err && (!EVP_DigestFinal_ex(md, d, &dlen) || dlen != 32))
+        err = GATE_ERR_CRYPTO;
+    EVP_MD_CTX_free(md);
+    if (err)
+        return err;
+    for (unsigned i = 0; i < dlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+int release_file_sha256(const char *path, char hex[65])
+{
+    return copy_hashed(path, -1, hex);
 }
 
 static int history_write(const char *path, const char *line, int *fd_out,
@@ -178,7 +214,7 @@ static int history_write(const char *path, const char *line, int *fd_out,
     int old = open(path, O_RDONLY);
     if (old >= 0) {
         close(old);
-        err = copy_to_tmp(path, fd);
+        err = copy_to_tmp(path, fd, NULL);
     } else if (errno != ENOENT) {
         err = -errno;
     }
@@ -197,6 +233,7 @@ int gate_release(const struct gate_result *r, const char *path,
                  const char *dir, int64_t now, gate_diag_t *diag)
 {
     char fname[1200], dst[4200], hist[4200], ztmp[4300], htmp[4300];
+    char sha[65];
     char *line = NULL;
     int zfd = -1, hfd = -1, err;
     struct stat st;
@@ -211,13 +248,15 @@ int gate_release(const struct gate_result *r, const char *path,
     }
     snprintf(dst, sizeof(dst), "%s/%s", dir, fname);
     snprintf(hist, sizeof(hist), "%s/history.jsonl", dir);
-    if (!(line = hist_line(r, now, fname))) {
+    /* the line records the digest of exactly the bytes placed at dst,
+     * so it is made after the copy (history_load checks it next time) */
+    if ((err = tmp_open(dst, ztmp, sizeof(ztmp), &zfd)) < 0 ||
+        (err = copy_hashed(path, zfd, sha)) < 0)
+        goto fail;
+    if (!(line = hist_line(r, now, fname, sha))) {
         err = -ENOMEM;
         goto fail;
     }
-    if ((err = tmp_open(dst, ztmp, sizeof(ztmp), &zfd)) < 0 ||
-        (err = copy_to_tmp(path, zfd)) < 0)
-        goto fail;
     if ((err = history_write(hist, line, &hfd, htmp, sizeof(htmp))) < 0)
         goto fail;
     if (fsync(zfd) < 0 || fsync(hfd) < 0) {
