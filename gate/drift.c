@@ -608,6 +608,9 @@ int gate_drift_run(struct gate_result **out, const gate_opts_t *o,
     }
     if ((err = drift_new(r, 1, diag)) < 0)
         goto fail;
+    /* the release must be the one its history recorded (history.c) */
+    if ((err = history_release_check(r, diag)) < 0)
+        goto fail;
     if ((err = release_load(r, diag)) == -ENOENT && !diag->msg[0])
         snprintf(diag->msg, sizeof(diag->msg),
                  "no release of %s in %s yet (no %s)", r->zone_name,
