@@ -77,6 +77,9 @@ typedef enum hsm_state {
     HSM_STATE_ACTIVE,    /* in DNSKEY and signing */
     HSM_STATE_RETIRED,   /* in DNSKEY, no longer signing */
     HSM_STATE_REMOVED,   /* gone from DNSKEY */
+    HSM_STATE_SIGNING,   /* signs the zone's data, not in DNSKEY: an
+                          * algorithm rollover's new key before its DNSKEY
+                          * (and old key after it), RFC 6781 4.1.4 */
 } hsm_state_t;
 
 #define HSM_LABEL_MAX 64

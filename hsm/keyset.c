@@ -6,7 +6,7 @@
  *
  *   zone <origin>
  *   key <label> id=<hex> role=ksk|zsk|csk alg=<n> flags=<n> tag=<n>
- *       state=published|active|retired|removed created=<unix>
+ *       state=published|active|retired|removed|signing created=<unix>
  *       since=<unix> pubkey=<base64>
  *
  * (each key is ONE line; it is wrapped here only for reading.)
@@ -48,7 +48,7 @@
 
 static const char *const role_names[] = {"ksk", "zsk", "csk"};
 static const char *const state_names[] = {"published", "active", "retired",
-                                          "removed"};
+                                          "removed", "signing"};
 
 int b64_encode(const uint8_t *in, size_t len, char *out, size_t out_size)
 {
@@ -194,8 +194,9 @@ static const char *key_field(hsm_key_t *k, int f, const char *v,
     case F_TAG:
         return parse_int(v, 0, 65535, tag) != 0 ? "tag is not 0-65535" : NULL;
     case F_STATE:
-        if ((i = name_index(v, state_names, 4)) < 0)
-            return "state is not published, active, retired or removed";
+        if ((i = name_index(v, state_names, 5)) < 0)
+            return "state is not published, active, retired, removed or "
+                   "signing";
         k->state = (hsm_state_t)i;
         return NULL;
     case F_CREATED:

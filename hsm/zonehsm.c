@@ -34,7 +34,7 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  keygen --zone ORIGIN --label LABEL --alg ALG [--bits N]\n"
-"         [--role ksk|zsk|csk] [--state published|active]\n"
+"         [--role ksk|zsk|csk] [--state published|active|signing]\n"
 "         [--replicate wrap|import]\n"
 "      Make ONE key pair, place it on every HSM under one fresh CKA_ID\n"
 "      and LABEL, add it to the key set (created for ORIGIN if missing),\n"
@@ -52,8 +52,11 @@ static const char usage_text[] =
 "      verifies against the DNSKEY.  Exit 1 with one line per mismatch.\n"
 "  list\n"
 "      Keys per HSM: HSM number, token, label, algorithm, key tag.\n"
-"  state --label LABEL --set published|active|retired|removed\n"
-"      Change a key's state in the key set (no HSM needed).\n"
+"  state --label LABEL --set published|active|retired|removed|signing\n"
+"      Change a key's state in the key set (no HSM needed).  signing: the\n"
+"      key signs the zone's data but is not in the DNSKEY RRset (RFC 6781\n"
+"      4.1.4 algorithm rollover: new signatures before the new DNSKEYs,\n"
+"      old signatures kept after the old DNSKEYs are gone).\n"
 "  keygen and state hold FILE.lock (flock) while they update the key set.\n"
 "  kek-init\n"
 "      Create the wrap key-encryption key on every HSM.\n"
@@ -206,7 +209,7 @@ static int parse_enum(const char *v, const char *const *names, int n)
 
 static const char *const roles[] = {"ksk", "zsk", "csk"};
 static const char *const states[] = {"published", "active", "retired",
-                                     "removed"};
+                                     "removed", "signing"};
 
 static int keygen_key(struct args *a, hsm_key_t *k, unsigned *bits,
                       hsm_replicate_t *how)
@@ -220,9 +223,10 @@ static int keygen_key(struct args *a, hsm_key_t *k, unsigned *bits,
         return fail("unknown algorithm %s", a->alg);
     if (a->role != NULL && (role = parse_enum(a->role, roles, 3)) < 0)
         return fail("--role must be ksk, zsk or csk");
-    if (a->state != NULL && ((state = parse_enum(a->state, states, 4)) < 0 ||
-                             state > HSM_STATE_ACTIVE))
-        return fail("--state must be published or active");
+    if (a->state != NULL && ((state = parse_enum(a->state, states, 5)) < 0 ||
+                             (state > HSM_STATE_ACTIVE &&
+                              state != HSM_STATE_SIGNING)))
+        return fail("--state must be published, active or signing");
     *bits = 0;
     if (a->bits != NULL) {
         unsigned long b = strtoul(a->bits, &end, 10);
@@ -405,8 +409,9 @@ static int cmd_state(struct args *a)
     int rc, i, st, lock;
     if (a->label == NULL || a->set == NULL)
         return fail("state needs --label LABEL --set STATE");
-    if ((st = parse_enum(a->set, states, 4)) < 0)
-        return fail("--set must be published, active, retired or removed");
+    if ((st = parse_enum(a->set, states, 5)) < 0)
+        return fail("--set must be published, active, retired, removed or "
+                    "signing");
     if ((lock = keyset_lock(a->keyset)) < 0)
         return 2;
     if ((rc = hsm_keyset_load(&ks, a->keyset, &d)) != 0) {

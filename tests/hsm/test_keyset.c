@@ -142,7 +142,17 @@ int main(void)
         "2: tag does not match flags, alg and pubkey");
     bad(ksk_with("tag=20504", "tag=-1"), "2: tag is not 0-65535");
     bad(ksk_with("state=active", "state=on"),
-        "2: state is not published, active, retired or removed");
+        "2: state is not published, active, retired, removed or signing");
+    {
+        hsm_keyset_t *sk = NULL;
+        hsm_diag_t sd = {""};
+        char *sp = write_file("signing",
+                              ksk_with("state=active", "state=signing"));
+        ok(hsm_keyset_load(&sk, sp, &sd) == 0 && sk->count == 1 &&
+               sk->keys[0].state == HSM_STATE_SIGNING,
+           "state=signing read (%s)", sd.msg);
+        hsm_keyset_free(sk);
+    }
     bad(ksk_with("created=1700000000", "created=17x"),
         "2: created is not UNIX seconds");
     bad(ksk_with("since=1700000001", "since="), "2: since is not UNIX seconds");
