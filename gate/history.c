@@ -354,6 +354,15 @@ static int last_note(last_release_t *last, const jv_t *o, int lineno,
         snprintf(last->file, sizeof(last->file), "%s", file->str);
     if (!sha)
         return 0;
+    /* The release places a file in DIR itself: a name with a slash, or a
+     * dot name, was not written by a release and must not be opened. */
+    if (!last->file[0] || strchr(last->file, '/') ||
+        strcmp(last->file, ".") == 0 || strcmp(last->file, "..") == 0) {
+        snprintf(diag->msg, sizeof(diag->msg),
+                 "%.400s:%d: file is not a plain file name in the release "
+                 "directory", path, lineno);
+        return GATE_ERR_SYNTAX;
+    }
     size_t n = sha->t == J_STR ? strlen(sha->str) : 0;
     for (size_t i = 0; i < n && n == 64; i++)
         if (!isxdigit((unsigned char)sha->str[i]))

@@ -168,6 +168,11 @@ refused "a sha256 that is not 64 hex digits" \
     "$R/history\\.jsonl:5: sha256 is not 64 hex digits" \
     --origin tld. --ds "$T/ds.txt" --release "$R" "$T/s5.zone"
 cp -p "$T/good.hist" "$R/history.jsonl"
+sed -i '$s/"file": "tld.zone"/"file": "..\/outside.zone"/' "$R/history.jsonl"
+refused "a file name with a slash (a hand-written line pointing out of DIR)" \
+    "$R/history\\.jsonl:5: file is not a plain file name in the release directory" \
+    --origin tld. --ds "$T/ds.txt" --release "$R" "$T/s5.zone"
+cp -p "$T/good.hist" "$R/history.jsonl"
 
 # ---- (c) a last line of the previous format: no check ----
 sed -i '$s/"sha256": "[0-9a-f]*", //' "$R/history.jsonl"
