@@ -3,10 +3,13 @@
  * name server serves equal the last release, DIR/<zone>.zone (release.c)?
  *
  * The served zone is transferred by AXFR over TCP (RFC 5936 2.2, 4.1)
- * with libldns: ldns_tcp_connect2 and ldns_tcp_read_wire_timeout bound
- * each wait (for the connection, for more data) by --served-timeout, so a
- * dead or mute server cannot hang the gate (one that keeps sending keeps
- * the transfer going); ldns_wire2pkt parses each message.  The
+ * with libldns (ldns_tcp_connect2, ldns_tcp_send_query, ldns_wire2pkt for
+ * each message).  Each wait (for the connection, for more data) is bounded
+ * by --served-timeout, so a dead or mute server cannot hang the gate, and
+ * the whole transfer by --served-limit, so neither can one that keeps
+ * sending a byte now and then.  Messages are read here with poll(2)
+ * against both bounds: ldns_tcp_read_wire_timeout restarts its timeout at
+ * every read, so a slow server could stretch one message for hours.  The
  * records are put in canonical form (ldns_rr2canonical, RFC 4034 6.2) and
  * indexed like a loaded zone (zone.c: sorted, duplicates dropped), the
  * closing copy of the SOA left out.  Both sides are then sets of records
@@ -24,9 +27,11 @@
 #include "gate/internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +114,8 @@ int gate_served_check(const char *spec, gate_diag_t *diag)
 typedef struct {
     const served_t *sv;
     int64_t timeout;
+    int64_t limit;          /* --served-limit, seconds */
+    double deadline;        /* mono() by which the transfer must be done */
     const ldns_rdf *origin; /* canonical */
     struct gate_zone *s;    /* the records received */
     ldns_buffer *buf;
@@ -257,26 +264,75 @@ out:
     return err;
 }
 
+/* Reads exactly n bytes within both bounds; 0, or -1 with x->why set. */
+static int xfr_recv(xfr_t *x, int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        double left = x->deadline - mono();
+        double wait = left < (double)x->timeout ? left : (double)x->timeout;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = wait > 0 ? poll(&p, 1, (int)(wait * 1000) + 1) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0 && left <= (double)x->timeout) {
+            snprintf(x->why, sizeof(x->why),
+                     "the transfer did not finish within %lld s "
+                     "(--served-limit) after %zu records",
+                     (long long)x->limit, x->nrr);
+            return -1;
+        }
+        if (r == 0) {
+            snprintf(x->why, sizeof(x->why),
+                     "no data for %lld s after %zu records",
+                     (long long)x->timeout, x->nrr);
+            return -1;
+        }
+        ssize_t k = r > 0 ? recv(fd, buf + got, n - got, 0) : -1;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            snprintf(x->why, sizeof(x->why),
+                     "the connection closed after %zu records", x->nrr);
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* One DNS message over TCP (RFC 1035 4.2.2: two-octet length first);
+ * malloc'd, or NULL with x->why set. */
+static uint8_t *xfr_message_read(xfr_t *x, int fd, size_t *size)
+{
+    uint8_t len[2], *wire;
+    if (xfr_recv(x, fd, len, 2) < 0)
+        return NULL;
+    *size = (size_t)len[0] << 8 | len[1];
+    if (*size == 0) {
+        snprintf(x->why, sizeof(x->why), "a malformed message (length 0)");
+        return NULL;
+    }
+    if (!(wire = malloc(*size))) {
+        snprintf(x->why, sizeof(x->why), "out of memory");
+        return NULL;
+    }
+    if (xfr_recv(x, fd, wire, *size) < 0) {
+        free(wire);
+        return NULL;
+    }
+    return wire;
+}
+
 /* Reads messages until the closing SOA, a fault (x->why) or an error. */
 static int xfr_read(xfr_t *x, int fd, uint16_t id)
 {
-    struct timeval tv = {.tv_sec = (time_t)x->timeout};
     int err = 0;
     while (!err && !x->done && !x->why[0]) {
         size_t size = 0;
-        double t0 = mono();
-        uint8_t *wire = ldns_tcp_read_wire_timeout(fd, &size, tv);
-        if (!wire) {
-            /* ldns says neither which: a wait that ran out lasted it all */
-            if (mono() - t0 >= (double)x->timeout * 0.95)
-                snprintf(x->why, sizeof(x->why),
-                         "no data for %lld s after %zu records",
-                         (long long)x->timeout, x->nrr);
-            else
-                snprintf(x->why, sizeof(x->why),
-                         "the connection closed after %zu records", x->nrr);
+        uint8_t *wire = xfr_message_read(x, fd, &size);
+        if (!wire)
             break;
-        }
         ldns_pkt *pkt = NULL;
         ldns_status st = ldns_wire2pkt(&pkt, wire, size);
         free(wire);
@@ -309,6 +365,7 @@ static int xfr_run(xfr_t *x, gate_diag_t *diag)
         goto out;
     }
     errno = 0;
+    x->deadline = mono() + (double)x->limit;
     fd = ldns_tcp_connect2(ns, (socklen_t)nslen, tv);
     if (fd < 0) {
         snprintf(diag->msg, sizeof(diag->msg), "--served: cannot connect to "
@@ -454,6 +511,8 @@ static int drift_compare(struct gate_result *r, const struct gate_zone *rel,
     x.sv = &sv;
     x.timeout = o->served_timeout > 0 ? o->served_timeout
                                       : GATE_SERVED_TIMEOUT_DEFAULT;
+    x.limit = o->served_limit > 0 ? o->served_limit
+                                  : GATE_SERVED_LIMIT_DEFAULT;
     x.origin = rel->origin;
     x.s = calloc(1, sizeof(*x.s));
     if (!x.s || !(x.s->origin = ldns_rdf_clone(rel->origin))) {

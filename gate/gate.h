@@ -89,6 +89,8 @@ typedef struct {
     int64_t ds_ttl;            /* --ds-ttl, seconds; -1: from the DS file */
     const char *served;        /* --served ADDR[#PORT]: drift check (drift.c) */
     int64_t served_timeout;    /* --served-timeout, seconds (> 0) */
+    int64_t served_limit;      /* --served-limit, seconds (> 0): the whole
+                                * transfer */
 } gate_opts_t;
 
 /* Default --propagation-delay (seconds) and DS TTL when the file has none. */
@@ -96,6 +98,9 @@ typedef struct {
 #define GATE_DS_TTL_DEFAULT 86400
 /* Default --served-timeout: longest wait for the connection or for data. */
 #define GATE_SERVED_TIMEOUT_DEFAULT 10
+/* Default --served-limit: longest time for the whole transfer (an 18M
+ * delegation zone transfers in about 70 s on a 2-core machine). */
+#define GATE_SERVED_LIMIT_DEFAULT 900
 
 struct gate_zone;   /* a loaded zone: records in compact canonical form */
 struct gate_result; /* findings and counts of one check run */

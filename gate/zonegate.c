@@ -22,10 +22,12 @@ static void usage(FILE *fp)
           "         [--allow-nsec3-iterations N] [--allow-salt]\n"
           "         [--propagation-delay DURATION] [--ds-ttl DURATION]\n"
           "         [--incoming-keys FILE] [--timings]\n"
-          "         [--served ADDR[#PORT] [--served-timeout SECONDS]]\n"
+          "         [--served ADDR[#PORT] [--served-timeout SECONDS]\n"
+          "          [--served-limit SECONDS]]\n"
           "         SIGNED_ZONE\n"
           "       zonegate --origin NAME --release DIR --served ADDR[#PORT]\n"
-          "         [--served-timeout SECONDS] [--json FILE] [--on-fail CMD]\n"
+          "         [--served-timeout SECONDS] [--served-limit SECONDS]\n"
+          "         [--json FILE] [--on-fail CMD]\n"
           "         [--examples N] [--threads N] [--timings]\n"
           "Checks a signed zone and releases it only if every check passes.\n"
           "Transition (unsafe-transition), against --previous (released at\n"
@@ -46,6 +48,9 @@ static void usage(FILE *fp)
           "                         with a SIGNED_ZONE it blocks the release\n"
           "  --served-timeout S     longest wait for the connection or for more\n"
           "                         data (default 10); no connection: exit 2\n"
+          "  --served-limit S       longest time for the whole transfer, however\n"
+          "                         the server paces it (default 900); past it\n"
+          "                         the transfer is incomplete: drift\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d).\n"
           "Exit: 0 pass, 1 rejected, 2 error.\n",
           fp);
@@ -79,6 +84,7 @@ enum {
     O_TIMINGS,
     O_SERVED,
     O_SERVED_TIMEOUT,
+    O_SERVED_LIMIT,
 };
 
 /* What to do with a result. */
@@ -153,6 +159,7 @@ int main(int argc, char **argv)
         {"timings", no_argument, NULL, O_TIMINGS},
         {"served", required_argument, NULL, O_SERVED},
         {"served-timeout", required_argument, NULL, O_SERVED_TIMEOUT},
+        {"served-limit", required_argument, NULL, O_SERVED_LIMIT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -169,6 +176,7 @@ int main(int argc, char **argv)
     o.propagation_delay = GATE_PROPAGATION_DELAY_DEFAULT;
     o.ds_ttl = -1;
     o.served_timeout = GATE_SERVED_TIMEOUT_DEFAULT;
+    o.served_limit = GATE_SERVED_LIMIT_DEFAULT;
     int served_timeout_set = 0;
     gate_diag_t diag = {{0}};
     /* libldns's text parser allocates and frees about 200 KB per record;
@@ -230,6 +238,12 @@ int main(int argc, char **argv)
             o.served_timeout = v;
             served_timeout_set = 1;
             break;
+        case O_SERVED_LIMIT:
+            if (parse_uint(optarg, 86400, &v) < 0 || v < 1)
+                return die("--served-limit: seconds, from 1 to 86400");
+            o.served_limit = v;
+            served_timeout_set = 1;
+            break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "zonegate: %s needs a value (see --help)\n",
@@ -242,7 +256,7 @@ int main(int argc, char **argv)
         }
     }
     if (served_timeout_set && !o.served)
-        return die("--served-timeout needs --served");
+        return die("--served-timeout and --served-limit need --served");
     if (o.served && !release)
         return die("--served needs --release DIR (the last release to "
                    "compare with)");

@@ -194,6 +194,26 @@ check "no answer: exit 1 (got $rc) within the timeout ($((t1 - t0)) s)" \
 check "... as drift: no data" \
     grep -q "^  drift: tld\\. AXFR .*failed: no data for 1 s after 0 records$" "$T/mute.out"
 kill "$MUTE" 2>/dev/null
+# answers, but a byte every half second: each wait is short, the whole
+# transfer would take minutes; --served-limit ends it
+P4=$(zg_free_port)
+python3 -c 'import socket,sys,time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+c, _ = s.accept(); c.recv(4096); c.sendall(bytes([2, 0]))
+for i in range(120):
+    c.sendall(b"\0"); time.sleep(0.5)' "$P4" &
+SLOW=$!
+zg_on_exit "kill $SLOW 2>/dev/null"
+sleep 0.5
+t0=$(date +%s)
+zg slow --origin tld. --release "$R" --served "127.0.0.1#$P4" --served-timeout 2 \
+    --served-limit 3
+t1=$(date +%s)
+check "a server sending a byte every 0.5 s: exit 1 (got $rc) within --served-limit 3 ($((t1 - t0)) s)" \
+    [ "$rc" -eq 1 -a $((t1 - t0)) -le 6 ]
+check "... as drift: not finished within the limit" \
+    grep -q "^  drift: tld\\. AXFR .*failed: the transfer did not finish within 3 s (--served-limit) after 0 records$" "$T/slow.out"
+kill "$SLOW" 2>/dev/null
 
 # ---- errors: exit 2, one line ----
 for a in 192.0.2.1 10.0.0.1#53 ::ffff:127.0.0.1 2001:db8::1#$P; do
@@ -207,6 +227,10 @@ err2 "--served without --release" "needs --release" --origin tld. \
     --served "127.0.0.1#$P"
 err2 "--served-timeout 0" "served-timeout" --origin tld. --release "$R" \
     --served "127.0.0.1#$P" --served-timeout 0
+err2 "--served-limit 0" "served-limit" --origin tld. --release "$R" \
+    --served "127.0.0.1#$P" --served-limit 0
+err2 "--served-limit without --served" "need --served" --origin tld. \
+    --ds "$T/ds.txt" --release "$R" --served-limit 5 "$T/s1.zone"
 err2 "--ds without a SIGNED_ZONE" "need a SIGNED_ZONE" --origin tld. \
     --ds "$T/ds.txt" --release "$R" --served "127.0.0.1#$P"
 err2 "::1 is loopback: only the connection fails" "cannot connect to ::1#$P3" \
