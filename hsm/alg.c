@@ -4,9 +4,9 @@
  *
  * RFC 4034 section 2 and Appendix B (DNSKEY RDATA, key tag), RFC 3110 and
  * RFC 5702 (RSA/SHA-256 and SHA-512 keys), RFC 6605 (ECDSA P-256/P-384,
- * fixed-width r||s).  Verification keys are built from DNSKEY fields only,
- * never from a token.  Ed25519 (RFC 8080) is known by name but refused
- * elsewhere: libp11 0.4.12 breaks on tokens holding Ed25519 keys.
+ * fixed-width r||s), RFC 8080 (Ed25519: the 32-byte public key; the
+ * signature is over the whole message, no host digest).  Verification
+ * keys are built from DNSKEY fields only, never from a token.
  */
 #include <errno.h>
 #include <string.h>
@@ -53,6 +53,13 @@ const char *hsm_alg_name(uint8_t alg)
 
 bool alg_is_rsa(uint8_t alg) { return alg == 8 || alg == 10; }
 bool alg_is_ec(uint8_t alg) { return alg == 13 || alg == 14; }
+bool alg_is_eddsa(uint8_t alg) { return alg == 15; }
+
+CK_KEY_TYPE alg_key_type(uint8_t alg)
+{
+    return alg_is_rsa(alg) ? CKK_RSA : alg_is_eddsa(alg) ? CKK_EC_EDWARDS
+                                                         : CKK_EC;
+}
 
 /* RFC 4034 Appendix B (algorithm 1 is not supported). */
 uint16_t hsm_keytag(const uint8_t *rdata, size_t len)
@@ -95,7 +102,7 @@ size_t alg_digest(uint8_t alg, const uint8_t *data, size_t len, uint8_t *md)
 size_t alg_sig_max(uint8_t alg, const uint8_t *pub, size_t pub_len)
 {
     size_t el, off = 1;
-    if (alg == 13)
+    if (alg == 13 || alg == 15)
         return 64;
     if (alg == 14)
         return 96;
@@ -144,6 +151,7 @@ const uint8_t *alg_ec_params(uint8_t alg, size_t *len)
     static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
                                    0x3d, 0x03, 0x01, 0x07};
     static const uint8_t p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    static const uint8_t ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
     if (alg == 13) {
         *len = sizeof(p256);
         return p256;
@@ -152,7 +160,25 @@ const uint8_t *alg_ec_params(uint8_t alg, size_t *len)
         *len = sizeof(p384);
         return p384;
     }
+    if (alg == 15) {
+        *len = sizeof(ed25519);
+        return ed25519;
+    }
     return NULL;
+}
+
+bool alg_ec_params_match(uint8_t alg, const uint8_t *v, size_t len)
+{
+    /* PKCS#11 3.0 2.3.10: Edwards curves by OID or by PrintableString. */
+    static const uint8_t ed25519_name[] = {0x13, 0x0c, 'e', 'd', 'w', 'a',
+                                           'r', 'd', 's', '2', '5', '5',
+                                           '1', '9'};
+    size_t plen;
+    const uint8_t *p = alg_ec_params(alg, &plen);
+    if (p != NULL && len == plen && memcmp(v, p, len) == 0)
+        return true;
+    return alg == 15 && len == sizeof(ed25519_name) &&
+           memcmp(v, ed25519_name, len) == 0;
 }
 
 static int rsa_from_dnskey(const uint8_t *pub, size_t len, EVP_PKEY **out)
@@ -235,7 +261,32 @@ int alg_pkey_from_dnskey(uint8_t alg, const uint8_t *pub, size_t pub_len,
         return rsa_from_dnskey(pub, pub_len, out);
     if (alg_is_ec(alg))
         return ec_from_dnskey(alg, pub, pub_len, out);
+    if (alg_is_eddsa(alg)) {
+        if (pub_len != 32)
+            return HSM_EALG;
+        *out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+        return *out != NULL ? 0 : HSM_ECRYPTO;
+    }
     return HSM_EALG;
+}
+
+/* RFC 8080 section 4: Ed25519 signs the RRSIG data itself (PureEdDSA). */
+static int eddsa_verify(EVP_PKEY *pk, const uint8_t *data, size_t len,
+                        const uint8_t *sig, size_t sig_len)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = HSM_ECRYPTO, v;
+    if (sig_len != 64) {
+        EVP_MD_CTX_free(md);
+        return HSM_EMISMATCH;
+    }
+    if (md != NULL && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1) {
+        v = EVP_DigestVerify(md, sig, sig_len, data, len);
+        rc = v == 1 ? 0 : HSM_EMISMATCH;
+    }
+    ERR_clear_error();
+    EVP_MD_CTX_free(md);
+    return rc;
 }
 
 int alg_verify(EVP_PKEY *pk, uint8_t alg, const uint8_t *data, size_t len,
@@ -248,6 +299,8 @@ int alg_verify(EVP_PKEY *pk, uint8_t alg, const uint8_t *data, size_t len,
     EVP_PKEY_CTX *ctx = NULL;
     int rc = HSM_ECRYPTO, v;
 
+    if (alg_is_eddsa(alg))
+        return eddsa_verify(pk, data, len, sig, sig_len);
     if (mdlen == 0)
         return HSM_EALG;
     if (alg_is_ec(alg)) {

@@ -93,6 +93,9 @@ void raw_destroy_id(struct hsm_token *t, const uint8_t *id, size_t id_len);
 /* ---- algorithms and encodings (alg.c) ---- */
 bool alg_is_rsa(uint8_t alg);
 bool alg_is_ec(uint8_t alg);
+bool alg_is_eddsa(uint8_t alg);
+/* CKK_RSA, CKK_EC or CKK_EC_EDWARDS for a supported algorithm. */
+CK_KEY_TYPE alg_key_type(uint8_t alg);
 /* Digest of DATA for ALG into md (64 bytes); returns its length or 0. */
 size_t alg_digest(uint8_t alg, const uint8_t *data, size_t len, uint8_t *md);
 /* Largest signature for a DNSKEY public key field. */
@@ -114,8 +117,11 @@ int hsm_ecdsa_der_to_rs(const uint8_t *der, size_t der_len, size_t width,
                         uint8_t *rs);
 int hsm_ecdsa_rs_to_der(const uint8_t *rs, size_t rs_len, uint8_t **der,
                         size_t *der_len);
-/* DER of the curve OID for alg 13 / 14 (CKA_EC_PARAMS). */
+/* DER of the curve OID for alg 13 / 14 / 15 (CKA_EC_PARAMS). */
 const uint8_t *alg_ec_params(uint8_t alg, size_t *len);
+/* True if CKA_EC_PARAMS value V names ALG's curve (Ed25519: the OID or
+ * the PrintableString "edwards25519"). */
+bool alg_ec_params_match(uint8_t alg, const uint8_t *v, size_t len);
 
 /* ---- key set helpers (keyset.c) ---- */
 /* True if a key of KS (any state) has key tag TAG. */

@@ -38,7 +38,8 @@ static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 struct pubparts {
     uint8_t *n, *e;
     size_t n_len, e_len;
-    uint8_t point[2 + 1 + 96]; /* DER OCTET STRING of 04||X||Y */
+    uint8_t point[2 + 1 + 96]; /* DER OCTET STRING of 04||X||Y, or of
+                                * the 32-byte Ed25519 key */
     size_t point_len;
 };
 
@@ -61,8 +62,10 @@ static int key_fill(hsm_key_t *key, const struct pubparts *p,
         if (rc != 0)
             return rc;
     } else {
-        key->pubkey_len = p->point_len - 3;
-        memcpy(key->pubkey, p->point + 3, key->pubkey_len);
+        /* skip the OCTET STRING header, and 0x04 (uncompressed) for ECDSA */
+        size_t skip = alg_is_eddsa(key->alg) ? 2 : 3;
+        key->pubkey_len = p->point_len - skip;
+        memcpy(key->pubkey, p->point + skip, key->pubkey_len);
     }
     key->keytag = hsm_keytag(rd, hsm_key_dnskey_rdata(key, rd));
     return keyset_tag_taken(ks, key->keytag) ? HSM_ECOLLISION : 0;
@@ -81,7 +84,7 @@ static CK_RV create_public(struct hsm_token *t, const hsm_key_t *key,
                            const struct pubparts *p)
 {
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE kt = alg_is_rsa(key->alg) ? CKK_RSA : CKK_EC;
+    CK_KEY_TYPE kt = alg_key_type(key->alg);
     size_t plen;
     const uint8_t *params = alg_ec_params(key->alg, &plen);
     CK_ATTRIBUTE a[12];
@@ -234,6 +237,8 @@ static int gen_on_token(struct hsm_token *t, hsm_key_t *key, unsigned bits,
     pub[np++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
     pub[np++] = (CK_ATTRIBUTE){CKA_ID, key->id, key->id_len};
     pub[np++] = (CK_ATTRIBUTE){CKA_LABEL, key->label, strlen(key->label)};
+    if (alg_is_eddsa(key->alg))
+        mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
     if (alg_is_rsa(key->alg)) {
         mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
         pub[np++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &mbits, sizeof(mbits)};
@@ -266,10 +271,13 @@ static int gen_on_token(struct hsm_token *t, hsm_key_t *key, unsigned bits,
                           &p->e_len);
     } else if ((rc = raw_attr(t, t->admin, hpub, CKA_EC_POINT, &v, &vlen))
                == 0) {
-        size_t w = 1 + 2 * (key->alg == 13 ? 32 : 48);
-        if (vlen == w + 2 && v[0] == 0x04)
+        /* DER OCTET STRING around the point (or the bare point); an EC
+         * point starts with 04 (uncompressed), an Ed25519 key does not */
+        bool ed = alg_is_eddsa(key->alg);
+        size_t w = ed ? 32 : 1 + 2 * (key->alg == 13 ? 32 : 48);
+        if (vlen == w + 2 && v[0] == 0x04 && v[1] == w)
             point_der(p, v + 2, w);
-        else if (vlen == w && v[0] == 0x04)
+        else if (vlen == w && (ed || v[0] == 0x04))
             point_der(p, v, w);
         else
             rc = HSM_EALG;
@@ -288,7 +296,7 @@ static int unwrap_into(struct hsm_set *set, size_t i, const hsm_key_t *key,
     struct hsm_token *t = &set->tok[i];
     CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_KEY_TYPE kt = alg_is_rsa(key->alg) ? CKK_RSA : CKK_EC;
+    CK_KEY_TYPE kt = alg_key_type(key->alg);
     CK_ATTRIBUTE a[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &kt, sizeof(kt)},
@@ -351,8 +359,13 @@ static int replicate_wrap(struct hsm_set *set, hsm_key_t *key,
         rv = t1->mod->f->C_WrapKey(t1->admin, &mech, kek, priv, blob,
                                    &blob_len);
         if (rv != CKR_OK) {
-            diag_set(diag, "HSM 1 (token %s): C_WrapKey: %s", t1->label,
-                     hsm_ckr_name(rv));
+            /* SoftHSM 2.6.1 wraps RSA and ECDSA keys but not EdDSA ones */
+            diag_set(diag, "HSM 1 (token %s): C_WrapKey: %s%s", t1->label,
+                     hsm_ckr_name(rv),
+                     rv == CKR_KEY_NOT_WRAPPABLE
+                         ? " (this HSM cannot wrap such a key: use "
+                           "--replicate import)"
+                         : "");
             return HSM_EDEVICE;
         }
         for (size_t i = 1; i < set->n && rc == 0; i++)
@@ -449,6 +462,8 @@ static int host_keygen(hsm_key_t *key, unsigned bits, struct privparts *s,
     ERR_clear_error();
     if (alg_is_rsa(key->alg))
         pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+    else if (alg_is_eddsa(key->alg))
+        pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     else
         pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
                                key->alg == 13 ? "P-256" : "P-384");
@@ -469,6 +484,21 @@ static int host_keygen(hsm_key_t *key, unsigned bits, struct privparts *s,
                 memcpy(p->e, s->v[1], p->e_len = s->len[1]);
             }
         }
+    } else if (alg_is_eddsa(key->alg)) {
+        /* PKCS#11 3.0 2.3.6: CKA_VALUE is the 32-byte private key */
+        size_t plen = 32;
+        s->n = 1;
+        s->len[0] = 32;
+        ptlen = 32;
+        if ((s->v[0] = malloc(32)) == NULL)
+            rc = -ENOMEM;
+        else if (EVP_PKEY_get_raw_private_key(pk, s->v[0], &plen) != 1 ||
+                 plen != 32 ||
+                 EVP_PKEY_get_raw_public_key(pk, pt, &ptlen) != 1 ||
+                 ptlen != 32)
+            rc = HSM_ECRYPTO;
+        if (rc == 0)
+            point_der(p, pt, 32);
     } else {
         s->n = 1;
         rc = bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, key->alg == 13 ? 32 : 48,
@@ -496,7 +526,7 @@ static CK_RV create_private(struct hsm_token *t, const hsm_key_t *key,
         CKA_PRIME_2, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT,
     };
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_KEY_TYPE kt = alg_is_rsa(key->alg) ? CKK_RSA : CKK_EC;
+    CK_KEY_TYPE kt = alg_key_type(key->alg);
     size_t plen;
     const uint8_t *params = alg_ec_params(key->alg, &plen);
     CK_ATTRIBUTE a[24];
@@ -591,11 +621,16 @@ static int refuse_label(struct hsm_set *set, const hsm_keyset_t *ks,
 
 static int check_params(hsm_key_t *key, unsigned *bits, hsm_diag_t *diag)
 {
-    if (key->alg == 15 || key->alg == 16) {
-        diag_set(diag, "algorithm %u (%s) is unsupported: libp11 0.4.12 "
-                       "cannot use tokens holding EdDSA keys", key->alg,
-                 key->alg == 15 ? "ED25519" : "ED448");
+    if (key->alg == 16) {
+        diag_set(diag, "algorithm 16 (ED448) is unsupported");
         return HSM_EUNSUPPORTED;
+    }
+    if (alg_is_eddsa(key->alg)) {
+        if (*bits != 0 && *bits != 256) {
+            diag_set(diag, "algorithm 15 has 256-bit keys only");
+            return HSM_EALG;
+        }
+        return 0;
     }
     if (alg_is_rsa(key->alg)) {
         if (*bits == 0)

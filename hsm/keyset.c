@@ -182,7 +182,7 @@ static const char *key_field(hsm_key_t *k, int f, const char *v,
     case F_ALG:
         if (parse_int(v, 0, 255, &n) != 0)
             return "alg is not a number";
-        if (n != 8 && n != 10 && n != 13 && n != 14)
+        if (n != 8 && n != 10 && n != 13 && n != 14 && n != 15)
             return "unsupported algorithm";
         k->alg = (uint8_t)n;
         return NULL;

@@ -4,7 +4,8 @@
  * Object search, attribute reads, the DNSKEY public key field of a key
  * object, and signing a host-computed digest with C_Sign (CKM_RSA_PKCS over
  * a DigestInfo, RFC 8017 section 9.2; CKM_ECDSA over the bare digest,
- * which PKCS#11 answers with r||s as RFC 6605 wants).  SoftHSM 2.6.1 has
+ * which PKCS#11 answers with r||s as RFC 6605 wants), or, for Ed25519,
+ * the message itself with CKM_EDDSA (RFC 8080: PureEdDSA, no digest).  SoftHSM 2.6.1 has
  * no CKM_ECDSA_SHA256, so hashing is always on the host.  Key generation,
  * wrapping and import live in keygen.c.
  */
@@ -102,6 +103,22 @@ int raw_pubkey(struct hsm_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
             (rc = raw_attr(t, s, o, CKA_MODULUS, &v2, &l2)) == 0 &&
             (rc = alg_rsa_pub(v1, l1, v2, l2, pub, pub_len)) == 0)
             *alg = alg_is_rsa(alg_hint) ? alg_hint : 8;
+    } else if (kt == CKK_EC_EDWARDS) {
+        /* CKA_EC_POINT: DER OCTET STRING of the 32-byte key, or bare */
+        if ((rc = raw_attr(t, s, o, CKA_EC_PARAMS, &v1, &l1)) != 0)
+            goto out;
+        rc = HSM_EALG;
+        if (!alg_ec_params_match(15, v1, l1) ||
+            raw_attr(t, s, o, CKA_EC_POINT, &v2, &l2) != 0)
+            goto out;
+        const uint8_t *q = l2 == 34 && v2[0] == 0x04 && v2[1] == 32 ? v2 + 2
+                           : l2 == 32 ? v2 : NULL;
+        if (q != NULL) {
+            memcpy(pub, q, 32);
+            *pub_len = 32;
+            *alg = 15;
+            rc = 0;
+        }
     } else if (kt == CKK_EC) {
         if ((rc = raw_attr(t, s, o, CKA_EC_PARAMS, &v1, &l1)) != 0)
             goto out;
@@ -143,6 +160,15 @@ CK_RV raw_sign(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
     CK_ULONG out = 512;
     CK_RV rv;
 
+    if (alg_is_eddsa(alg)) {
+        mech.mechanism = CKM_EDDSA;
+        if ((rv = f->C_SignInit(s, &mech, o)) != CKR_OK)
+            return rv;
+        rv = f->C_Sign(s, (uint8_t *)data, len, sig, &out);
+        if (rv == CKR_OK)
+            *sig_len = out;
+        return rv;
+    }
     /* RFC 5702 section 3 / RFC 8017 section 9.2: DigestInfo. */
     if (alg == 8) {
         memcpy(buf, sha256_info, sizeof(sha256_info));

@@ -60,8 +60,9 @@ done
 # Refusals.
 check_exit 2 "duplicate label refused" keygen --label ksk1 --alg 13
 check "duplicate label: one line naming the label" test "$(wc -l <"$ZG_TMP/err")" -eq 1 -a -n "$(grep 'label ksk1 is already' "$ZG_TMP/err")"
-check_exit 2 "Ed25519 refused (exit 2)" keygen --label ed --alg 15
-check "Ed25519: one line saying unsupported" grep -q '^zonehsm: .*unsupported' "$ZG_TMP/err"
+check_exit 2 "Ed25519 by wrap refused: SoftHSM 2.6.1 cannot wrap EdDSA keys (exit 2)" keygen --label ed --alg 15
+check "Ed25519 by wrap: one line pointing to --replicate import" test "$(wc -l <"$ZG_TMP/err")" -eq 1 -a -n "$(grep '^zonehsm: HSM 1 (token hsm1): C_WrapKey: CKR_KEY_NOT_WRAPPABLE .*use --replicate import' "$ZG_TMP/err")"
+check_exit 2 "Ed448 refused (exit 2)" keygen --label ed --alg 16
 check_exit 2 "RSA 512 bits refused" keygen --label small --alg 8 --bits 512
 check_exit 2 "RSA 8192 bits refused" keygen --label big --alg 8 --bits 8192
 check_exit 2 "--zone of another zone refused" keygen --zone other. --label x --alg 13
@@ -99,5 +100,23 @@ done
 wait
 check "4 concurrent keygens: 4 keys in the key set" test "$(grep -c '^key ' "$KS2")" -eq 4
 check_exit 0 "and they check" zh "${H[@]}" --keyset "$KS2" check
+# Ed25519 (RFC 8080) by import: one key pair on all three tokens, proven.
+KS3=$ZG_TMP/ed.keys
+zonehsm "${H[@]}" --keyset "$KS3" keygen --zone ed.example. --label ed1 --alg 15 \
+    --role csk --replicate import >"$ZG_TMP/ed.out" 2>"$ZG_TMP/err"
+check "Ed25519 by import: DNSKEY printed (alg 15, 32-byte key)" \
+    grep -Eq '^ed\.example\. IN DNSKEY 257 3 15 [A-Za-z0-9+/]{43}= ; ed1 key tag [0-9]+$' "$ZG_TMP/ed.out"
+check_exit 0 "Ed25519: check passes (3 probe signatures)" zh "${H[@]}" --keyset "$KS3" check
+sed 's/ IN DNSKEY / 3600 IN DNSKEY /' "$ZG_TMP/ed.out" >"$ZG_TMP/ed.key"
+check "Ed25519: dnssec-dsfromkey computes the same key tag" test "$(dnssec-dsfromkey -2 -f "$ZG_TMP/ed.key" ed.example. 2>/dev/null | awk '{print $4}')" = "$(awk '$2=="ed1"' "$KS3" | grep -o 'tag=[0-9]*' | cut -d= -f2)"
+for i in 1 2 3; do
+    # the private key objects labelled ed1, one block each
+    pkcs11-tool --module "$M" --token-label hsm$i --login --pin "$ZG_PIN" -O --type privkey 2>/dev/null |
+        awk '/^Private Key Object/ { if (b ~ /label: *ed1\n/) print b; b = "" } { b = b $0 "\n" }
+             END { if (b ~ /label: *ed1\n/) print b }' >"$ZG_TMP/ed.obj"
+    check "Ed25519 on hsm$i: one private key, sensitive, not extractable" \
+        test "$(grep -c '^Private Key Object; EC_EDWARDS' "$ZG_TMP/ed.obj")" -eq 1 -a \
+        -n "$(grep 'Access:.*sensitive' "$ZG_TMP/ed.obj")" -a -z "$(grep 'extractable' "$ZG_TMP/ed.obj")"
+done
 check "--help lists every command" sh -c 'zonehsm --help | grep -q keygen && zonehsm --help | grep -q check && zonehsm --help | grep -q list && zonehsm --help | grep -q state && zonehsm --help | grep -q kek-init && zonehsm --help | grep -q -- --replicate'
 done_testing

@@ -10,19 +10,22 @@ zs_need() {
 }
 
 # zs_keys KEYSET NHSM ALG MODE: keys on tokens hsm1..hsmNHSM, MODE is
-# "split" (KSK + ZSK) or "csk".
+# "split" (KSK + ZSK) or "csk".  Ed25519 (15) keys are imported (SoftHSM
+# 2.6.1 cannot wrap them); ZS_REPLICATE overrides.
 zs_keys() {
     local ks=$1 n=$2 alg=$3 mode=$4
     local -a hsm
     mapfile -t hsm < <(zg_hsm_args "$n")
+    local rep=${ZS_REPLICATE:-}
+    [ -n "$rep" ] || { [ "$alg" = 15 ] && rep=import || rep=wrap; }
     if [ "$mode" = csk ]; then
         zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-            --label "${ZS_LABEL:-}csk$alg" --alg "$alg" --role csk --state active >/dev/null
+            --label "${ZS_LABEL:-}csk$alg" --alg "$alg" --role csk --state active --replicate "$rep" >/dev/null
     else
         zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-            --label "${ZS_LABEL:-}ksk$alg" --alg "$alg" --role ksk --state active >/dev/null &&
+            --label "${ZS_LABEL:-}ksk$alg" --alg "$alg" --role ksk --state active --replicate "$rep" >/dev/null &&
             zonehsm "${hsm[@]}" --keyset "$ks" keygen --zone "${ZS_ORIGIN:-tld.}" \
-                --label "${ZS_LABEL:-}zsk$alg" --alg "$alg" --role zsk --state active >/dev/null
+                --label "${ZS_LABEL:-}zsk$alg" --alg "$alg" --role zsk --state active --replicate "$rep" >/dev/null
     fi
 }
 

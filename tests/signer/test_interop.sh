@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/signer/test_interop.sh - zonesign output for algorithms 8, 13 and
-# 14, KSK+ZSK and CSK, NSEC3 with and without opt-out, and NSEC, on the
+# tests/signer/test_interop.sh - zonesign output for algorithms 8, 13, 14
+# and 15 (Ed25519, RFC 8080), KSK+ZSK and CSK, NSEC3 with and without opt-out, and NSEC, on the
 # sample zone and on zonegen zones, through three HSMs; every output must
 # pass dnssec-verify, ldns-verify-zone and kzonecheck, and carry exactly
 # the input's data.
@@ -9,7 +9,7 @@ ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/softhsm.sh"
 . "$ZG_SRC/tests/signer/common.sh"
 zs_need softhsm2-util dnssec-verify ldns-verify-zone kzonecheck ldns-read-zone \
-    zonesign zonehsm zonegen
+    dnssec-dsfromkey zonesign zonehsm zonegen zonegate
 zg_tmpdir
 zg_softhsm_init "$ZG_TMP/hsm" 3 || { not_ok "softhsm init"; done_testing; }
 
@@ -51,6 +51,13 @@ check "salted: NSEC3PARAM carries salt and iterations" \
 run gen-13-csk-nsec3 13 csk gen.zone
 run gen-14-csk-optout 14 csk gen.zone --opt-out
 run gen-8-csk-nsec 8 csk gen.zone --nsec
+run sample-15-split-nsec3 15 split sample.zone
+run gen-15-split-optout 15 split gen.zone --nsec3 --opt-out
+run gen-15-csk-nsec 15 csk gen.zone --nsec
+ldns-read-zone "$ZG_TMP/gen-15-split-optout.signed" | awk '$4 == "DNSKEY"' >"$ZG_TMP/dk15"
+dnssec-dsfromkey -2 -f "$ZG_TMP/dk15" tld. >"$ZG_TMP/ds15" 2>/dev/null
+check "Ed25519: zonegate passes the zone (DS from dnssec-dsfromkey)" sh -c "zonegate --origin tld. --ds '$ZG_TMP/ds15' --unsigned '$ZG_TMP/gen.zone' '$ZG_TMP/gen-15-split-optout.signed' | head -1 | grep -q '^zonegate: PASS tld\\. '"
+check "Ed25519: every RRSIG is algorithm 15 with a 64-byte signature" sh -c "ldns-read-zone '$ZG_TMP/gen-15-split-optout.signed' | awk '\$4 == \"RRSIG\" { n++; if (\$6 != 15) bad++; cmd = \"printf %s \" \$13 \" | base64 -d | wc -c\"; cmd | getline len; close(cmd); if (len != 64) bad++ } END { exit !(n > 0 && bad == 0) }'"
 
 # other origins: two labels (with DNAME, many types) and the root
 other() { # name origin zone alg denial-args...
