@@ -11,7 +11,7 @@ G=$ZG_SRC/gate
 ZG=$ZG_BUILD/gate/zonegate
 check "gate/ has sources" bash -c 'ls "$1"/*.c >/dev/null' _ "$G"
 bad=$(grep -HnE '^[[:space:]]*#[[:space:]]*include' "$G"/*.c "$G"/*.h |
-    grep -vE '#[[:space:]]*include[[:space:]]*("gate/[a-z_]+\.h"|<ldns/[a-z_0-9]+\.h>|<openssl/[a-z_0-9]+\.h>|<(assert|ctype|errno|fcntl|getopt|inttypes|malloc|libgen|limits|pthread|signal|stdarg|stdbool|stddef|stdint|stdio|stdio_ext|stdlib|string|strings|time|unistd)\.h>|<sys/(mman|stat|types|wait)\.h>)')
+    grep -vE '#[[:space:]]*include[[:space:]]*("gate/[a-z_]+\.h"|<ldns/[a-z_0-9]+\.h>|<openssl/[a-z_0-9]+\.h>|<(assert|ctype|errno|fcntl|getopt|inttypes|malloc|libgen|limits|poll|pthread|signal|stdarg|stdbool|stddef|stdint|stdio|stdio_ext|stdlib|string|strings|time|unistd)\.h>|<sys/(mman|socket|stat|types|wait)\.h>)')
 if [ -z "$bad" ]; then ok "gate/ includes only gate/, ldns, OpenSSL and libc headers"
 else not_ok "gate/ includes something else"; diag "$bad"; fi
 check "no hsm/ or signer/ header in gate/" \
