@@ -8,6 +8,7 @@
 # release yet.  With a candidate: drift blocks the release (DIR
 # byte-identical, --on-fail runs); no drift, the candidate is released.
 . "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/filekeys.sh"
 . "$ZG_SRC/tests/lib/servers.sh"
 for t in dnssec-keygen dnssec-signzone dnssec-dsfromkey ldns-read-zone nsd \
     dig python3 zonegate; do
@@ -34,15 +35,8 @@ a.tld. 172800 IN NS ns1.a.tld.
 ns1.a.tld. 172800 IN A 192.0.2.1
 b.tld. 172800 IN NS ns.example.
 EOF
-ksk=$(dnssec-keygen -q -K "$T/keys" -a ECDSAP256SHA256 -f KSK tld.)
-zsk=$(dnssec-keygen -q -K "$T/keys" -a ECDSAP256SHA256 tld.)
-dnssec-dsfromkey -2 "$T/keys/$ksk.key" >"$T/ds.txt"
-sign() {
-    sed "s/ SERIAL / $1 /" "$T/tld.base" >"$T/u$1"
-    cat "$T/keys/$ksk.key" "$T/keys/$zsk.key" >>"$T/u$1"
-    dnssec-signzone -q -d "$T" -o tld. -3 - -H 0 -f "$2" -s now-3600 -e now+2592000 \
-        "$T/u$1" "$T/keys/$ksk" "$T/keys/$zsk" >/dev/null 2>&1
-}
+zg_filekeys "$T" tld.
+sign() { zg_filesign "$T/tld.base" "$1" "$2"; } # sign SERIAL OUT
 sign 1 "$T/s1.zone"
 sign 2 "$T/s2.zone"
 sign 3 "$T/s3.zone"
@@ -179,41 +173,45 @@ check "... as drift, with the server's answer" \
     grep -q "^  drift: tld\\. AXFR key 0 alg 0: zone transfer from 127.0.0.1#$P2 failed: the server answered REFUSED$" "$T/refused.out"
 zg_stop "$NSD2"
 P3=$(zg_free_port)
-# accepts connections (the kernel does) and never answers
-python3 -c 'import socket,sys,time
+# fake_server PORT PYTHON: a loopback server made of the given Python lines
+# (its socket is s, listening), started in the background and stopped at
+# exit; $FAKE is its process id
+fake_server() {
+    python3 -c 'import socket,sys,time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
-time.sleep(60)' "$P3" &
-MUTE=$!
-zg_on_exit "kill $MUTE 2>/dev/null"
-sleep 0.5
-t0=$(date +%s)
-zg mute --origin tld. --release "$R" --served "127.0.0.1#$P3" --served-timeout 1
-t1=$(date +%s)
-check "no answer: exit 1 (got $rc) within the timeout ($((t1 - t0)) s)" \
-    [ "$rc" -eq 1 -a $((t1 - t0)) -le 4 ]
+'"$2" "$1" &
+    FAKE=$!
+    zg_on_exit "kill $FAKE 2>/dev/null"
+    sleep 0.5
+}
+# timed_zg NAME ARGS...: zg, and its whole-second duration in $took
+timed_zg() {
+    local t0
+    t0=$(date +%s)
+    zg "$@"
+    took=$(($(date +%s) - t0))
+}
+# accepts connections (the kernel does) and never answers
+fake_server "$P3" 'time.sleep(60)'
+timed_zg mute --origin tld. --release "$R" --served "127.0.0.1#$P3" --served-timeout 1
+check "no answer: exit 1 (got $rc) within the timeout ($took s)" \
+    [ "$rc" -eq 1 -a "$took" -le 4 ]
 check "... as drift: no data" \
     grep -q "^  drift: tld\\. AXFR .*failed: no data for 1 s after 0 records$" "$T/mute.out"
-kill "$MUTE" 2>/dev/null
+kill "$FAKE" 2>/dev/null
 # answers, but a byte every half second: each wait is short, the whole
 # transfer would take minutes; --served-limit ends it
 P4=$(zg_free_port)
-python3 -c 'import socket,sys,time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
-c, _ = s.accept(); c.recv(4096); c.sendall(bytes([2, 0]))
+fake_server "$P4" 'c, _ = s.accept(); c.recv(4096); c.sendall(bytes([2, 0]))
 for i in range(120):
-    c.sendall(b"\0"); time.sleep(0.5)' "$P4" &
-SLOW=$!
-zg_on_exit "kill $SLOW 2>/dev/null"
-sleep 0.5
-t0=$(date +%s)
-zg slow --origin tld. --release "$R" --served "127.0.0.1#$P4" --served-timeout 2 \
+    c.sendall(b"\0"); time.sleep(0.5)'
+timed_zg slow --origin tld. --release "$R" --served "127.0.0.1#$P4" --served-timeout 2 \
     --served-limit 3
-t1=$(date +%s)
-check "a server sending a byte every 0.5 s: exit 1 (got $rc) within --served-limit 3 ($((t1 - t0)) s)" \
-    [ "$rc" -eq 1 -a $((t1 - t0)) -le 6 ]
+check "a server sending a byte every 0.5 s: exit 1 (got $rc) within --served-limit 3 ($took s)" \
+    [ "$rc" -eq 1 -a "$took" -le 6 ]
 check "... as drift: not finished within the limit" \
     grep -q "^  drift: tld\\. AXFR .*failed: the transfer did not finish within 3 s (--served-limit) after 0 records$" "$T/slow.out"
-kill "$SLOW" 2>/dev/null
+kill "$FAKE" 2>/dev/null
 
 # ---- errors: exit 2, one line ----
 for a in 192.0.2.1 10.0.0.1#53 ::ffff:127.0.0.1 2001:db8::1#$P; do

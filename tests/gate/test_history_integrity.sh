@@ -7,6 +7,7 @@
 # the recorded serial), with or without a candidate, DIR untouched, no
 # --on-fail hook.  Lines without a digest (older releases) are not checked.
 . "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/filekeys.sh"
 . "$ZG_SRC/tests/lib/servers.sh"
 for t in dnssec-keygen dnssec-signzone dnssec-dsfromkey ldns-read-zone nsd \
     dig python3 sha256sum zonegate; do
@@ -26,16 +27,8 @@ www.tld. IN A 192.0.2.80
 a.tld. 172800 IN NS ns1.a.tld.
 ns1.a.tld. 172800 IN A 192.0.2.1
 EOF
-ksk=$(dnssec-keygen -q -K "$T/keys" -a ECDSAP256SHA256 -f KSK tld.)
-zsk=$(dnssec-keygen -q -K "$T/keys" -a ECDSAP256SHA256 tld.)
-dnssec-dsfromkey -2 "$T/keys/$ksk.key" >"$T/ds.txt"
-sign() {
-    sed "s/ SERIAL / $1 /" "$T/tld.base" >"$T/u$1"
-    cat "$T/keys/$ksk.key" "$T/keys/$zsk.key" >>"$T/u$1"
-    dnssec-signzone -q -d "$T" -o tld. -3 - -H 0 -f "$T/s$1.zone" \
-        -s now-3600 -e now+2592000 "$T/u$1" "$T/keys/$ksk" "$T/keys/$zsk" \
-        >/dev/null 2>&1
-}
+zg_filekeys "$T" tld.
+sign() { zg_filesign "$T/tld.base" "$1" "$T/s$1.zone"; } # sign SERIAL
 for s in 1 2 3 4 5; do sign $s; done
 check "zone signed with serials 1 to 5" \
     [ -s "$T/s1.zone" -a -s "$T/s3.zone" -a -s "$T/s5.zone" ]
