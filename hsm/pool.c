@@ -16,9 +16,9 @@
  * Session keys: unless opts.token_keys is set, each worker copies every
  * private key into its own session on every HSM (C_CopyObject with
  * CKA_TOKEN false: the copy never leaves the HSM and keeps CKA_SENSITIVE
- * and CKA_EXTRACTABLE) and signs with the copy.  SoftHSM re-reads a token
- * object's file state on every C_SignInit; a session object lives in
- * memory, about 1.5x faster per signature.  Each copy is proven before it
+ * and CKA_EXTRACTABLE) and signs with the copy.  SoftHSM's token objects
+ * are backed by files and cost system calls when used; a session object
+ * lives in memory: about 1.5x faster per signature (bench_hsm).  Each copy is proven before it
  * signs: a probe signature of the copy must verify against the DNSKEY, or
  * the pool is not started (HSM_EMISMATCH).  An HSM that refuses the copy
  * (CKA_COPYABLE false, or no C_CopyObject) signs with the token object.
