@@ -274,12 +274,11 @@ int alg_pkey_from_dnskey(uint8_t alg, const uint8_t *pub, size_t pub_len,
 static int eddsa_verify(EVP_PKEY *pk, const uint8_t *data, size_t len,
                         const uint8_t *sig, size_t sig_len)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_MD_CTX *md;
     int rc = HSM_ECRYPTO, v;
-    if (sig_len != 64) {
-        EVP_MD_CTX_free(md);
+    if (sig_len != 64)
         return HSM_EMISMATCH;
-    }
+    md = EVP_MD_CTX_new();
     if (md != NULL && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1) {
         v = EVP_DigestVerify(md, sig, sig_len, data, len);
         rc = v == 1 ? 0 : HSM_EMISMATCH;

@@ -134,6 +134,11 @@ int b64_decode(const char *in, uint8_t *out, size_t out_size, size_t *len);
  * Returns 0, HSM_EMISMATCH, or an error. */
 int probe_key(struct hsm_set *set, size_t i, const hsm_key_t *k,
               hsm_mismatch_cb cb, void *arg, hsm_diag_t *diag);
+/* Reports HSM I's mismatch for key K (found: the tag seen there, or -1)
+ * to CB, if any. */
+void probe_mismatch(hsm_mismatch_cb cb, void *arg, struct hsm_set *set,
+                    size_t i, const hsm_key_t *k, int found,
+                    const char *reason);
 /* Signs a random challenge with private key O in session S and verifies it
  * against K's DNSKEY.  0 good, HSM_EMISMATCH with *why set, or an error. */
 int probe_sign(struct hsm_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,

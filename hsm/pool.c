@@ -18,9 +18,9 @@
  * CKA_TOKEN false: the copy never leaves the HSM and keeps CKA_SENSITIVE
  * and CKA_EXTRACTABLE) and signs with the copy.  SoftHSM's token objects
  * are backed by files and cost system calls when used; a session object
- * lives in memory: about 1.5x faster per signature (bench_hsm).  Each copy is proven before it
- * signs: a probe signature of the copy must verify against the DNSKEY, or
- * the pool is not started (HSM_EMISMATCH).  An HSM that refuses the copy
+ * lives in memory: about 1.5x faster per signature (bench_hsm).  Each
+ * copy is proven before it signs: a probe signature of the copy must
+ * verify against the DNSKEY, or the pool is not started (HSM_EMISMATCH).  An HSM that refuses the copy
  * (CKA_COPYABLE false, or no C_CopyObject) signs with the token object.
  * Not here: RRSIG wire form (signer/).
  */
@@ -378,14 +378,9 @@ static int worker_keys(struct hsm_pool *p, struct worker *w, size_t i,
         }
         rc = probe_sign(tok, w->sess[i], *h, key, &why, diag);
         if (rc == HSM_EMISMATCH) {
-            hsm_mismatch_t m = {.hsm = i + 1, .token = tok->label,
-                                .label = key->label,
-                                .expected_tag = key->keytag,
-                                .found_tag = -1,
-                                .reason = "session copy of the key: probe "
-                                          "signature does not verify"};
-            if (p->opts.mismatch != NULL)
-                p->opts.mismatch(&m, p->opts.arg);
+            probe_mismatch(p->opts.mismatch, p->opts.arg, p->set, i, key, -1,
+                           "session copy of the key: probe signature does "
+                           "not verify");
             diag_set(diag, "HSM consistency proof failed");
         }
         if (rc != 0)

@@ -16,9 +16,9 @@
 
 #include "hsm/internal.h"
 
-static void mismatch(hsm_mismatch_cb cb, void *arg, struct hsm_set *set,
-                     size_t i, const hsm_key_t *k, int found,
-                     const char *reason)
+void probe_mismatch(hsm_mismatch_cb cb, void *arg, struct hsm_set *set,
+                    size_t i, const hsm_key_t *k, int found,
+                    const char *reason)
 {
     hsm_mismatch_t m = {
         .hsm = i + 1, .token = set->tok[i].label, .label = k->label,
@@ -123,16 +123,15 @@ int probe_key(struct hsm_set *set, size_t i, const hsm_key_t *k,
              memcmp(found.pubkey, k->pubkey, k->pubkey_len) != 0)
         why = "public key differs from DNSKEY";
     if (why != NULL) {
-        mismatch(cb, arg, set, i, k, tag, why);
+        probe_mismatch(cb, arg, set, i, k, tag, why);
         return HSM_EMISMATCH;
     }
     rc = probe_sign(t, t->admin, priv[0], k, &why, diag);
     if (rc == HSM_EMISMATCH) {
         /* An RSA private object carries its modulus: name its real tag. */
         int ptag = object_tag(t, priv[0], k, &found);
-        mismatch(cb, arg, set, i, k, ptag >= 0 && ptag != k->keytag ? ptag
-                                                                    : -1,
-                 why);
+        probe_mismatch(cb, arg, set, i, k,
+                       ptag >= 0 && ptag != k->keytag ? ptag : -1, why);
     }
     return rc;
 }

@@ -5,8 +5,8 @@
  * object, and signing a host-computed digest with C_Sign (CKM_RSA_PKCS over
  * a DigestInfo, RFC 8017 section 9.2; CKM_ECDSA over the bare digest,
  * which PKCS#11 answers with r||s as RFC 6605 wants), or, for Ed25519,
- * the message itself with CKM_EDDSA (RFC 8080: PureEdDSA, no digest).  SoftHSM 2.6.1 has
- * no CKM_ECDSA_SHA256, so hashing is always on the host.  Key generation,
+ * the message itself with CKM_EDDSA (RFC 8080: PureEdDSA, no digest).
+ * SoftHSM 2.6.1 has no CKM_ECDSA_SHA256, so hashing is always on the host.  Key generation,
  * wrapping and import live in keygen.c.
  */
 #include <errno.h>
@@ -155,37 +155,37 @@ CK_RV raw_sign(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
                size_t len, uint8_t *sig, size_t *sig_len)
 {
     uint8_t buf[sizeof(sha512_info) + 64];
-    size_t off = 0, mdlen;
+    uint8_t *in = buf;
+    size_t off = 0, in_len;
     CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
     CK_ULONG out = 512;
     CK_RV rv;
 
     if (alg_is_eddsa(alg)) {
+        /* RFC 8080 section 4: the message itself, no host digest */
         mech.mechanism = CKM_EDDSA;
-        if ((rv = f->C_SignInit(s, &mech, o)) != CKR_OK)
-            return rv;
-        rv = f->C_Sign(s, (uint8_t *)data, len, sig, &out);
-        if (rv == CKR_OK)
-            *sig_len = out;
-        return rv;
+        in = (uint8_t *)data;
+        in_len = len;
+    } else {
+        /* RFC 5702 section 3 / RFC 8017 section 9.2: DigestInfo. */
+        if (alg == 8) {
+            memcpy(buf, sha256_info, sizeof(sha256_info));
+            off = sizeof(sha256_info);
+        } else if (alg == 10) {
+            memcpy(buf, sha512_info, sizeof(sha512_info));
+            off = sizeof(sha512_info);
+        }
+        in_len = alg_digest(alg, data, len, buf + off);
+        if (in_len == 0)
+            return CKR_MECHANISM_INVALID;
+        in_len += off;
+        if (alg_is_rsa(alg))
+            mech.mechanism = CKM_RSA_PKCS;
     }
-    /* RFC 5702 section 3 / RFC 8017 section 9.2: DigestInfo. */
-    if (alg == 8) {
-        memcpy(buf, sha256_info, sizeof(sha256_info));
-        off = sizeof(sha256_info);
-    } else if (alg == 10) {
-        memcpy(buf, sha512_info, sizeof(sha512_info));
-        off = sizeof(sha512_info);
-    }
-    mdlen = alg_digest(alg, data, len, buf + off);
-    if (mdlen == 0)
-        return CKR_MECHANISM_INVALID;
-    if (alg_is_rsa(alg))
-        mech.mechanism = CKM_RSA_PKCS;
     rv = f->C_SignInit(s, &mech, o);
     if (rv != CKR_OK)
         return rv;
-    rv = f->C_Sign(s, buf, off + mdlen, sig, &out);
+    rv = f->C_Sign(s, in, in_len, sig, &out);
     if (rv == CKR_OK)
         *sig_len = out;
     return rv;
