@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# tests/signer/test_patch.sh - --previous P through P's patch index P.zsp:
+# zonesign diffs the new input against the previous one in chunks, parses
+# only the changed chunks (and the first, with the SOA) and writes OUT as P
+# with the changed names' text replaced ("previous zone patched").  The
+# output must be byte for byte what the other roads give: here the text
+# road (--no-cache) with the same inputs and options.  RSA keys (PKCS#1
+# v1.5 signatures are deterministic) and fixed inception/expiration make
+# fresh signatures equal on every road, so whole files can be compared.
+# Cases: a: five days of registry changes, each signed from the day
+# before; b: the same input again; c: a new serial; apex data changed;
+# d: every reason to decline (P or its index not what was written, other
+# options or keys, changes the road does not handle, warnings, signatures
+# to refresh): the run goes on on the old road with the same output;
+# e: a syntax error in a changed part: reported as the old road reports
+# it, nothing written; f: zones that get no index ($INCLUDE, NSEC, DNAME,
+# a directive after the first delegations, warnings).
+ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ZG_SRC/tests/lib/tap.sh"
+. "$ZG_SRC/tests/lib/softhsm.sh"
+. "$ZG_SRC/tests/signer/common.sh"
+zs_need softhsm2-util kzonecheck ldns-verify-zone ldns-read-zone python3 \
+    zonesign zonehsm zonegen
+zs_setup 2 8 split
+
+INC=$(date -u -d '-1 hour' +%Y%m%d%H%M%S)
+EXP=$(date -u -d '+30 days' +%Y%m%d%H%M%S)
+# the signing options of every run unless a case says otherwise
+OPTS=(--opt-out)
+# sign IN OUT [args]: fixed times, trace on; stderr goes to OUT.err
+sign() {
+    local in=$1 out=$2
+    shift 2
+    ZONESIGN_TRACE=1 zs_sign 2 --keyset "$T/ks" "${OPTS[@]}" --quiet \
+        --inception "$INC" --expiration "$EXP" "$@" -o "$out" "$in" \
+        2>"$out.err"
+}
+road() { sed -n 's/.*; previous zone \(via its signature cache\|parsed from text\|patched\)$/\1/p' "$1"; }
+# "n m k j" from "patch: <n> of <m> chunks parsed, <k> names changed, <j>
+# NSEC3 changed"; the reason from "patch: declined: <reason>"
+patch_counts() { sed -n 's/^zonesign: trace: patch: \([0-9]*\) of \([0-9]*\) chunks parsed, \([0-9]*\) names changed, \([0-9]*\) NSEC3 changed.*/\1 \2 \3 \4/p' "$1"; }
+declined() { sed -n 's/^zonesign: trace: patch: declined: //p' "$1"; }
+made() { sed -n 's/.*signatures made \([0-9]*\), reused.*/\1/p' "$1"; }
+# what a person reads: warnings and errors, without trace, counts, timings
+msgs() { grep -v 'trace:\|signed \|phases:\|signatures$' "$1"; }
+gen() { # OUT [zonegen args]: the base zone of every case, or a day of it
+    local out=$1
+    shift
+    zonegen --origin tld. --delegations 3000 --ds-fraction 0.2 --seed 5 \
+        --extras "$@" -o "$out"
+}
+# same_as_text NAME IN OUT [args]: IN signed to OUT with args, and again
+# with --no-cache to OUT.text (the reference): the same bytes
+same_as_text() {
+    local name=$1 in=$2 out=$3
+    shift 3
+    sign "$in" "$out" "$@"
+    sign "$in" "$out.text" "$@" --no-cache
+    check "$name: byte for byte what the text road gives" \
+        cmp -s "$out" "$out.text" || diag "$(cmp "$out" "$out.text" 2>&1)"
+}
+# patched NAME IN OUT [args]: same_as_text, and the patch road was taken
+patched() {
+    local name=$1 out=$3
+    same_as_text "$@"
+    check "$name: patched ($(road "$out.err"))" \
+        test "$(road "$out.err")" = patched ||
+        diag "$name: declined: $(declined "$out.err")"
+}
+# declines NAME ROAD IN OUT [args]: same_as_text; the patch road was not
+# taken, the run went on on ROAD, and the trace said why
+declines() {
+    local name=$1 want=$2 out=$4
+    shift 2
+    same_as_text "$name" "$@"
+    check "$name: not patched, $want ($(road "$out.err"))" \
+        test "$(road "$out.err")" = "$want"
+    check "$name: the trace says why" grep -q 'trace: patch: declined: .' \
+        "$out.err"
+    diag "$name: declined: $(declined "$out.err")"
+}
+check "--no-patch is an option (--help)" bash -c "zonesign --help 2>&1 | grep -q -- --no-patch"
+
+# --- a: five days, each signed from the day before -------------------------
+# zonegen --mutate changes the base zone, so day K (--mutate-seed K)
+# differs from day K-1 by both days' changes (~4% of the delegations:
+# new name servers and DS, delegations added, removed, secured, unsecured,
+# glue removed with a delegation's new name servers and back again)
+gen "$T/d0.zone"
+sign "$T/d0.zone" "$T/d0.signed"
+check "day 0 signed" test -s "$T/d0.signed"
+check "day 0: signature cache and patch index written" \
+    test -s "$T/d0.signed.zsc" -a -s "$T/d0.signed.zsp"
+for k in 1 2 3 4 5; do
+    gen "$T/d$k.zone" --mutate 0.02 --mutate-seed $k
+    patched "day $k" "$T/d$k.zone" "$T/d$k.signed" --previous "$T/d$((k - 1)).signed"
+    read -r pn pm pk pj <<<"$(patch_counts "$T/d$k.signed.err")"
+    diag "day $k: $pn of $pm chunks parsed, $pk names changed, $pj NSEC3 changed"
+    check "day $k: some chunks parsed, not all ($pn of $pm)" \
+        test "${pn:-0}" -ge 1 -a "${pn:-0}" -lt "${pm:-0}"
+    check "day $k: names changed ($pk)" test "${pk:-0}" -gt 0
+    check "day $k: index written for the next day" test -s "$T/d$k.signed.zsp"
+    # the old road with the same inputs: the same signatures made
+    sign "$T/d$k.zone" "$T/d$k.np" --previous "$T/d$((k - 1)).signed" --no-patch
+    check "day $k: as many signatures made as on the cache road ($(made "$T/d$k.signed.err") $(made "$T/d$k.np.err"))" \
+        test "$(made "$T/d$k.signed.err")" = "$(made "$T/d$k.np.err")"
+done
+check "day 5: kzonecheck" zs_verify_knot tld. "$T/d5.signed"
+check "day 5: ldns-verify-zone" zs_verify_ldns tld. "$T/d5.signed"
+check "day 5: day 5's data, record for record" zs_same_data "$T/d5.zone" "$T/d5.signed"
+
+# --- b: the same input again ------------------------------------------------
+patched "same input" "$T/d5.zone" "$T/b.signed" --previous "$T/d5.signed"
+check "same input: identical to the previous output" cmp -s "$T/b.signed" "$T/d5.signed"
+read -r bn bm bk bj <<<"$(patch_counts "$T/b.signed.err")"
+check "same input: only the first chunk parsed, nothing changed ($bn of $bm, $bk, $bj)" \
+    test "$bn $bk $bj" = "1 0 0"
+
+# --- c: a new serial; apex data changed -------------------------------------
+patched "--serial increment" "$T/d5.zone" "$T/c.signed" --previous "$T/d5.signed" \
+    --serial increment
+s5=$(awk '$4 == "SOA" { print $7 }' "$T/d5.signed")
+sc=$(awk '$4 == "SOA" { print $7 }' "$T/c.signed")
+check "--serial increment: serial $s5 -> $sc" test "$sc" = $((s5 + 1))
+sed 's/"registry zone made by zonegen"/"registry zone, day 6"/; s/^\(@\t86400\tIN\tNS\t\)ns2\.nic$/\1ns3.example.net./' \
+    "$T/d5.zone" >"$T/apex.zone"
+check "apex zone differs in two lines" \
+    test "$(diff "$T/d5.zone" "$T/apex.zone" | grep -c '^>')" = 2
+patched "apex TXT and NS changed" "$T/apex.zone" "$T/apex.signed" --previous "$T/d5.signed"
+
+# --- d: declines ------------------------------------------------------------
+gen "$T/d6.zone" --mutate 0.02 --mutate-seed 6
+# control: from P = day 5 to day 6 the road is taken
+patched "day 6 (control)" "$T/d6.zone" "$T/d6.signed" --previous "$T/d5.signed"
+# fresh_p NAME: a new P for a case that changes P or its files (day 5
+# again, signed from day 4 on the cache road; its own .zsc and .zsp)
+fresh_p() {
+    sign "$T/d5.zone" "$T/$1" --previous "$T/d4.signed" --no-patch &&
+        test -s "$T/$1.zsp" && cmp -s "$T/$1" "$T/d5.signed"
+}
+
+# P edited in place after signing: one name server of a name day 6 does not
+# change (text the patch road would copy), same size, atime and mtime put
+# back; only its ctime tells.  The cache road finds the change too
+# (test_copy.sh) and reads P's text.
+check "edited P: made" fresh_p pe.signed
+before=$(stat -c '%s %Y' "$T/pe.signed")
+python3 - "$T/pe.signed" "$T/d5.zone" "$T/d6.zone" >"$T/pe.bad" <<'PY'
+import os, sys
+p, z5, z6 = sys.argv[1:]
+a = set(open(z5).read().splitlines()); b = set(open(z6).read().splitlines())
+changed = {l.split()[0] for l in a ^ b if l and not l.startswith((";", "$"))}
+st = os.stat(p)
+off = 0
+with open(p, "r+b") as f:
+    for line in f:
+        w = line.decode().split()
+        if (len(w) > 4 and w[3] == "NS" and w[0] != "tld." and ".dns" in w[4]
+                and w[0][:-len(".tld.")] not in changed):
+            i = off + line.decode().rindex(".dns") + 3
+            f.seek(i)
+            f.write(b"x")
+            print(w[4][:w[4].rindex(".dns") + 3] + "x" + w[4][w[4].rindex(".dns") + 4:])
+            break
+        off += len(line)
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+bad=$(cat "$T/pe.bad")
+check "edited P: one byte, same size, same mtime ($bad)" \
+    bash -c "test -n '$bad' && grep -qF '$bad' '$T/pe.signed' &&
+             test \"\$(stat -c '%s %Y' '$T/pe.signed')\" = '$before'"
+declines "P edited" "parsed from text" "$T/d6.zone" "$T/pe.out" --previous "$T/pe.signed"
+check "P edited: the edited name server is nowhere in the output" \
+    bash -c "! grep -qF '$bad' '$T/pe.out'"
+
+# P copied with its .zsc and .zsp (cp -p): another file (inode, ctime)
+cp -p "$T/d5.signed" "$T/pc.signed"
+cp -p "$T/d5.signed.zsc" "$T/pc.signed.zsc"
+cp -p "$T/d5.signed.zsp" "$T/pc.signed.zsp"
+declines "P copied" "via its signature cache" "$T/d6.zone" "$T/pc.out" --previous "$T/pc.signed"
+
+# P.zsp damaged: one byte flipped in its middle
+check "damaged index: P made" fresh_p pz.signed
+python3 - "$T/pz.signed.zsp" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    b = f.read()
+    f.seek(len(b) // 2)
+    f.write(bytes([b[len(b) // 2] ^ 0x01]))
+PY
+declines "P.zsp with one byte flipped" "via its signature cache" "$T/d6.zone" \
+    "$T/pz.out" --previous "$T/pz.signed"
+
+# P.zsp removed
+check "removed index: P made" fresh_p pr.signed
+rm -f "$T/pr.signed.zsp"
+declines "P.zsp removed" "via its signature cache" "$T/d6.zone" "$T/pr.out" \
+    --previous "$T/pr.signed"
+
+# P.zsc changed since P.zsp was written: day 0's cache put in its place
+# (the cache road finds it is not P's and reads P's text)
+check "other cache: P made" fresh_p pk.signed
+cp "$T/d0.signed.zsc" "$T/pk.signed.zsc"
+declines "P.zsc replaced after P.zsp was written" "parsed from text" "$T/d6.zone" \
+    "$T/pk.out" --previous "$T/pk.signed"
+
+declines "--no-patch" "via its signature cache" "$T/d6.zone" "$T/np.out" \
+    --previous "$T/d5.signed" --no-patch
+
+# other NSEC3 parameters (with the same input: nothing else changed)
+declines "--iterations 1" "via its signature cache" "$T/d5.zone" "$T/it.out" \
+    --previous "$T/d5.signed" --iterations 1
+declines "--salt" "via its signature cache" "$T/d5.zone" "$T/salt.out" \
+    --previous "$T/d5.signed" --salt 0a1b2c3d
+OPTS=()
+declines "no --opt-out" "via its signature cache" "$T/d5.zone" "$T/oo.out" \
+    --previous "$T/d5.signed"
+OPTS=(--opt-out)
+
+# a delegation removed while its glue stays (glue names become
+# authoritative); an authoritative name added; one removed; a delegation
+# added above existing names (c.nic, above a.b.c.nic)
+python3 - "$T/d5.zone" "$T/hand" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+owner = lambda l: l.split("\t")[0] if "\t" in l else None
+# a delegation with glue: "L NS ns1.L", "ns1.L A ..."
+glued = next(owner(l) for l in lines
+             if l.split("\t")[1:2] == ["NS"] and l.endswith("\tns1." + owner(l)))
+out = [l for l in lines if not (owner(l) == glued and l.split("\t")[1] in ("NS", "DS"))]
+open(sys.argv[2] + "-unglue.zone", "w").write("\n".join(out))
+# a new authoritative name in the middle of the file, between two owners
+mid = next(i for i in range(len(lines) // 2, len(lines))
+           if owner(lines[i]) and owner(lines[i]) != owner(lines[i - 1]))
+add = lines[:mid] + ["www\t3600\tIN\tA\t192.0.2.80"] + lines[mid:]
+open(sys.argv[2] + "-addname.zone", "w").write("\n".join(add))
+rm = [l for l in lines if owner(l) != "sip.nic"]
+open(sys.argv[2] + "-rmname.zone", "w").write("\n".join(rm))
+above = lines[:mid] + ["c.nic\t86400\tIN\tNS\tns1.example.net."] + lines[mid:]
+open(sys.argv[2] + "-above.zone", "w").write("\n".join(above))
+PY
+check "glued delegation removed, glue kept" \
+    test "$(diff "$T/d5.zone" "$T/hand-unglue.zone" | grep -c '^<')" -ge 2
+declines "a delegation removed while its glue stays" "via its signature cache" \
+    "$T/hand-unglue.zone" "$T/unglue.out" --previous "$T/d5.signed"
+declines "an authoritative name added (www)" "via its signature cache" \
+    "$T/hand-addname.zone" "$T/addname.out" --previous "$T/d5.signed"
+check "www added: in the output" grep -q '^www\.tld\. 3600 IN A 192\.0\.2\.80$' "$T/addname.out"
+declines "an authoritative name removed (sip.nic)" "via its signature cache" \
+    "$T/hand-rmname.zone" "$T/rmname.out" --previous "$T/d5.signed"
+declines "a delegation added above existing names (c.nic)" "via its signature cache" \
+    "$T/hand-above.zone" "$T/above.out" --previous "$T/d5.signed"
+
+# SOA MINIMUM changed (the NSEC3 TTL, RFC 9077): declined
+sed 's/ 10800 3600 2419200 3600 )/ 10800 3600 2419200 1800 )/' "$T/d5.zone" >"$T/min.zone"
+check "SOA MINIMUM changed" bash -c "! cmp -s '$T/d5.zone' '$T/min.zone'"
+declines "SOA MINIMUM changed" "via its signature cache" "$T/min.zone" \
+    "$T/min.out" --previous "$T/d5.signed"
+
+# a duplicate record in a changed part (day 6, one NS line of a delegation
+# day 6 changes written twice): declined; the warning exactly as the old
+# road gives it, with its FILE:LINE
+python3 - "$T/d5.zone" "$T/d6.zone" "$T/dup.zone" >"$T/dup.line" <<'PY'
+import sys
+z5 = set(open(sys.argv[1]).read().splitlines())
+lines = open(sys.argv[2]).read().splitlines()
+i = next(i for i in range(len(lines) // 2, len(lines))
+         if lines[i] not in z5 and "\tNS\t" in lines[i])
+lines.insert(i + 1, lines[i])
+open(sys.argv[3], "w").write("\n".join(lines) + "\n")
+print(i + 2)
+PY
+dupline=$(cat "$T/dup.line")
+declines "a duplicate record in a changed part" "via its signature cache" \
+    "$T/dup.zone" "$T/dup.out" --previous "$T/d5.signed"
+sign "$T/dup.zone" "$T/dup.np" --previous "$T/d5.signed" --no-patch
+msgs "$T/dup.out.err" >"$T/dup.msgs"
+msgs "$T/dup.np.err" >"$T/dup.np.msgs"
+check "duplicate: warned with dup.zone:$dupline ($(head -1 "$T/dup.msgs"))" \
+    grep -q "dup\.zone:$dupline: duplicate NS record dropped" "$T/dup.msgs"
+check "duplicate: the same warnings as the old road (--no-patch)" \
+    cmp -s "$T/dup.msgs" "$T/dup.np.msgs" || diag "$(diff "$T/dup.msgs" "$T/dup.np.msgs" | head -4)"
+msgs "$T/dup.out.text.err" >"$T/dup.text.msgs"
+check "duplicate: the same warnings as the text road" \
+    cmp -s "$T/dup.msgs" "$T/dup.text.msgs"
+check "duplicate: a zone with warnings gets no patch index" test ! -e "$T/dup.out.zsp"
+
+# signatures of P inside the refresh window
+declines "--refresh 29d (every signature of P inside it)" "via its signature cache" \
+    "$T/d6.zone" "$T/rf.out" --previous "$T/d5.signed" --refresh 29d
+
+# --- e: a syntax error in a changed part --------------------------------------
+python3 - "$T/d6.zone" "$T/err.zone" >"$T/err.line" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+i = next(i for i in range(len(lines) * 2 // 3, len(lines))
+         if lines[i].split("\t")[0] != lines[i - 1].split("\t")[0])
+lines.insert(i, "bad-host\t3600\tIN\tA\t192.0.2.300")
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+print(i + 1)
+PY
+errline=$(cat "$T/err.line")
+for how in default no-cache no-patch; do
+    args=()
+    [ $how = no-cache ] && args=(--no-cache)
+    [ $how = no-patch ] && args=(--no-patch)
+    zs_sign 2 --keyset "$T/ks" --opt-out --quiet --inception "$INC" \
+        --expiration "$EXP" --previous "$T/d5.signed" "${args[@]}" \
+        -o "$T/err-$how.signed" "$T/err.zone" 2>"$T/err-$how.msg"
+    echo $? >"$T/err-$how.rc"
+done
+check "syntax error: exit 2 ($(cat "$T/err-default.rc"))" test "$(cat "$T/err-default.rc")" = 2
+check "syntax error: one line ($(head -1 "$T/err-default.msg"))" \
+    test "$(wc -l <"$T/err-default.msg")" = 1
+check "syntax error: names err.zone:$errline" \
+    grep -q "^zonesign: .*err\.zone:$errline: " "$T/err-default.msg"
+check "syntax error: the same line as --no-cache" \
+    cmp -s "$T/err-default.msg" "$T/err-no-cache.msg"
+check "syntax error: the same line as --no-patch" \
+    cmp -s "$T/err-default.msg" "$T/err-no-patch.msg"
+check "syntax error: no OUT, no OUT.zsc, no OUT.zsp" \
+    bash -c "! ls '$T'/err-default.signed* 2>/dev/null | grep -q ."
+
+# --- f: zones that get no patch index ----------------------------------------
+gen "$T/inc.zone" --split "$T/inc-part.zone"
+sign "$T/inc.zone" "$T/inc.signed"
+check "\$INCLUDE: signed, with its cache" test -s "$T/inc.signed" -a -s "$T/inc.signed.zsc"
+check "\$INCLUDE: no patch index" test ! -e "$T/inc.signed.zsp"
+gen "$T/inc6.zone" --mutate 0.02 --mutate-seed 6 --split "$T/inc6-part.zone"
+declines "\$INCLUDE, next day" "via its signature cache" "$T/inc6.zone" \
+    "$T/inc6.signed" --previous "$T/inc.signed"
+OPTS=(--nsec)
+sign "$T/d5.zone" "$T/nsec.signed"
+check "NSEC: signed, with its cache" test -s "$T/nsec.signed" -a -s "$T/nsec.signed.zsc"
+check "NSEC: no patch index" test ! -e "$T/nsec.signed.zsp"
+declines "NSEC, next day" "via its signature cache" "$T/d6.zone" \
+    "$T/nsec6.signed" --previous "$T/nsec.signed"
+OPTS=(--opt-out)
+# a DNAME; a directive after the first delegations
+{ cat "$T/d5.zone"; printf 'moved.nic\t3600\tIN\tDNAME\tnic.example.\n'; } >"$T/dname.zone"
+check "DNAME zone made" grep -q 'DNAME' "$T/dname.zone"
+sign "$T/dname.zone" "$T/dname.signed"
+check "DNAME: signed, no patch index" test -s "$T/dname.signed" -a ! -e "$T/dname.signed.zsp"
+awk 'NR == 200 { print "$TTL 7200" } { print }' "$T/d5.zone" >"$T/ttl.zone"
+sign "$T/ttl.zone" "$T/ttl.signed"
+check "\$TTL after the first delegations: signed, no patch index" \
+    test -s "$T/ttl.signed" -a ! -e "$T/ttl.signed.zsp"
+
+# --- a changed key set (last: it changes $T/ks) ------------------------------
+zonehsm $(zg_hsm_args 2) --keyset "$T/ks" keygen --label zsk8b --alg 8 \
+    --role zsk --state active >/dev/null
+declines "a new ZSK" "via its signature cache" "$T/d6.zone" "$T/key.out" \
+    --previous "$T/d5.signed"
+done_testing
