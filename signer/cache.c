@@ -82,6 +82,8 @@ struct cache {
     uint32_t *slot;        /* content digest -> segment + 1, open addressing */
     size_t slotmask;
     uint8_t *verified;     /* per segment: its bytes were found intact */
+    bool known;            /* opened by cache_open_known: its file's
+                            * identity was checked, not its checksum */
 };
 
 static uint64_t get64(const uint8_t *p)
@@ -340,9 +342,11 @@ static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize)
     if (c->size < 24 + 8 + 8 + 8 + 8 + 32 || memcmp(p, MAGIC, 4) != 0 ||
         get32(p + 4) != VERSION)
         return -1;
-    SHA256(c->map, c->size - 32, sha);
-    if (memcmp(sha, end - 32, 32) != 0)
-        return -1;
+    if (!c->known) {
+        SHA256(c->map, c->size - 32, sha);
+        if (memcmp(sha, end - 32, 32) != 0)
+            return -1;
+    }
     end -= 32;
     c->copy_ok = get32(p + 8) == WRITER_FORMAT_VERSION &&
                  get32(p + 12) == SEGMENT_RULE;
@@ -642,4 +646,167 @@ int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len)
     it->p += 2 + l;
     it->left--;
     return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* For patch.c                                                        */
+
+int cache_open_known(struct cache **out, const char *cache_path,
+                     const zone_t *z)
+{
+    struct cache *c = calloc(1, sizeof(*c));
+    struct stat st;
+    uint64_t zsize = 0;
+    if (!c)
+        return -ENOMEM;
+    c->zfd = -1;
+    int fd = open(cache_path, O_RDONLY);
+    if (fd < 0)
+        goto fail;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        close(fd);
+        goto fail;
+    }
+    c->size = (size_t)st.st_size;
+    c->map = malloc(c->size);
+    if (!c->map || cache_read_all(fd, c->map, c->size) != 0) {
+        close(fd);
+        goto fail;
+    }
+    close(fd);
+    c->known = true;
+    if (cache_parse(c, z, &zsize) != 0 || !c->copy_ok)
+        goto fail;
+    /* offsets only: no lookup table (nothing is looked up by content) */
+    if (!(c->segoff = malloc((c->nsegs + 1) * sizeof(*c->segoff))))
+        goto fail;
+    uint64_t off = 0;
+    for (uint64_t k = 0; k < c->nsegs; k++) {
+        c->segoff[k] = off;
+        off += get32(c->segs + k * SEG_SIZE + 2 * CACHE_DIGEST);
+    }
+    c->segoff[c->nsegs] = off;
+    if (off != zsize)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    cache_free(c);
+    return -1;
+}
+
+size_t cache_nsegs(const struct cache *c)
+{
+    return (size_t)c->nsegs;
+}
+
+uint64_t cache_seg_off(const struct cache *c, size_t k)
+{
+    return c->segoff[k];
+}
+
+const uint8_t *cache_seg_rec(const struct cache *c, size_t k)
+{
+    return c->segs + k * SEG_SIZE;
+}
+
+/* Merges the sorted entries E[0..N) (offsets in W's data) into the
+ * sorted index of OLD, writing index entries to F. */
+static int merge_index(FILE *f, EVP_MD_CTX *m, const struct cache *old,
+                       const struct cache_ent *e, size_t n)
+{
+    uint8_t h[IDX_SIZE];
+    uint64_t i = 0;
+    size_t j = 0;
+    int r = 0;
+    while (!r && (i < old->n || j < n)) {
+        const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
+        if (oe && (j >= n || memcmp(oe, e[j].dg, CACHE_DIGEST) <= 0)) {
+            r = put_all(f, m, oe, IDX_SIZE);
+            i++;
+        } else {
+            memcpy(h, e[j].dg, CACHE_DIGEST);
+            put64(h + CACHE_DIGEST, old->dlen + e[j].off);
+            r = put_all(f, m, h, IDX_SIZE);
+            j++;
+        }
+    }
+    return r;
+}
+
+int cache_patch_write(const struct cache *old, struct cache_w *w,
+                      const char *path, const zone_t *z, uint32_t serial,
+                      char **tmpname)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    EVP_MD_CTX *m = NULL;
+    FILE *f = NULL;
+    uint8_t h[64];
+    int fd = -1, r;
+    if (!tmp)
+        return -ENOMEM;
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    if ((r = cache_md_new(&m)))
+        goto out;
+    if ((fd = mkstemp(tmp)) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (!(f = fdopen(fd, "w"))) {
+        r = -errno;
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    fchmod(fd, 0644);
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
+    memcpy(h, MAGIC, 4);
+    put32(h + 4, VERSION);
+    put32(h + 8, WRITER_FORMAT_VERSION);
+    put32(h + 12, SEGMENT_RULE);
+    put64(h + 16, w->zsize);
+    put32(h + 24, serial);
+    put32(h + 28, (uint32_t)z->origin_len);
+    if (!(r = put_all(f, m, h, 32)) &&
+        !(r = put_all(f, m, z->origin, z->origin_len))) {
+        put64(h, old->n + w->n);
+        r = put_all(f, m, h, 8);
+    }
+    if (!r)
+        r = merge_index(f, m, old, w->ent, w->n);
+    if (!r) {
+        put64(h, old->dlen + w->data.len);
+        if (!(r = put_all(f, m, h, 8)) &&
+            !(r = put_all(f, m, old->data, old->dlen)))
+            r = put_all(f, m, w->data.buf, w->data.len);
+    }
+    if (!r) {
+        put64(h, w->nsegs);
+        if (!(r = put_all(f, m, h, 8)))
+            r = put_all(f, m, w->segs.buf, w->segs.len);
+    }
+    unsigned l = 0;
+    if (!r && (!EVP_DigestFinal_ex(m, h, &l) || fwrite(h, 1, 32, f) != 32))
+        r = -EIO;
+    if (!r && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        r = -errno;
+    if (fclose(f) != 0 && r == 0)
+        r = -errno;
+    if (r)
+        unlink(tmp);
+out:
+    EVP_MD_CTX_free(m);
+    if (r) {
+        free(tmp);
+        return r;
+    }
+    *tmpname = tmp;
+    return 0;
+}
+
+uint64_t cache_w_size(const struct cache_w *w)
+{
+    return w->zsize;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
@@ -283,6 +284,20 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                 warn_fn warn, void *warg, uint64_t *warnings,
                 signer_diag_t *diag);
 
+/* patch.c: the pieces [OFF, OFF+LEN) of BUF (the zone file PATH, first
+ * lines LINE) read into Z in one scanner, in order: the first must be the
+ * file's first chunk (its directives), and every later one must leave the
+ * scanner in the state the first left it in (CTX gets a digest of that
+ * state, *SOA the number of SOA records).  0; 1 if not fit (an error, a
+ * warning, another state: the caller reads the whole file); -ENOMEM. */
+int reader_pieces(zone_t *z, const char *path, const char *buf,
+                  const uint64_t *off, const uint64_t *len,
+                  const uint64_t *line, size_t n, uint8_t ctx[16],
+                  uint64_t *soa);
+/* The content checks reader_load makes, on the sorted zone Z (warnings
+ * are counted, not shown); 0 or the error (DIAG). */
+int reader_check(zone_t *z, uint64_t *warnings, signer_diag_t *diag);
+
 /* writer.c: the names [start, end) of Z in presentation form appended to
  * OUT, with the RRSIGs NEXT_SIG hands over (in order: index of the RRset's
  * first record and RDATA; returns 0, 1 at the end, <0 on failure). */
@@ -383,6 +398,23 @@ void cache_seg_verified(struct cache *c, size_t k);
  * -ENOMEM).  All of them (TO = SIZE_MAX): the whole zone file. */
 int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to);
 
+/* patch.c: the cache of the previous output, whose identity (inode,
+ * size, times) the patch index has checked: read without checking its
+ * checksum or building the segment lookup table. */
+int cache_open_known(struct cache **out, const char *cache_path,
+                     const zone_t *z);
+size_t cache_nsegs(const struct cache *c);
+uint64_t cache_seg_off(const struct cache *c, size_t k);
+/* Segment K's record: content digest, text digest, u32 length. */
+const uint8_t *cache_seg_rec(const struct cache *c, size_t k);
+/* OLD's entries and W's (new RRsets), W's segments (the new file's, of
+ * W->zsize octets): a synced temporary file beside PATH (*TMP). */
+/* The octets W's segments add up to. */
+uint64_t cache_w_size(const struct cache_w *w);
+int cache_patch_write(const struct cache *old, struct cache_w *w,
+                      const char *path, const zone_t *z, uint32_t serial,
+                      char **tmp);
+
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule
  * changes, so that segments of another rule are not looked up. */
@@ -397,6 +429,92 @@ struct chunk;
  * Returns 0, -ESTALE if the previous zone file is not the one its cache
  * belongs to, or another error. */
 int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md);
+
+
+/* pindex.c: the patch index OUT.zsp (format there; patch.c uses it). */
+#define PIDX_DIGEST 16
+/* The input text cut into chunks: chunk k is [off[k], off[k+1]). */
+struct pchunks {
+    size_t n;
+    uint64_t *off;  /* n + 1 */
+    uint64_t *line; /* first line of each chunk (from 1) */
+    uint8_t (*dg)[PIDX_DIGEST];
+};
+/* 0, -1 if the text is not fit for patching, or -ENOMEM. */
+int pchunks_make(const char *buf, size_t len, struct pchunks *pc);
+void pchunks_free(struct pchunks *pc);
+/* The chunk holding LINE. */
+size_t pchunks_of_line(const struct pchunks *pc, uint64_t line);
+
+#define PN_APEX 0x01
+#define PN_DELEG 0x02  /* NS below the apex */
+#define PN_DS 0x04
+#define PN_OCCL 0x08   /* below a delegation or DNAME */
+#define PN_NSEC3 0x10  /* owns an NSEC3 record */
+#define PN_INPUT 0x20  /* has records from the input */
+#define PN_CHAIN 0x40  /* hashed into the NSEC3 chain */
+#define PN_DNAME 0x80
+
+struct pidx_file { /* what identifies a file */
+    uint64_t size, ino, dev;
+    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+struct pidx_hdr {
+    char magic[8];
+    uint32_t version, endian;
+    uint8_t config[32];      /* patch_config: options and keys */
+    struct pidx_file out, zsc;
+    int64_t min_exp, max_inc; /* over every RRSIG in OUT */
+    uint32_t serial, soa_ttl, soa_min, next_id;
+    uint8_t ctx[PIDX_DIGEST]; /* scanner state after the first chunk */
+    uint64_t records_in, rrsets, signed_rrsets, nsec3, sigs;
+    uint64_t nchunks, nnames, nchain, keys_len, bm_len, nmulti;
+};
+struct pidx_chunk {
+    uint8_t dg[PIDX_DIGEST];
+    uint32_t id, nrec;
+};
+struct pidx_name {
+    uint64_t off;      /* of its text in OUT */
+    uint64_t content;  /* pidx_content of its input records */
+    uint32_t koff;     /* its sort key in the keys blob */
+    uint32_t chunk;    /* id of the input chunk of its records */
+    uint16_t klen;
+    uint8_t flags, nchunk, rrsets, nsigned, pad[2];
+};
+struct pidx_link {
+    uint8_t hash[20];
+    uint32_t bmlen;
+    uint64_t bmoff;
+};
+struct pidx_multi { /* a name whose records lie in several chunks */
+    uint32_t name, chunk;
+};
+struct pidx {
+    struct pidx_hdr h;
+    struct pidx_multi *multi;
+    struct pidx_chunk *chunks;
+    struct pidx_name *names;
+    struct pidx_link *chain;
+    uint8_t *keys, *bm;
+    uint8_t *buf; /* read: everything above points into it */
+};
+int pidx_read(struct pidx *x, const char *path);
+/* Written to a temporary file renamed to PATH (not synced: a torn index
+ * fails its checksum and is not used). */
+int pidx_write(const struct pidx *x, const char *path);
+void pidx_free(struct pidx *x);
+void pidx_stat_get(const struct stat *st, struct pidx_file *f);
+/* A digest of the input records (type, TTL, RDATA) of the name [I, E)
+ * of Z, records the signer made left out. */
+uint64_t pidx_content(const zone_t *z, size_t i, size_t e);
+bool pidx_stat_same(const struct pidx_file *a, const struct stat *st);
+/* Names, chain and chunk record counts of a whole run's zone Z (signed,
+ * denial records in) whose text is OUT_TEXT; the header's other fields
+ * are the caller's.  -EINVAL if the text does not match the zone. */
+int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
+               const struct pchunks *pc, const char *out_text,
+               size_t out_len);
 
 /* sign.c, keys.c, reuse.c, pipeline.c: one signing run. */
 struct item {
@@ -480,7 +598,21 @@ struct sctx {
     struct chunk *spare[CHUNK_SPARE]; /* written chunks kept for reuse */
     size_t nspare;
     time_t last_progress;
+    int64_t sig_min_exp, sig_max_inc; /* over the RRSIGs written */
+    uint32_t soa_ttl, soa_min;        /* of the zone being signed */
+    struct hsm_set *set;              /* for patch.c */
+    const void *hooks;
 };
+
+/* sign.c: the consistency proof (DESIGN.md invariant 1) and the pool. */
+int sign_start_pool(struct sctx *c, struct hsm_set *set,
+                    const signer_hooks_t *hooks, signer_diag_t *diag);
+/* patch.c: OUT by editing --previous (0 done, 1 not possible here: the
+ * caller takes another road, <0 failed); OUT.zsp after a whole run. */
+int patch_run(struct sctx *c, struct hsm_set *set,
+              const signer_hooks_t *hooks, signer_stats_t *stats,
+              signer_diag_t *diag);
+void patch_index_write(struct sctx *c, const signer_stats_t *stats);
 
 void keys_pick(struct sctx *c);
 int keys_add_apex(struct sctx *c, uint32_t dnskey_ttl, uint32_t param_ttl);
@@ -501,6 +633,11 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag);
 /* Back to the state before pipeline_run (after -ESTALE). */
 void pipeline_reset(struct sctx *c);
 void chunk_free(struct chunk *ch);
+/* The items and signing jobs of chunk CH (RRSIG headers, reuse). */
+int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md);
+/* Its jobs signed by the pool. */
+int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd);
+void sig_times(struct sctx *c, const uint8_t *rd, uint16_t len);
 /* RRSIG RDATA of item IT of chunk CH (header + signature assembled in
  * BUF, at least 2048 bytes, for a fresh signature). */
 const uint8_t *chunk_item_rdata(const struct chunk *ch, const struct item *it,

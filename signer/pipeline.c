@@ -129,7 +129,7 @@ static int sign_rrset(struct sctx *c, struct chunk *ch, size_t i, size_t e,
     return 0;
 }
 
-static int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
+int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
 {
     zone_t *z = c->z;
     for (size_t i = ch->start; i < ch->end;) {
@@ -148,7 +148,7 @@ static int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
     return 0;
 }
 
-static int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
+int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
 {
     if (ch->njobs == 0)
         return 0;
@@ -317,6 +317,19 @@ const uint8_t *chunk_item_rdata(const struct chunk *ch, const struct item *it,
     return buf;
 }
 
+/* The earliest expiration and latest inception of the RRSIGs written
+ * (the patch index records them: patch.c). */
+void sig_times(struct sctx *c, const uint8_t *rd, uint16_t len)
+{
+    if (len < 18)
+        return;
+    int64_t exp = get32(rd + 8), inc = get32(rd + 12);
+    if (exp < c->sig_min_exp)
+        c->sig_min_exp = exp;
+    if (inc > c->sig_max_inc)
+        c->sig_max_inc = inc;
+}
+
 /* The signature cache of OUT collects every RRSIG written; a failure only
  * drops the cache (the zone does not depend on it).  Also counts. */
 static void chunk_account(struct sctx *c, struct chunk *ch)
@@ -334,6 +347,7 @@ static void chunk_account(struct sctx *c, struct chunk *ch)
             c->reused++;
         else
             c->made++;
+        sig_times(c, rd, len);
         if (!c->cw || c->cw_err)
             continue;
         if (it->pos != c->cw_last) {

@@ -1050,3 +1050,74 @@ out:
     free(s);
     return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* Pieces of a file, for patch.c                                        */
+
+int reader_pieces(zone_t *z, const char *path, const char *buf,
+                  const uint64_t *off, const uint64_t *len,
+                  const uint64_t *line, size_t n, uint8_t ctx[16],
+                  uint64_t *soa)
+{
+    uint64_t warnings = 0;
+    signer_diag_t diag = {{0}};
+    struct held held = {0};
+    struct rctx c = {.z = z, .mode = READ_UNSIGNED, .warnings = &warnings,
+                     .diag = &diag, .held = &held, .path = path};
+    zs_scanner_t *s = calloc(1, sizeof(*s));
+    char origin[1100];
+    struct sstate st0, st;
+    int ret = 1;
+    if (!s)
+        return -ENOMEM;
+    name_to_text(z->origin, origin);
+    if (zs_init(s, origin, 1, 3600) != 0) {
+        free(s);
+        return 1;
+    }
+    zs_set_processing(s, on_record, on_error, &c);
+    if (file_index(&c, path) != 0)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        c.line_off = (int64_t)line[k] - (int64_t)s->line_counter;
+        if (zs_set_input_string(s, buf + off[k], len[k]) != 0 ||
+            zs_parse_all(s) != 0 || c.err || s->multiline)
+            goto out;
+        state_get(s, k == 0 ? &st0 : &st);
+        if (k > 0 && !state_eq(&st0, &st))
+            goto out;
+    }
+    if (warnings > 0)
+        goto out;
+    uint8_t h[sizeof(st0.origin) + 8];
+    memcpy(h, st0.origin, st0.origin_len);
+    put32(h + st0.origin_len, st0.origin_len);
+    put32(h + st0.origin_len + 4, st0.ttl);
+    /* a digest of the state the first piece leaves the scanner in */
+    EVP_MD_CTX *m = NULL;
+    uint8_t dg[CACHE_DIGEST];
+    if (cache_md_new(&m) != 0)
+        goto out;
+    int r = cache_text_digest(m, h, st0.origin_len + 8, dg);
+    EVP_MD_CTX_free(m);
+    if (r)
+        goto out;
+    memcpy(ctx, dg, 16);
+    *soa = c.soa;
+    ret = 0;
+out:
+    held_free(&held);
+    zs_deinit(s);
+    free(s);
+    return ret;
+}
+
+int reader_check(zone_t *z, uint64_t *warnings, signer_diag_t *diag)
+{
+    struct held held = {0};
+    struct rctx c = {.z = z, .mode = READ_UNSIGNED, .warnings = warnings,
+                     .diag = diag, .held = &held};
+    int r = check_zone(&c);
+    held_free(&held);
+    return r;
+}

@@ -112,6 +112,8 @@ static int soa_serial(struct sctx *c, uint32_t *min_ttl, uint32_t *soa_ttl,
         return SIGNER_EINPUT;
     c->serial_in = get32(r.rdata + r.rdlen - 20);
     r = serial_set(c);
+    c->soa_ttl = r.ttl;
+    c->soa_min = get32(r.rdata + r.rdlen - 4);
     *serial = c->serial;
     uint32_t minimum = get32(r.rdata + r.rdlen - 4);
     *soa_ttl = r.ttl;
@@ -305,8 +307,8 @@ static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
 }
 
 /* The consistency proof (DESIGN.md invariant 1) and the workers. */
-static int start_pool(struct sctx *c, struct hsm_set *set,
-                      const signer_hooks_t *hooks, signer_diag_t *diag)
+int sign_start_pool(struct sctx *c, struct hsm_set *set,
+                    const signer_hooks_t *hooks, signer_diag_t *diag)
 {
     hsm_pool_opts_t po = {.threads = c->o->threads,
                           .verify_every = c->o->verify_every,
@@ -334,6 +336,16 @@ static int start_pool(struct sctx *c, struct hsm_set *set,
     return 0;
 }
 
+static void fill_hsm_stats(const struct sctx *c, const signer_hooks_t *hooks)
+{
+    if (hooks && hooks->hsm_stat)
+        for (size_t i = 0; i < hsm_pool_count(c->pool); i++) {
+            hsm_stat_t st;
+            hsm_pool_stat(c->pool, i, &st);
+            hooks->hsm_stat(hooks->arg, i, &st);
+        }
+}
+
 static void fill_stats(const struct sctx *c, signer_stats_t *stats,
                        const signer_hooks_t *hooks)
 {
@@ -341,12 +353,7 @@ static void fill_stats(const struct sctx *c, signer_stats_t *stats,
     stats->sigs_reused = c->reused;
     stats->rrsets = c->rrsets; /* counted as the chunks were written */
     stats->signed_rrsets = c->signed_rrsets;
-    if (hooks && hooks->hsm_stat)
-        for (size_t i = 0; i < hsm_pool_count(c->pool); i++) {
-            hsm_stat_t st;
-            hsm_pool_stat(c->pool, i, &st);
-            hooks->hsm_stat(hooks->arg, i, &st);
-        }
+    fill_hsm_stats(c, hooks);
 }
 
 static void sctx_free(struct sctx *c)
@@ -392,12 +399,26 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     pthread_cond_init(&c->cv, NULL);
     c->o = &o;
     c->ks = ks;
+    c->sig_min_exp = INT64_MAX;
+    c->sig_max_inc = INT64_MIN;
     c->warn = hooks ? hooks->warn : NULL;
     c->warg = hooks ? hooks->arg : NULL;
     if (!o.no_cache && cache_w_new(&c->cw) != 0)
         c->cw = NULL; /* no cache for OUT: a warning at the end */
-    if ((ret = check_options(&o, ks, origin, &olen, diag)) ||
-        (ret = load_zones(c, origin, olen, hooks, &warnings, diag)))
+    if ((ret = check_options(&o, ks, origin, &olen, diag)))
+        goto out;
+    if (o.previous) { /* first the road that edits the previous output */
+        if ((ret = zone_init(c->z, origin, olen)))
+            goto out;
+        ret = patch_run(c, set, hooks, stats, diag);
+        if (ret <= 0) {
+            if (ret == 0)
+                fill_hsm_stats(c, hooks);
+            goto out;
+        }
+        ret = 0;
+    }
+    if ((ret = load_zones(c, origin, olen, hooks, &warnings, diag)))
         goto out;
     stats->records_in = c->z->n;
     stats->previous_from = c->pcache ? 1 : c->prev ? 2 : 0;
@@ -405,7 +426,7 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     if ((ret = prepare(c, stats, diag)))
         goto out;
     stats->t_prepare = since(&t0) - stats->t_read;
-    if ((ret = start_pool(c, set, hooks, diag)))
+    if (!c->pool && (ret = sign_start_pool(c, set, hooks, diag)))
         goto out;
     stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
     trace_mark("pool started");
@@ -419,6 +440,8 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
         since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
     stats->warnings = warnings;
     fill_stats(c, stats, hooks);
+    if (!o.no_cache)
+        patch_index_write(c, stats);
 out:
     sctx_free(c);
     trace_mark("freed");

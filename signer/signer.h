@@ -79,6 +79,7 @@ typedef struct signer_opts {
     const char *previous;      /* previous signed zone or NULL */
     const char *previous_cache; /* its signature cache; NULL: PREVIOUS.zsc */
     int no_cache;              /* neither write OUT.zsc nor read one */
+    int no_patch;              /* never make OUT by editing --previous */
     signer_denial_t denial;
     int opt_out;
     uint8_t salt[255];
@@ -111,7 +112,7 @@ typedef struct signer_stats {
     double seconds;
     double t_read, t_prepare, t_proof, t_sign_write; /* phase seconds */
     int previous_from;         /* 0 no --previous, 1 its signature cache,
-                                * 2 its text */
+                                * 2 its text, 3 patched (patch.c) */
 } signer_stats_t;
 
 /* Reads, signs and writes a zone: opts->input to opts->output through the

@@ -27,6 +27,7 @@ static void usage(FILE *f)
           " [--quiet]\n"
           "         [--verify-every N] [--previous-cache FILE] [--no-cache]"
           " [--hsm-token-keys]\n"
+          "         [--no-patch]\n"
           "         -o OUT  IN\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
           "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
@@ -40,6 +41,11 @@ static void usage(FILE *f)
           "(its size, and the digest of\nevery part of P, checked as P is "
           "copied from), else parses P; the text of\nunchanged names is "
           "copied from P.  --no-cache: neither.\n"
+          "A patch index OUT.zsp is written too when the zone allows it; "
+          "--previous P\nthen first tries to make OUT by editing P: only "
+          "the changed parts of IN\nare read, the changed names signed "
+          "and printed, the rest copied from P.\nAnything it cannot "
+          "handle, and --no-patch, takes the road above.\n"
           "Each signing session signs with its own copy of the key, made "
           "inside the HSM\n(C_CopyObject, a session object) and proven "
           "by a probe signature; an HSM\nthat refuses the copy signs with "
@@ -102,7 +108,7 @@ static int hex_parse(const char *s, uint8_t *out, size_t *len)
 enum {
     O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
     O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
-    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE,
+    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE, O_NOPATCH,
     O_TOKENKEYS
 };
 
@@ -126,6 +132,7 @@ int main(int argc, char **argv)
         {"previous", required_argument, 0, O_PREV},
         {"previous-cache", required_argument, 0, O_PCACHE},
         {"no-cache", no_argument, 0, O_NOCACHE},
+        {"no-patch", no_argument, 0, O_NOPATCH},
         {"threads", required_argument, 0, O_THREADS},
         {"submitters", required_argument, 0, O_SUBMIT},
         {"quiet", no_argument, 0, O_QUIET},
@@ -207,6 +214,7 @@ int main(int argc, char **argv)
         case O_PREV: o.previous = optarg; break;
         case O_PCACHE: o.previous_cache = optarg; break;
         case O_NOCACHE: o.no_cache = 1; break;
+        case O_NOPATCH: o.no_patch = 1; break;
         case O_TOKENKEYS: o.token_keys = 1; break;
         case O_VERIFY: {
             unsigned long v = strtoul(optarg, &end, 10);
@@ -308,6 +316,7 @@ int main(int argc, char **argv)
             "sign+write %.2f s%s\n",
             st.t_read, st.t_prepare, st.t_proof, st.t_sign_write,
             st.previous_from == 1   ? "; previous zone via its signature cache"
+            : st.previous_from == 3 ? "; previous zone patched"
             : st.previous_from == 2 ? "; previous zone parsed from text"
                                     : "");
     rc = 0;

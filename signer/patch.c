@@ -1,0 +1,1672 @@
+/*
+ * signer/patch.c - the third road of --previous P: OUT made by editing P.
+ *
+ * A registry re-signs its zone many times a day, and between two runs a
+ * percent or so of its delegations change.  The cache road (segment.c)
+ * still reads, sorts and checks the whole input, and walks the whole
+ * chain; this road touches only what changed:
+ *  1. P.zsp (pindex.c), written by the run that made P, cuts P's input in
+ *     chunks and knows every name of P with its place in P's text.  It is
+ *     used only while P and P.zsc are the files it was written with, the
+ *     options and keys are the same (patch_config) and no signature of P
+ *     is inside the refresh window (so every RRSIG of an unchanged RRset
+ *     would be reused as it is).
+ *  2. The new input is cut the same way; chunks whose digest P.zsp knows
+ *     are unchanged.  The first chunk (directives and SOA) and the changed
+ *     ones are parsed and checked as the reader checks a whole zone; the
+ *     names they hold, and the names of P's chunks that are gone, are the
+ *     names that may have changed.
+ *  3. Each such name's old and new state (delegation, secure, glue,
+ *     authoritative) decides the NSEC3 records to add, remove or change
+ *     (with their chain neighbours); then the names and NSEC3 records are
+ *     signed (signatures of unchanged RRsets from P.zsc) and printed, and
+ *     OUT is P with their text replaced, inserted or removed: unchanged
+ *     runs of P's segments are copied inside the kernel, the segments
+ *     with edits are assembled in memory.
+ *  4. OUT.zsc (P.zsc's entries and the new ones; the edited segments get
+ *     a content digest that never matches, so a later cache road prints
+ *     them) and OUT.zsp are written for the next run.
+ * Anything else declines, and the caller takes the cache road, which
+ * gives the same output: a delegation removed while names below it stay
+ * or added above names, authoritative names added or removed, names
+ * below the apex's children that are not glue, a warning or error in a
+ * changed part (the reader then reports it as usual), DNAME, NSEC, more
+ * than a quarter of the input changed.  With ZONESIGN_TRACE set, one
+ * line says what was done or why not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "signer/internal.h"
+
+static bool tracing(void)
+{
+    return getenv("ZONESIGN_TRACE") != NULL;
+}
+
+static int decline(const char *why)
+{
+    if (tracing())
+        fprintf(stderr, "zonesign: trace: patch: declined: %s\n", why);
+    return 1;
+}
+
+static char *path_ext(const char *p, const char *ext)
+{
+    size_t l = strlen(p) + strlen(ext) + 1;
+    char *s = malloc(l);
+    if (s)
+        snprintf(s, l, "%s%s", p, ext);
+    return s;
+}
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    int d = memcmp(a, b, al < bl ? al : bl);
+    if (d)
+        return d;
+    return al < bl ? -1 : al > bl;
+}
+
+/* ---------------------------------------------------------------- */
+/* What must not change between the run that wrote the index and this  */
+
+static int patch_config(const struct sctx *c, uint8_t out[32])
+{
+    const signer_opts_t *o = c->o;
+    const zone_t *z = c->z;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    uint8_t h[64];
+    unsigned l = 0;
+    int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL);
+#define UPD(p, n) (ok = ok && EVP_DigestUpdate(m, (p), (n)))
+    UPD("zonegate patch config 1", 23);
+    put32(h, (uint32_t)z->origin_len);
+    UPD(h, 4);
+    UPD(z->origin, z->origin_len);
+    put32(h, (uint32_t)o->denial);
+    put32(h + 4, (uint32_t)o->opt_out);
+    put32(h + 8, o->iterations);
+    put32(h + 12, (uint32_t)o->salt_len);
+    put32(h + 16, (uint32_t)((uint64_t)o->refresh >> 32));
+    put32(h + 20, (uint32_t)o->refresh);
+    put32(h + 24, WRITER_FORMAT_VERSION);
+    put32(h + 28, SEGMENT_RULE);
+    UPD(h, 32);
+    UPD(o->salt, o->salt_len);
+    const hsm_keyset_t *ks = c->ks;
+    put32(h, (uint32_t)ks->count);
+    UPD(h, 4);
+    for (size_t i = 0; i < ks->count; i++) {
+        const hsm_key_t *k = &ks->keys[i];
+        put32(h, (uint32_t)k->id_len);
+        put32(h + 4, (uint32_t)k->role);
+        put32(h + 8, (uint32_t)k->state);
+        put32(h + 12, (uint32_t)k->alg << 16 | k->flags);
+        put32(h + 16, k->keytag);
+        put32(h + 20, (uint32_t)k->pubkey_len);
+        UPD(h, 24);
+        UPD(k->id, k->id_len);
+        UPD(k->pubkey, k->pubkey_len);
+    }
+    const struct keyuse *lists[2] = {c->ksk, c->zsk};
+    size_t counts[2] = {c->nksk, c->nzsk};
+    for (int t = 0; t < 2; t++) {
+        put32(h, (uint32_t)counts[t]);
+        UPD(h, 4);
+        for (size_t i = 0; i < counts[t]; i++) {
+            put32(h, (uint32_t)lists[t][i].idx);
+            put32(h + 4, (uint32_t)lists[t][i].alg << 16 | lists[t][i].tag);
+            UPD(h, 8);
+        }
+    }
+#undef UPD
+    ok = ok && EVP_DigestFinal_ex(m, out, &l) && l == 32;
+    EVP_MD_CTX_free(m);
+    return ok ? 0 : -ENOMEM;
+}
+
+/* The scanner-state digest after the first chunk of BUF (a zone Z with
+ * its origin). */
+static int first_ctx(const zone_t *z, const char *path, const char *buf,
+                     const struct pchunks *pc, uint8_t ctx[16])
+{
+    zone_t t;
+    uint64_t soa = 0, off = 0, len = pc->off[1], line = 1;
+    int r = zone_init(&t, z->origin, z->origin_len);
+    if (r)
+        return r;
+    r = reader_pieces(&t, path, buf, &off, &len, &line, 1, ctx, &soa);
+    zone_free(&t);
+    return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* After a whole run: OUT.zsp                                          */
+
+static void *map_file(const char *path, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    void *p = MAP_FAILED;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        *len = (size_t)st.st_size;
+        p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void patch_index_write(struct sctx *c, const signer_stats_t *stats)
+{
+    const signer_opts_t *o = c->o;
+    char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
+    struct pchunks pc = {0};
+    struct pidx x = {0};
+    struct stat so, sc;
+    char *in = NULL, *out = NULL;
+    size_t inlen = 0, outlen = 0;
+    const char *why = NULL;
+    if (!zsp || !zsc)
+        goto done;
+    unlink(zsp); /* an index beside OUT describes OUT, or is not there */
+    if (!c->cw || c->cache_ret != 0)
+        why = "no signature cache written";
+    else if (o->denial != SIGNER_DENIAL_NSEC3)
+        why = "NSEC";
+    else if (stats->warnings)
+        why = "warnings";
+    else if (c->z->nfiles != 1)
+        why = "$INCLUDE";
+    else if (stats->sigs_made + stats->sigs_reused !=
+             (stats->signed_rrsets - 1) * c->nzsk + c->nksk)
+        why = "signature count";
+    if (why)
+        goto done;
+    if (!(in = map_file(o->input, &inlen)) ||
+        !(out = map_file(o->output, &outlen))) {
+        why = "cannot map the files";
+        goto done;
+    }
+    if (pchunks_make(in, inlen, &pc) != 0) {
+        why = "input not fit for chunks";
+        goto done;
+    }
+    if (first_ctx(c->z, o->input, in, &pc, x.h.ctx) != 0) {
+        why = "first chunk";
+        goto done;
+    }
+    if (pidx_build(&x, c->z, o, &pc, out, outlen) != 0) {
+        why = "output and zone do not match";
+        goto done;
+    }
+    for (uint64_t i = 0; i < x.h.nnames; i++)
+        if ((x.names[i].flags & PN_DNAME) || x.names[i].rrsets == 255) {
+            why = "DNAME, or a name with 255 RRsets";
+            goto done;
+        }
+    if (stat(o->output, &so) != 0 || stat(zsc, &sc) != 0 ||
+        (uint64_t)so.st_size != outlen) {
+        why = "stat";
+        goto done;
+    }
+    if (patch_config(c, x.h.config) != 0)
+        goto done;
+    pidx_stat_get(&so, &x.h.out);
+    pidx_stat_get(&sc, &x.h.zsc);
+    x.h.min_exp = c->sig_min_exp;
+    x.h.max_inc = c->sig_max_inc;
+    x.h.serial = c->serial;
+    x.h.soa_ttl = c->soa_ttl;
+    x.h.soa_min = c->soa_min;
+    x.h.records_in = stats->records_in;
+    x.h.rrsets = stats->rrsets;
+    x.h.signed_rrsets = stats->signed_rrsets;
+    x.h.nsec3 = stats->nsec3;
+    x.h.sigs = stats->sigs_made + stats->sigs_reused;
+    if (pidx_write(&x, zsp) != 0)
+        why = "cannot write";
+done:
+    if (tracing())
+        fprintf(stderr, "zonesign: trace: patch index %s%s\n",
+                why ? "not written: " : "written",
+                why ? why : "");
+    trace_mark("patch index");
+    if (in)
+        munmap(in, inlen);
+    if (out)
+        munmap(out, outlen);
+    pchunks_free(&pc);
+    pidx_free(&x);
+    free(zsp);
+    free(zsc);
+}
+
+/* ---------------------------------------------------------------- */
+/* The road                                                           */
+
+/* A name that may have changed. */
+struct tname {
+    const uint8_t *key;
+    uint16_t klen;
+    int64_t oi;     /* in the old index, -1: none */
+    size_t ni, ne;  /* its records in the new zone (ni == ne: none) */
+    uint8_t raw;    /* PN_APEX/DELEG/DS/INPUT from its new records */
+    uint8_t nflags; /* new flags, 0: gone */
+};
+
+/* An NSEC3 entry of the new chain. */
+struct nlink {
+    uint8_t hash[20];
+    const uint8_t *bm;
+    uint32_t bml;
+    int64_t oi;   /* in the old chain, -1: new */
+    bool changed; /* content differs: signed and printed anew */
+};
+
+struct cedit {
+    uint8_t hash[20];
+    int kind; /* 0 insert, 1 delete, 2 bitmap changed */
+    uint64_t bmoff;
+    uint32_t bml;
+};
+
+/* A change of OUT against P: the name with KEY replaced by TEXT (or
+ * removed, TEXT NULL), or inserted before the old name at S. */
+struct pedit {
+    const uint8_t *key;
+    uint16_t klen;
+    int64_t oi;
+    int64_t zi;    /* name index in the new zone's text, -1: removal */
+    uint64_t s, e; /* range in P */
+    size_t seg;    /* P's segment it falls in */
+};
+
+/* A name read again whose records and kind did not change: not edited,
+ * only its chunk (index in the new input) changes in the index. */
+struct kept {
+    uint64_t oi;
+    uint32_t ck;
+};
+
+struct patch {
+    uint8_t *tkeys;   /* the new zone's keys of T (its arena moves) */
+    struct kept *kept;
+    size_t nkept;
+    uint32_t *nrec;   /* records read per new chunk */
+    uint64_t nread;
+    struct sctx *c;
+    const signer_opts_t *o;
+    struct pidx x, nx;
+    struct pchunks pc;
+    char *in;
+    size_t inlen;
+    uint32_t *match;  /* per new chunk: old chunk index, UINT32_MAX */
+    uint8_t *gone;    /* per old chunk id */
+    struct tname *t;
+    size_t nt;
+    struct cedit *ce;
+    size_t nce, cecap;
+    arena_t bms;      /* new bitmaps */
+    struct nlink *nc;
+    size_t nnc;
+    arena_t keys;     /* NSEC3 owner keys of removals */
+    struct pedit *ed;
+    size_t ned;
+    size_t *ztext;    /* per new-zone name: offset of its text, +1 end */
+    size_t nzn;
+    arena_t text;
+    struct chunk *ch;
+    EVP_MD_CTX *md;
+    struct cache_w *w;
+    int pfd, ofd;
+    char *otmp, *ctmp, *zsc_out, *zsp_out;
+    uint64_t made, out_size;
+    uint64_t changed_chunks;
+};
+
+static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
+                        size_t *lb)
+{
+    size_t lo = 0, hi = (size_t)x->h.nnames;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct pidx_name *n = &x->names[mid];
+        int d = key_cmp(x->keys + n->koff, n->klen, key, kl);
+        if (d == 0) {
+            if (lb)
+                *lb = mid;
+            return (int64_t)mid;
+        }
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lb)
+        *lb = lo;
+    return -1;
+}
+
+static struct tname *t_find(const struct patch *p, const uint8_t *key,
+                            size_t kl)
+{
+    size_t lo = 0, hi = p->nt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = key_cmp(p->t[mid].key, p->t[mid].klen, key, kl);
+        if (d == 0)
+            return &p->t[mid];
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Old flags of KEY (0: no such name). */
+static uint8_t old_flags(const struct patch *p, const uint8_t *key, size_t kl)
+{
+    int64_t i = old_find(&p->x, key, kl, NULL);
+    return i < 0 ? 0 : p->x.names[i].flags;
+}
+
+/* New raw flags of KEY: from the new records if it may have changed. */
+static uint8_t new_raw(const struct patch *p, const uint8_t *key, size_t kl)
+{
+    const struct tname *t = t_find(p, key, kl);
+    if (t)
+        return t->raw;
+    return old_flags(p, key, kl) &
+           (PN_APEX | PN_DELEG | PN_DS | PN_INPUT | PN_DNAME);
+}
+
+/* Length of the key of the apex's child KEY is at or below. */
+static size_t child_len(const uint8_t *key, size_t kl, size_t skip)
+{
+    for (size_t i = skip; i < kl; i++) {
+        if (key[i] == 1)
+            i++;
+        else if (key[i] == 0)
+            return i + 1;
+    }
+    return kl;
+}
+
+static int ce_add(struct patch *p, const uint8_t hash[20], int kind,
+                  const uint8_t *bm, size_t bml)
+{
+    if (p->nce == p->cecap) {
+        size_t cap = p->cecap ? 2 * p->cecap : 256;
+        struct cedit *e = realloc(p->ce, cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        p->ce = e;
+        p->cecap = cap;
+    }
+    struct cedit *e = &p->ce[p->nce++];
+    memcpy(e->hash, hash, 20);
+    e->kind = kind;
+    e->bmoff = p->bms.len;
+    e->bml = (uint32_t)bml;
+    return bml ? arena_put(&p->bms, bm, bml) : 0;
+}
+
+/* The type bitmap of the new records [i, e) of a name with flags F. */
+static size_t new_bitmap(const zone_t *z, size_t i, size_t e, uint8_t f,
+                         uint8_t *bm)
+{
+    uint16_t types[512];
+    size_t nt = 0;
+    bool deleg = f & PN_DELEG;
+    for (size_t j = i; j < e;) {
+        rec_t r;
+        rec_at(z, j, &r);
+        if ((!deleg || r.type == T_DS || r.type == T_NS) && nt < 500)
+            types[nt++] = r.type;
+        j = zone_run_end_in(z, j, e, true);
+    }
+    if (!deleg || (f & PN_DS))
+        types[nt++] = T_RRSIG;
+    for (size_t a = 1; a < nt; a++) {
+        uint16_t v = types[a];
+        size_t b = a;
+        for (; b > 0 && types[b - 1] > v; b--)
+            types[b] = types[b - 1];
+        types[b] = v;
+    }
+    return type_bitmap(types, nt, bm);
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 20);
+}
+
+static int64_t chain_find(const struct pidx *x, const uint8_t h[20])
+{
+    size_t lo = 0, hi = (size_t)x->h.nchain;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = memcmp(x->chain[mid].hash, h, 20);
+        if (d == 0)
+            return (int64_t)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static void nsec3_owner(const zone_t *z, const uint8_t h[20], uint8_t *key,
+                        size_t *kl)
+{
+    memcpy(key, z->okey, z->okey_len);
+    size_t n = base32hex_encode(h, 20, (char *)key + z->okey_len);
+    key[z->okey_len + n] = 0;
+    *kl = z->okey_len + n + 1;
+}
+
+/* Steps 1 and 2: the index, the chunks, the changed parts parsed. */
+static int load(struct patch *p)
+{
+    struct sctx *c = p->c;
+    const signer_opts_t *o = p->o;
+    char *zsp = path_ext(o->previous, ".zsp");
+    char *zsc = path_ext(o->previous, ".zsc");
+    struct stat sp, sc;
+    uint8_t cfg[32];
+    int r;
+    if (!zsp || !zsc) {
+        free(zsp);
+        free(zsc);
+        return -ENOMEM;
+    }
+    r = pidx_read(&p->x, zsp);
+    free(zsp);
+    trace_mark("patch: index read");
+    if (r != 0) {
+        free(zsc);
+        return decline("no usable patch index beside the previous zone");
+    }
+    const struct pidx_hdr *h = &p->x.h;
+    if ((r = patch_config(c, cfg))) {
+        free(zsc);
+        return r;
+    }
+    p->pfd = open(o->previous, O_RDONLY);
+    bool same = p->pfd >= 0 && fstat(p->pfd, &sp) == 0 &&
+                pidx_stat_same(&h->out, &sp) && stat(zsc, &sc) == 0 &&
+                pidx_stat_same(&h->zsc, &sc);
+    if (same && cache_open_known(&c->pcache, zsc, c->z) != 0)
+        same = false;
+    free(zsc);
+    trace_mark("patch: cache read");
+    if (memcmp(cfg, h->config, 32) != 0)
+        return decline("options or keys differ from the previous run's");
+    if (!same)
+        return decline("previous zone or its cache changed since its index");
+    if (o->now < h->max_inc || h->min_exp - o->now <= o->refresh)
+        return decline("signatures of the previous zone to refresh");
+    if (!(p->in = map_file(o->input, &p->inlen)))
+        return decline("input not a regular file");
+    if ((r = pchunks_make(p->in, p->inlen, &p->pc)) != 0)
+        return r < -1 ? r : decline("input not fit for chunks");
+    trace_mark("patch: chunked");
+    /* step 2: chunks matched by digest (the first never: it is read) */
+    size_t nold = (size_t)h->nchunks, slots = 16;
+    while (slots < 2 * nold)
+        slots *= 2;
+    uint32_t *slot = malloc(slots * sizeof(*slot));
+    p->match = malloc(p->pc.n * sizeof(*p->match));
+    p->gone = calloc(h->next_id + 1, 1);
+    if (!slot || !p->match || !p->gone) {
+        free(slot);
+        return -ENOMEM;
+    }
+    memset(slot, 0xff, slots * sizeof(*slot));
+    for (size_t k = 1; k < nold; k++) {
+        size_t s = (size_t)get32(p->x.chunks[k].dg) & (slots - 1);
+        while (slot[s] != UINT32_MAX)
+            s = (s + 1) & (slots - 1);
+        slot[s] = (uint32_t)k;
+    }
+    uint8_t *used = calloc(nold + 1, 1);
+    if (!used) {
+        free(slot);
+        return -ENOMEM;
+    }
+    uint64_t changed = 0;
+    for (size_t j = 0; j < p->pc.n; j++) {
+        p->match[j] = UINT32_MAX;
+        for (size_t s = (size_t)get32(p->pc.dg[j]) & (slots - 1);
+             j > 0 && slot[s] != UINT32_MAX; s = (s + 1) & (slots - 1)) {
+            uint32_t k = slot[s];
+            if (!used[k] &&
+                memcmp(p->x.chunks[k].dg, p->pc.dg[j], PIDX_DIGEST) == 0) {
+                used[k] = 1;
+                p->match[j] = k;
+                break;
+            }
+        }
+        if (p->match[j] == UINT32_MAX) {
+            changed += p->pc.off[j + 1] - p->pc.off[j];
+            p->changed_chunks++;
+        }
+    }
+    for (size_t k = 0; k < nold; k++)
+        if (!used[k] && p->x.chunks[k].id <= h->next_id)
+            p->gone[p->x.chunks[k].id] = 1;
+    free(used);
+    free(slot);
+    if (changed > p->inlen / 4)
+        return decline("more than a quarter of the input changed");
+    /* the first chunk and the changed ones, parsed in one scanner */
+    uint64_t *off = malloc(3 * p->changed_chunks * sizeof(*off));
+    if (!off)
+        return -ENOMEM;
+    uint64_t *len = off + p->changed_chunks, *line = len + p->changed_chunks;
+    size_t n = 0;
+    for (size_t j = 0; j < p->pc.n; j++)
+        if (p->match[j] == UINT32_MAX) {
+            off[n] = p->pc.off[j];
+            len[n] = p->pc.off[j + 1] - p->pc.off[j];
+            line[n++] = p->pc.line[j];
+        }
+    uint8_t ctx[16];
+    uint64_t soa = 0;
+    r = reader_pieces(c->z, o->input, p->in, off, len, line, n, ctx, &soa);
+    free(off);
+    if (r)
+        return r < 0 ? r : decline("a changed part is not clean (error, "
+                                   "warning or state)");
+    if (soa != 1 || memcmp(ctx, h->ctx, 16) != 0)
+        return decline("the first chunk's directives or SOA changed");
+    trace_mark("patch: changed parts parsed");
+    uint64_t w = 0;
+    signer_diag_t d = {{0}};
+    if ((r = zone_sort(c->z)))
+        return r;
+    if (reader_check(c->z, &w, &d) != 0 || w) {
+        if (tracing())
+            fprintf(stderr, "zonesign: trace: patch: %s\n", d.msg);
+        return decline("the changed parts do not pass the checks");
+    }
+    return 0;
+}
+
+static void relocate(struct patch *p);
+
+/* Step 3a: the names that may have changed, and their new flags. */
+static int touched(struct patch *p)
+{
+    zone_t *z = p->c->z;
+    const struct pidx *x = &p->x;
+    size_t skip = z->okey_len;
+    /* names of chunks that are gone (the multi-chunk names: all of theirs
+     * must be gone, they are checked below with the others) */
+    size_t nold = 0, cap = 1024;
+    size_t *old = malloc(cap * sizeof(*old));
+    if (!old)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < x->h.nnames; i++) {
+        const struct pidx_name *nm = &x->names[i];
+        bool hit = (nm->flags & PN_INPUT) && nm->chunk <= x->h.next_id &&
+                   p->gone[nm->chunk];
+        if (!hit)
+            continue;
+        if (nold == cap) {
+            size_t *q = realloc(old, 2 * cap * sizeof(*q));
+            if (!q) {
+                free(old);
+                return -ENOMEM;
+            }
+            old = q;
+            cap *= 2;
+        }
+        old[nold++] = (size_t)i;
+    }
+    for (uint64_t m = 0; m < x->h.nmulti; m++) {
+        const struct pidx_multi *mu = &x->multi[m];
+        if (mu->chunk <= x->h.next_id && p->gone[mu->chunk]) {
+            free(old);
+            return decline("a name whose records lie in several chunks "
+                           "changed");
+        }
+    }
+    /* merged with the new zone's names, in canonical order */
+    size_t nz = 0;
+    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
+        nz++;
+    p->t = calloc(nz + nold + 1, sizeof(*p->t));
+    if (!p->t) {
+        free(old);
+        return -ENOMEM;
+    }
+    size_t i = 0, k = 0;
+    while (i < z->n || k < nold) {
+        struct tname *t = &p->t[p->nt];
+        rec_t r;
+        int d;
+        if (i < z->n) {
+            rec_at(z, i, &r);
+            d = k < nold ? key_cmp(r.key, r.klen,
+                                   x->keys + x->names[old[k]].koff,
+                                   x->names[old[k]].klen)
+                         : -1;
+        } else {
+            d = 1;
+        }
+        t->oi = -1;
+        if (d <= 0) {
+            size_t e = zone_run_end(z, i, false);
+            t->key = r.key;
+            t->klen = r.klen;
+            t->ni = i;
+            t->ne = e;
+            t->raw = PN_INPUT | (r.klen == skip ? PN_APEX : 0);
+            for (size_t j = i; j < e; j++) {
+                rec_t q;
+                rec_at(z, j, &q);
+                if (q.type == T_NS && r.klen != skip)
+                    t->raw |= PN_DELEG;
+                if (q.type == T_DS)
+                    t->raw |= PN_DS;
+                if (q.type == T_DNAME)
+                    t->raw |= PN_DNAME;
+            }
+            if (!(t->raw & PN_DELEG))
+                t->raw &= (uint8_t)~PN_DS;
+            t->oi = old_find(x, r.key, r.klen, NULL);
+            i = e;
+            if (d == 0)
+                k++;
+        } else {
+            const struct pidx_name *nm = &x->names[old[k]];
+            t->key = x->keys + nm->koff;
+            t->klen = nm->klen;
+            t->oi = (int64_t)old[k++];
+        }
+        p->nt++;
+    }
+    free(old);
+    /* the new zone's arena moves as records are added: T keeps copies */
+    size_t tk = 0;
+    for (size_t j = 0; j < p->nt; j++)
+        if (p->t[j].ni < p->t[j].ne)
+            tk += p->t[j].klen;
+    if (!(p->tkeys = malloc(tk + 1)))
+        return -ENOMEM;
+    tk = 0;
+    for (size_t j = 0; j < p->nt; j++)
+        if (p->t[j].ni < p->t[j].ne) {
+            memcpy(p->tkeys + tk, p->t[j].key, p->t[j].klen);
+            p->t[j].key = p->tkeys + tk;
+            tk += p->t[j].klen;
+        }
+    /* every name's old records must all be read again */
+    for (size_t j = 0; j < p->nt; j++) {
+        struct tname *t = &p->t[j];
+        if (t->raw & PN_DNAME)
+            return decline("DNAME");
+        if (t->oi < 0)
+            continue;
+        const struct pidx_name *nm = &x->names[t->oi];
+        if (!(nm->flags & PN_INPUT))
+            return decline("a name of the input is an NSEC3 owner name");
+        if (nm->nchunk > 1 ||
+            !(nm->chunk <= x->h.next_id && p->gone[nm->chunk]))
+            return decline("a changed name also has records in an "
+                           "unchanged chunk");
+        if (nm->flags & PN_DNAME)
+            return decline("DNAME");
+    }
+    /* the records read, per chunk, for the index */
+    if (!(p->nrec = calloc(p->pc.n + 1, sizeof(*p->nrec))))
+        return -ENOMEM;
+    for (size_t q = 0; q < z->n; q++) {
+        rec_t r;
+        rec_at(z, q, &r);
+        p->nrec[pchunks_of_line(&p->pc, r.line)]++;
+        p->nread++;
+    }
+    /* names read again but unchanged (same records, same kind) are no
+     * edits: most names of a changed chunk are such */
+    if (!(p->kept = malloc((p->nt + 1) * sizeof(*p->kept))))
+        return -ENOMEM;
+    size_t w = 0;
+    for (size_t j = 0; j < p->nt; j++) {
+        struct tname *t = &p->t[j];
+        const struct pidx_name *nm = t->oi >= 0 ? &x->names[t->oi] : NULL;
+        bool same = nm && t->ni < t->ne && !(t->raw & PN_APEX) &&
+                    (t->raw & (PN_DELEG | PN_DS)) ==
+                        (nm->flags & (PN_DELEG | PN_DS)) &&
+                    pidx_content(z, t->ni, t->ne) == nm->content;
+        uint32_t ck = UINT32_MAX;
+        for (size_t q = t->ni; same && q < t->ne; q++) {
+            rec_t r;
+            rec_at(z, q, &r);
+            uint32_t k2 = (uint32_t)pchunks_of_line(&p->pc, r.line);
+            if (ck != UINT32_MAX && k2 != ck)
+                same = false; /* now in two chunks: an edit */
+            ck = k2;
+        }
+        if (same) {
+            p->kept[p->nkept++] = (struct kept){(uint64_t)t->oi, ck};
+            /* its records leave the new zone: nothing of it is signed or
+             * printed (idx entries are marked, then compacted) */
+            for (size_t q = t->ni; q < t->ne; q++)
+                z->idx[q] = UINT64_MAX;
+        } else {
+            p->t[w++] = *t;
+        }
+    }
+    p->nt = w;
+    size_t zw = 0;
+    for (size_t q = 0; q < z->n; q++)
+        if (z->idx[q] != UINT64_MAX)
+            z->idx[zw++] = z->idx[q];
+    z->n = zw;
+    relocate(p);
+    /* new flags; what may change */
+    for (size_t j = 0; j < p->nt; j++) {
+        struct tname *t = &p->t[j];
+        uint8_t of = t->oi >= 0 ? x->names[t->oi].flags : 0;
+        bool present = t->ni < t->ne;
+        if (t->klen == skip) {
+            if (!present)
+                return decline("apex gone");
+            t->nflags = PN_APEX | PN_INPUT | PN_CHAIN;
+            continue;
+        }
+        size_t a1 = child_len(t->key, t->klen, skip);
+        if (a1 == t->klen) { /* a child of the apex */
+            bool od = of & PN_DELEG, nd = present && (t->raw & PN_DELEG);
+            bool oa = of && !od, na = present && !nd;
+            /* delegations come, go and change; authoritative names only
+             * change */
+            if (oa != na || (oa && nd) || (na && od))
+                return decline("an authoritative name added, removed "
+                               "or made a delegation");
+            if (od && !present) {
+                /* delegation removed: nothing may stay below it */
+                size_t lb;
+                old_find(x, t->key, t->klen, &lb);
+                for (size_t q = lb + 1; q < x->h.nnames; q++) {
+                    const struct pidx_name *nm = &x->names[q];
+                    if (!key_under(t->key, t->klen, x->keys + nm->koff,
+                                   nm->klen))
+                        break;
+                    const struct tname *u =
+                        t_find(p, x->keys + nm->koff, nm->klen);
+                    if (!u || u->ni < u->ne)
+                        return decline("a delegation removed while names "
+                                       "below it stay");
+                }
+            }
+            if (!of && present) {
+                size_t lb;
+                old_find(x, t->key, t->klen, &lb);
+                if (lb < x->h.nnames &&
+                    key_under(t->key, t->klen,
+                              x->keys + x->names[lb].koff, x->names[lb].klen))
+                    return decline("a delegation added above existing "
+                                   "names");
+            }
+            if (present) {
+                t->nflags = t->raw;
+                if (!((t->raw & PN_DELEG) && p->o->opt_out &&
+                      !(t->raw & PN_DS)))
+                    t->nflags |= PN_CHAIN;
+            }
+            continue;
+        }
+        /* deeper: glue below a delegation, or an authoritative name that
+         * stays one */
+        uint8_t a_old = old_flags(p, t->key, a1);
+        uint8_t a_new = new_raw(p, t->key, a1);
+        bool dold = a_old & PN_DELEG, dnew = a_new & PN_DELEG;
+        if (dold || dnew) {
+            if ((!dold && of) || (!dnew && present))
+                return decline("names below a delegation that came or "
+                               "went");
+            if (present)
+                t->nflags = PN_OCCL | PN_INPUT | (t->raw & (PN_DS));
+            continue;
+        }
+        if (!of || !present || (of & (PN_OCCL | PN_DELEG)) ||
+            (t->raw & PN_DELEG))
+            return decline("a name below an apex child that is not a "
+                           "delegation changed its kind");
+        t->nflags = (t->raw & ~PN_DELEG) | (of & PN_CHAIN);
+    }
+    return 0;
+}
+
+/* Step 3b: the chain edits, the new chain, the NSEC3 records to make. */
+static int chain(struct patch *p, uint32_t ttl)
+{
+    struct sctx *c = p->c;
+    zone_t *z = c->z;
+    const struct pidx *x = &p->x;
+    const signer_opts_t *o = p->o;
+    int r;
+    for (size_t j = 0; j < p->nt; j++) {
+        const struct tname *t = &p->t[j];
+        uint8_t of = t->oi >= 0 ? x->names[t->oi].flags : 0;
+        bool om = of & PN_CHAIN, nm = t->nflags & PN_CHAIN;
+        if (!om && !nm)
+            continue;
+        uint8_t wire[256], h[20], bm[8704];
+        size_t wl = key_to_wire(t->key, t->klen, wire), bl = 0;
+        nsec3_hash(wire, wl, o->salt, o->salt_len, o->iterations, h);
+        if (nm)
+            bl = new_bitmap(z, t->ni, t->ne, t->nflags, bm);
+        if (om && nm) {
+            int64_t ci = chain_find(x, h);
+            if (ci < 0)
+                return decline("index chain lacks a name");
+            const struct pidx_link *l = &x->chain[ci];
+            if (l->bmlen == bl && memcmp(x->bm + l->bmoff, bm, bl) == 0)
+                continue;
+            r = ce_add(p, h, 2, bm, bl);
+        } else {
+            r = ce_add(p, h, om ? 1 : 0, bm, bl);
+        }
+        if (r)
+            return r;
+    }
+    qsort(p->ce, p->nce, sizeof(*p->ce), hash_cmp);
+    for (size_t j = 1; j < p->nce; j++)
+        if (memcmp(p->ce[j - 1].hash, p->ce[j].hash, 20) == 0)
+            return decline("NSEC3 hash collision among the changes");
+    size_t n = (size_t)x->h.nchain;
+    p->nc = malloc((n + p->nce + 1) * sizeof(*p->nc));
+    if (!p->nc)
+        return -ENOMEM;
+    size_t i = 0, k = 0;
+    while (i < n || k < p->nce) {
+        int d = i >= n ? 1 : k >= p->nce ? -1
+                           : memcmp(x->chain[i].hash, p->ce[k].hash, 20);
+        struct nlink *l = &p->nc[p->nnc];
+        if (d < 0) {
+            memcpy(l->hash, x->chain[i].hash, 20);
+            l->bm = x->bm + x->chain[i].bmoff;
+            l->bml = x->chain[i].bmlen;
+            l->oi = (int64_t)i++;
+            l->changed = false;
+            p->nnc++;
+            continue;
+        }
+        const struct cedit *e = &p->ce[k++];
+        if (d == 0 && e->kind == 0)
+            return decline("NSEC3 hash collision");
+        if (d > 0 && e->kind != 0)
+            return decline("index chain lacks a hash");
+        if (e->kind == 1) {
+            i++;
+            continue;
+        }
+        memcpy(l->hash, e->hash, 20);
+        l->bm = p->bms.buf + e->bmoff; /* every bitmap is in by now */
+        l->bml = e->bml;
+        l->oi = d == 0 ? (int64_t)i++ : -1;
+        l->changed = true;
+        p->nnc++;
+    }
+    if (p->nnc == 0)
+        return decline("empty chain");
+    for (size_t j = 0; j < p->nnc; j++) {
+        struct nlink *l = &p->nc[j];
+        if (l->changed || l->oi < 0)
+            continue;
+        const uint8_t *nx = p->nc[(j + 1) % p->nnc].hash;
+        const uint8_t *ox = x->chain[((size_t)l->oi + 1) % n].hash;
+        if (memcmp(nx, ox, 20) != 0)
+            l->changed = true;
+    }
+    /* the NSEC3 records to make; their owners must be no input names */
+    for (size_t j = 0; j < p->nnc; j++) {
+        const struct nlink *l = &p->nc[j];
+        if (!l->changed)
+            continue;
+        uint8_t key[KEY_MAX], rd[8704 + 300];
+        size_t kl, ol = 0;
+        nsec3_owner(z, l->hash, key, &kl);
+        if (t_find(p, key, kl) || (old_flags(p, key, kl) & PN_INPUT))
+            return decline("an NSEC3 owner name is an input name");
+        rd[ol++] = 1;
+        rd[ol++] = o->opt_out ? 1 : 0;
+        put16(rd + ol, o->iterations);
+        ol += 2;
+        rd[ol++] = (uint8_t)o->salt_len;
+        memcpy(rd + ol, o->salt, o->salt_len);
+        ol += o->salt_len;
+        rd[ol++] = 20;
+        memcpy(rd + ol, p->nc[(j + 1) % p->nnc].hash, 20);
+        ol += 20;
+        memcpy(rd + ol, l->bm, l->bml);
+        ol += l->bml;
+        if ((r = zone_add_key(z, key, kl, T_NSEC3, ttl, rd, (uint16_t)ol,
+                              RF_SIGN | RF_GEN)))
+            return r;
+    }
+    /* removed chain entries: their owners leave the text */
+    for (size_t j = 0; j < p->nce; j++) {
+        if (p->ce[j].kind != 1)
+            continue;
+        uint8_t key[KEY_MAX];
+        size_t kl;
+        nsec3_owner(z, p->ce[j].hash, key, &kl);
+        uint8_t hk[2];
+        put16(hk, (uint16_t)kl);
+        if ((r = arena_put(&p->keys, hk, 2)) ||
+            (r = arena_put(&p->keys, key, kl)))
+            return r;
+    }
+    return 0;
+}
+
+/* Which records are signed (as denial.c marks them). */
+static void mark_signed(struct patch *p)
+{
+    zone_t *z = p->c->z;
+    for (size_t i = 0; i < z->n;) {
+        size_t e = zone_run_end(z, i, false);
+        rec_t r;
+        rec_at(z, i, &r);
+        const struct tname *t = t_find(p, r.key, r.klen);
+        uint8_t f = t ? t->nflags : 0;
+        for (size_t j = i; j < e;) {
+            rec_t q;
+            rec_at(z, j, &q);
+            size_t te = zone_run_end_in(z, j, e, true);
+            bool sign = q.type == T_NSEC3 && (q.flags & RF_GEN)
+                            ? true
+                        : (f & PN_OCCL) ? false
+                        : (f & PN_DELEG) ? q.type == T_DS
+                                         : true;
+            uint8_t *fp = rec_flags_ptr(z, q.off);
+            *fp = (uint8_t)(sign ? (*fp | RF_SIGN) : (*fp & ~RF_SIGN));
+            j = te;
+        }
+        i = e;
+    }
+}
+
+struct sigit {
+    struct chunk *ch;
+    size_t next;
+};
+
+static int sig_next(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
+{
+    struct sigit *s = arg;
+    if (s->next >= s->ch->nitems)
+        return 1;
+    const struct item *it = &s->ch->items[s->next++];
+    *pos = it->pos;
+    *rd = chunk_item_rdata(s->ch, it, s->ch->rd, len);
+    return 0;
+}
+
+/* Step 3c: sign and print the new zone's names; OUT.zsc's new entries. */
+static int sign_print(struct patch *p, hsm_diag_t *hd)
+{
+    struct sctx *c = p->c;
+    zone_t *z = c->z;
+    int r;
+    if (!(p->ch = calloc(1, sizeof(*p->ch))) || cache_md_new(&p->md) != 0 ||
+        cache_w_new(&p->w) != 0)
+        return -ENOMEM;
+    p->ch->start = 0;
+    p->ch->end = z->n;
+    if ((r = chunk_build(c, p->ch, p->md)) || (r = chunk_sign(c, p->ch, hd)))
+        return r;
+    struct sigit si = {p->ch, 0};
+    if ((r = writer_format(z, 0, z->n, sig_next, &si, &p->text)))
+        return r;
+    /* each name's text: the lines with its owner */
+    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
+        p->nzn++;
+    if (!(p->ztext = malloc((p->nzn + 1) * sizeof(*p->ztext))))
+        return -ENOMEM;
+    const char *b = (const char *)p->text.buf, *q = b,
+               *end = b + p->text.len;
+    for (size_t k = 0; k < p->nzn; k++) {
+        p->ztext[k] = (size_t)(q - b);
+        const char *first = q;
+        size_t ol = 0;
+        while (first + ol < end && first[ol] != ' ')
+            ol++;
+        while (q < end && (size_t)(end - q) > ol && q[ol] == ' ' &&
+               memcmp(q, first, ol) == 0) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            q = nl ? nl + 1 : end;
+        }
+        if (q == first)
+            return -EINVAL;
+    }
+    if (q != end)
+        return -EINVAL;
+    p->ztext[p->nzn] = p->text.len;
+    /* new cache entries: RRsets with a fresh signature, whose digest the
+     * previous cache does not have */
+    size_t last = SIZE_MAX;
+    bool fresh = false;
+    for (size_t i = 0; i < p->ch->nitems; i++) {
+        const struct item *it = &p->ch->items[i];
+        uint16_t len;
+        const uint8_t *rd = chunk_item_rdata(p->ch, it, p->ch->rd, &len);
+        sig_times(c, rd, len);
+        if (it->job != UINT32_MAX)
+            p->made++;
+        if (it->pos != last) {
+            last = it->pos;
+            cache_sigs_t cs;
+            fresh = cache_find(c->pcache, it->dg, &cs) != 0;
+            if (fresh && (r = cache_w_begin(p->w, it->dg)))
+                return r;
+        }
+        if (fresh && (r = cache_w_add(p->w, rd, len)))
+            return r;
+    }
+    return 0;
+}
+
+static int ed_cmp(const void *a, const void *b)
+{
+    const struct pedit *x = a, *y = b;
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Step 3d: the edits of P, in P's order. */
+static int edits(struct patch *p)
+{
+    const zone_t *z = p->c->z;
+    const struct pidx *x = &p->x;
+    size_t nrm = 0;
+    for (size_t j = 0; j < p->nt; j++)
+        nrm += p->t[j].oi >= 0 && !p->t[j].nflags;
+    for (size_t j = 0; j < p->nce; j++)
+        nrm += p->ce[j].kind == 1;
+    if (!(p->ed = calloc(p->nzn + nrm + 1, sizeof(*p->ed))))
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false)) {
+        rec_t r;
+        rec_at(z, i, &r);
+        struct pedit *e = &p->ed[p->ned++];
+        e->key = r.key;
+        e->klen = r.klen;
+        e->zi = (int64_t)k++;
+    }
+    for (size_t j = 0; j < p->nt; j++)
+        if (p->t[j].oi >= 0 && !p->t[j].nflags) {
+            struct pedit *e = &p->ed[p->ned++];
+            e->key = p->t[j].key;
+            e->klen = p->t[j].klen;
+            e->zi = -1;
+        }
+    for (size_t o = 0; o < p->keys.len;) {
+        struct pedit *e = &p->ed[p->ned++];
+        e->klen = get16(p->keys.buf + o);
+        e->key = p->keys.buf + o + 2;
+        e->zi = -1;
+        o += 2 + e->klen;
+    }
+    qsort(p->ed, p->ned, sizeof(*p->ed), ed_cmp);
+    size_t nsegs = cache_nsegs(p->c->pcache);
+    uint64_t size = x->h.out.size;
+    if (nsegs == 0)
+        return decline("previous cache without segments");
+    for (size_t j = 0; j < p->ned; j++) {
+        struct pedit *e = &p->ed[j];
+        if (j > 0 && ed_cmp(&p->ed[j - 1], e) == 0)
+            return decline("one name edited twice");
+        size_t lb;
+        e->oi = old_find(x, e->key, e->klen, &lb);
+        if (e->oi >= 0) {
+            e->s = x->names[e->oi].off;
+            e->e = (uint64_t)e->oi + 1 < x->h.nnames
+                       ? x->names[e->oi + 1].off
+                       : size;
+        } else {
+            if (e->zi < 0)
+                return decline("a name to remove is not in the index");
+            e->s = e->e = lb < x->h.nnames ? x->names[lb].off : size;
+        }
+        /* the segment holding S (the last one for the end of P) */
+        size_t lo = 0, hi = nsegs;
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cache_seg_off(p->c->pcache, mid) <= e->s)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        e->seg = lo;
+        if (e->e > (lo + 1 < nsegs ? cache_seg_off(p->c->pcache, lo + 1)
+                                   : size))
+            return decline("index and segments disagree");
+    }
+    return 0;
+}
+
+static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+    for (size_t o = 0; o < len;) {
+        ssize_t n = pread(fd, buf + o, len - o, (off_t)(off + o));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        o += (size_t)n;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    for (size_t o = 0; o < len;) {
+        ssize_t n = write(fd, buf + o, len - o);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        o += (size_t)n;
+    }
+    return 0;
+}
+
+static int copy_range(int in, int out, uint64_t off, uint64_t len)
+{
+    loff_t o = (loff_t)off;
+    while (len > 0) {
+        ssize_t n = copy_file_range(in, &o, out, NULL, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Step 3e: OUT written beside itself, and OUT's segments into p->w. */
+static int write_out(struct patch *p)
+{
+    const struct cache *pc = p->c->pcache;
+    size_t nsegs = cache_nsegs(pc);
+    uint64_t size = p->x.h.out.size;
+    uint8_t *dirty = calloc(nsegs, 1);
+    arena_t buf = {0};
+    int r = 0;
+    if (!dirty)
+        return -ENOMEM;
+    for (size_t j = 0; j < p->ned; j++)
+        dirty[p->ed[j].seg] = 1;
+    p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
+    if (!p->otmp || (p->ofd = mkstemp(p->otmp)) < 0) {
+        free(dirty);
+        return -EIO;
+    }
+    fchmod(p->ofd, 0644);
+    size_t j = 0;
+    for (size_t k = 0; k < nsegs && !r;) {
+        size_t k2 = k;
+        while (k2 < nsegs && dirty[k2] == dirty[k])
+            k2++;
+        uint64_t rs = cache_seg_off(pc, k),
+                 re = k2 < nsegs ? cache_seg_off(pc, k2) : size;
+        if (!dirty[k]) {
+            r = copy_range(p->pfd, p->ofd, rs, re - rs);
+            for (size_t q = k; q < k2 && !r; q++) {
+                const uint8_t *sr = cache_seg_rec(pc, q);
+                r = cache_w_seg(p->w, sr, sr + CACHE_DIGEST,
+                                get32(sr + 2 * CACHE_DIGEST));
+            }
+            k = k2;
+            continue;
+        }
+        /* edited segments: one new segment, assembled here */
+        buf.len = 0;
+        uint64_t cur = rs;
+        for (; j < p->ned && p->ed[j].seg < k2 && !r; j++) {
+            const struct pedit *e = &p->ed[j];
+            if ((r = arena_reserve(&buf, e->s - cur)))
+                break;
+            if ((r = pread_all(p->pfd, buf.buf + buf.len, e->s - cur, cur)))
+                break;
+            buf.len += e->s - cur;
+            if (e->zi >= 0)
+                r = arena_put(&buf, p->text.buf + p->ztext[e->zi],
+                              p->ztext[e->zi + 1] - p->ztext[e->zi]);
+            cur = e->e;
+        }
+        if (!r && !(r = arena_reserve(&buf, re - cur)) &&
+            !(r = pread_all(p->pfd, buf.buf + buf.len, re - cur, cur)))
+            buf.len += re - cur;
+        if (!r && buf.len > 0) {
+            uint8_t td[CACHE_DIGEST], cd[CACHE_DIGEST];
+            if (buf.len > UINT32_MAX) {
+                r = -EOVERFLOW;
+                break;
+            }
+            /* a content digest no content gives: printed if ever needed */
+            if (!(r = cache_text_digest(p->md, buf.buf, buf.len, td))) {
+                for (int b = 0; b < CACHE_DIGEST; b++)
+                    cd[b] = td[b] ^ 0x5a;
+                r = cache_w_seg(p->w, cd, td, (uint32_t)buf.len);
+            }
+            if (!r)
+                r = write_all(p->ofd, buf.buf, buf.len);
+        }
+        k = k2;
+    }
+    arena_free(&buf);
+    free(dirty);
+    if (r)
+        return r;
+    p->out_size = cache_w_size(p->w);
+    trace_mark("patch: written");
+    struct stat st;
+    if (fstat(p->pfd, &st) != 0 || !pidx_stat_same(&p->x.h.out, &st))
+        return decline("previous zone changed while it was copied");
+    return 0;
+}
+
+/* The new index: P's with the edits, and the new chunks. */
+static int new_index(struct patch *p)
+{
+    const struct pidx *x = &p->x;
+    struct pidx *nx = &p->nx;
+    const zone_t *z = p->c->z;
+    nx->h = x->h;
+    nx->h.nchunks = p->pc.n;
+    uint32_t next = x->h.next_id;
+    uint64_t records = x->h.records_in;
+    for (size_t k = 0; k < x->h.nchunks; k++)
+        if (x->chunks[k].id <= x->h.next_id && p->gone[x->chunks[k].id])
+            records -= x->chunks[k].nrec;
+    if (!(nx->chunks = calloc(p->pc.n, sizeof(*nx->chunks))))
+        return -ENOMEM;
+    for (size_t j = 0; j < p->pc.n; j++) {
+        memcpy(nx->chunks[j].dg, p->pc.dg[j], PIDX_DIGEST);
+        if (p->match[j] != UINT32_MAX) {
+            nx->chunks[j].id = x->chunks[p->match[j]].id;
+            nx->chunks[j].nrec = x->chunks[p->match[j]].nrec;
+        } else {
+            nx->chunks[j].id = next++;
+        }
+    }
+    nx->h.next_id = next;
+    for (size_t q = 0; q < p->pc.n; q++) /* every record read again */
+        if (p->match[q] == UINT32_MAX)
+            nx->chunks[q].nrec = p->nrec[q];
+    records += p->nread;
+    /* names */
+    size_t cap = (size_t)x->h.nnames + p->ned + 1;
+    size_t kcap = (size_t)x->h.keys_len + p->text.len + p->keys.len + 1;
+    nx->names = malloc(cap * sizeof(*nx->names));
+    nx->keys = malloc(kcap);
+    nx->multi = malloc(((size_t)x->h.nmulti + 1) * sizeof(*nx->multi));
+    if (!nx->names || !nx->keys || !nx->multi)
+        return -ENOMEM;
+    size_t mcap = (size_t)x->h.nmulti + 1;
+    uint64_t nn = 0, kl = 0, nm = 0, rrsets = 0, nsigned = 0;
+    int64_t delta = 0;
+    size_t j = 0, mi = 0, ki = 0;
+    size_t zi = 0; /* record index of the new zone name zi-th */
+    size_t zrec = 0;
+    for (uint64_t i = 0; i <= x->h.nnames; i++) {
+        /* the edits before old name i (or at it) */
+        const uint8_t *ok = i < x->h.nnames ? x->keys + x->names[i].koff
+                                              : NULL;
+        size_t okl = i < x->h.nnames ? x->names[i].klen : 0;
+        bool replaced = false;
+        while (j < p->ned &&
+               (!ok || key_cmp(p->ed[j].key, p->ed[j].klen, ok, okl) <= 0)) {
+            const struct pedit *e = &p->ed[j++];
+            bool at = ok && e->oi == (int64_t)i;
+            replaced |= at;
+            if (e->zi >= 0) {
+                size_t tl = p->ztext[e->zi + 1] - p->ztext[e->zi];
+                struct pidx_name n = {0};
+                n.off = (uint64_t)((int64_t)e->s + delta);
+                n.koff = (uint32_t)kl;
+                n.klen = e->klen;
+                /* the new zone's records of this name */
+                while (zi < (size_t)e->zi) {
+                    zrec = zone_run_end(z, zrec, false);
+                    zi++;
+                }
+                size_t ze = zone_run_end(z, zrec, false);
+                const struct tname *t = t_find(p, e->key, e->klen);
+                n.flags = t ? t->nflags : PN_NSEC3;
+                uint32_t c0 = UINT32_MAX;
+                unsigned nch = 0, rs = 0, sg = 0;
+                for (size_t q = zrec; q < ze;) {
+                    rec_t r;
+                    rec_at(z, q, &r);
+                    if (r.type == T_NSEC3 && (r.flags & RF_GEN))
+                        n.flags |= PN_NSEC3;
+                    rs++;
+                    sg += (r.flags & RF_SIGN) != 0;
+                    q = zone_run_end_in(z, q, ze, true);
+                }
+                for (size_t q = zrec; q < ze; q++) {
+                    rec_t r;
+                    rec_at(z, q, &r);
+                    if (r.flags & RF_GEN)
+                        continue;
+                    size_t ck = pchunks_of_line(&p->pc, r.line);
+                    uint32_t id = nx->chunks[ck].id;
+                    if (c0 == UINT32_MAX)
+                        c0 = id, nch = 1;
+                    else if (id != c0)
+                        nch = 2;
+                }
+                if (nch > 1 || rs >= 255) {
+                    return decline("a new name in several chunks, or with "
+                                   "255 RRsets");
+                }
+                n.chunk = c0;
+                n.nchunk = (uint8_t)nch;
+                n.content = pidx_content(z, zrec, ze);
+                n.rrsets = (uint8_t)rs;
+                n.nsigned = (uint8_t)sg;
+                rrsets += rs;
+                nsigned += sg;
+                memcpy(nx->keys + kl, e->key, e->klen);
+                kl += e->klen;
+                nx->names[nn++] = n;
+                delta += (int64_t)tl - (int64_t)(e->e - e->s);
+            } else {
+                delta -= (int64_t)(e->e - e->s);
+            }
+        }
+        if (!ok)
+            break;
+        if (replaced)
+            continue;
+        struct pidx_name n = x->names[i];
+        n.off = (uint64_t)((int64_t)n.off + delta);
+        while (ki < p->nkept && p->kept[ki].oi < i)
+            ki++;
+        if (ki < p->nkept && p->kept[ki].oi == i)
+            n.chunk = nx->chunks[p->kept[ki].ck].id;
+        n.koff = (uint32_t)kl;
+        memcpy(nx->keys + kl, ok, okl);
+        kl += okl;
+        rrsets += n.rrsets;
+        nsigned += n.nsigned;
+        while (mi < x->h.nmulti && x->multi[mi].name < i)
+            mi++;
+        for (; mi < x->h.nmulti && x->multi[mi].name == i; mi++) {
+            if (nm == mcap)
+                return -ENOMEM;
+            nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn,
+                                                  x->multi[mi].chunk};
+        }
+        nx->names[nn++] = n;
+    }
+    nx->h.nnames = nn;
+    nx->h.keys_len = kl;
+    nx->h.nmulti = nm;
+    nx->h.records_in = records;
+    nx->h.rrsets = rrsets;
+    nx->h.signed_rrsets = nsigned;
+    /* chain */
+    size_t bl = 0;
+    for (size_t q = 0; q < p->nnc; q++)
+        bl += p->nc[q].bml;
+    nx->chain = malloc((p->nnc + 1) * sizeof(*nx->chain));
+    nx->bm = malloc(bl + 1);
+    if (!nx->chain || !nx->bm)
+        return -ENOMEM;
+    bl = 0;
+    for (size_t q = 0; q < p->nnc; q++) {
+        struct pidx_link *l = &nx->chain[q];
+        memset(l, 0, sizeof(*l));
+        memcpy(l->hash, p->nc[q].hash, 20);
+        l->bmoff = bl;
+        l->bmlen = p->nc[q].bml;
+        memcpy(nx->bm + bl, p->nc[q].bm, p->nc[q].bml);
+        bl += p->nc[q].bml;
+    }
+    nx->h.nchain = p->nnc;
+    nx->h.bm_len = bl;
+    nx->h.nsec3 = p->nnc;
+    return 0;
+}
+
+/* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place. */
+static int commit(struct patch *p, signer_diag_t *diag)
+{
+    struct sctx *c = p->c;
+    const signer_opts_t *o = p->o;
+    int r;
+    if (fsync(p->ofd) != 0 || close(p->ofd) != 0) {
+        p->ofd = -1;
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
+                 strerror(errno));
+        return SIGNER_EIO;
+    }
+    p->ofd = -1;
+    trace_mark("patch: synced");
+    p->zsc_out = path_ext(o->output, ".zsc");
+    p->zsp_out = path_ext(o->output, ".zsp");
+    if (!p->zsc_out || !p->zsp_out)
+        return -ENOMEM;
+    r = cache_patch_write(c->pcache, p->w, p->zsc_out, c->z, c->serial,
+                          &p->ctmp);
+    unlink(p->zsp_out);
+    if (rename(p->otmp, o->output) != 0) {
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
+                 strerror(errno));
+        return SIGNER_EIO;
+    }
+    free(p->otmp);
+    p->otmp = NULL;
+    if (r == 0 && rename(p->ctmp, p->zsc_out) != 0)
+        r = -errno;
+    if (r) {
+        unlink(p->zsc_out);
+        if (c->warn)
+            c->warn(c->warg, "signature cache not written");
+    } else {
+        free(p->ctmp);
+        p->ctmp = NULL;
+    }
+    writer_dir_fsync(o->output);
+    trace_mark("patch: renamed");
+    struct stat so, sc;
+    if (r == 0 && stat(o->output, &so) == 0 && stat(p->zsc_out, &sc) == 0) {
+        pidx_stat_get(&so, &p->nx.h.out);
+        pidx_stat_get(&sc, &p->nx.h.zsc);
+        p->nx.h.serial = c->serial;
+        p->nx.h.min_exp = c->sig_min_exp < p->x.h.min_exp ? c->sig_min_exp
+                                                          : p->x.h.min_exp;
+        p->nx.h.max_inc = c->sig_max_inc > p->x.h.max_inc ? c->sig_max_inc
+                                                          : p->x.h.max_inc;
+        p->nx.h.sigs = (p->nx.h.signed_rrsets - 1) * c->nzsk + c->nksk;
+        if (pidx_write(&p->nx, p->zsp_out) != 0 && tracing())
+            fprintf(stderr, "zonesign: trace: patch index not written\n");
+    }
+    return 0;
+}
+
+/* T's ranges in the new zone, after records were added or it was laid
+ * out again. */
+static void relocate(struct patch *p)
+{
+    const zone_t *z = p->c->z;
+    size_t j = 0;
+    for (size_t a = 0; a < z->n; a = zone_run_end(z, a, false)) {
+        rec_t ar;
+        rec_at(z, a, &ar);
+        while (j < p->nt &&
+               key_cmp(p->t[j].key, p->t[j].klen, ar.key, ar.klen) < 0)
+            j++;
+        if (j < p->nt && p->t[j].klen == ar.klen &&
+            memcmp(p->t[j].key, ar.key, ar.klen) == 0) {
+            p->t[j].ni = a;
+            p->t[j].ne = zone_run_end(z, a, false);
+        }
+    }
+}
+
+static int go(struct patch *p, struct hsm_set *set,
+              const signer_hooks_t *hooks, signer_stats_t *stats,
+              signer_diag_t *diag)
+{
+    struct sctx *c = p->c;
+    zone_t *z = c->z;
+    int r;
+    if ((r = load(p)) || (r = touched(p)))
+        return r;
+    trace_mark("patch: names");
+    /* the apex: serial, DNSKEY and NSEC3PARAM (as prepare() makes them) */
+    size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
+    rec_t soa;
+    if (i >= z->n)
+        return decline("no SOA");
+    rec_at(z, i, &soa);
+    if (soa.type != T_SOA || soa.rdlen < 22)
+        return decline("no SOA");
+    uint32_t minimum = get32(soa.rdata + soa.rdlen - 4);
+    if (soa.ttl != p->x.h.soa_ttl || minimum != p->x.h.soa_min)
+        return decline("SOA TTL or MINIMUM changed");
+    c->serial_in = get32(soa.rdata + soa.rdlen - 20);
+    c->serial = signer_serial_next(p->o->serial, c->serial_in, 1,
+                                   p->x.h.serial, p->o->now);
+    put32(z->a.buf + soa.off + 2 + soa.klen + 14 + soa.rdlen - 20, c->serial);
+    c->soa_ttl = soa.ttl;
+    c->soa_min = minimum;
+    uint32_t min_ttl = soa.ttl < minimum ? soa.ttl : minimum;
+    if ((r = keys_add_apex(c, soa.ttl, min_ttl)))
+        return r;
+    relocate(p); /* the apex has more records: every range moved */
+    if ((r = chain(p, min_ttl)))
+        return r;
+    if ((r = zone_sort(z)))
+        return r;
+    relocate(p);
+    mark_signed(p);
+    trace_mark("patch: chain");
+    if (!c->pool && (r = sign_start_pool(c, set, hooks, diag)))
+        return r;
+    trace_mark("patch: pool started");
+    hsm_diag_t hd = {{0}};
+    if ((r = sign_print(p, &hd))) {
+        if (hd.msg[0])
+            snprintf(diag->msg, sizeof(diag->msg), "signing: %.900s", hd.msg);
+        return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
+    }
+    trace_mark("patch: signed");
+    if ((r = edits(p)) || (r = write_out(p)) || (r = new_index(p)))
+        return r;
+    if ((r = commit(p, diag)))
+        return r;
+    stats->records_in = p->nx.h.records_in;
+    stats->rrsets = p->nx.h.rrsets;
+    stats->signed_rrsets = p->nx.h.signed_rrsets;
+    stats->nsec3 = p->nx.h.nsec3;
+    stats->sigs_made = p->made;
+    stats->sigs_reused = p->nx.h.sigs - p->made;
+    stats->serial = c->serial;
+    stats->previous_from = 3;
+    c->made = p->made;
+    if (tracing()) {
+        size_t n3 = 0;
+        for (size_t j = 0; j < p->nnc; j++)
+            n3 += p->nc[j].changed;
+        fprintf(stderr,
+                "zonesign: trace: patch: %llu of %zu chunks parsed, %zu "
+                "names changed, %zu NSEC3 changed\n",
+                (unsigned long long)p->changed_chunks, p->pc.n, p->nt, n3);
+    }
+    return 0;
+}
+
+int patch_run(struct sctx *c, struct hsm_set *set,
+              const signer_hooks_t *hooks, signer_stats_t *stats,
+              signer_diag_t *diag)
+{
+    const signer_opts_t *o = c->o;
+    struct patch *p = calloc(1, sizeof(*p));
+    int r;
+    if (!p)
+        return -ENOMEM;
+    p->c = c;
+    p->o = o;
+    p->pfd = p->ofd = -1;
+    if (!o->previous || o->no_cache || o->previous_cache)
+        r = 1;
+    else if (o->no_patch)
+        r = decline("--no-patch");
+    else if (o->denial != SIGNER_DENIAL_NSEC3)
+        r = decline("NSEC");
+    else {
+        keys_pick(c);
+        r = go(p, set, hooks, stats, diag);
+    }
+    if (r != 0) { /* back to where the other roads start */
+        zone_free(c->z);
+        memset(c->z, 0, sizeof(*c->z));
+        cache_free(c->pcache);
+        c->pcache = NULL;
+        c->nksk = c->nzsk = 0;
+        c->made = 0;
+        c->sig_min_exp = INT64_MAX;
+        c->sig_max_inc = INT64_MIN;
+        if (p->ofd >= 0)
+            close(p->ofd);
+        if (p->otmp)
+            unlink(p->otmp);
+        if (p->ctmp)
+            unlink(p->ctmp);
+    }
+    if (p->pfd >= 0)
+        close(p->pfd);
+    if (p->in)
+        munmap(p->in, p->inlen);
+    pidx_free(&p->x);
+    pidx_free(&p->nx);
+    pchunks_free(&p->pc);
+    free(p->match);
+    free(p->gone);
+    free(p->t);
+    free(p->tkeys);
+    free(p->kept);
+    free(p->nrec);
+    free(p->ce);
+    arena_free(&p->bms);
+    free(p->nc);
+    arena_free(&p->keys);
+    free(p->ed);
+    free(p->ztext);
+    arena_free(&p->text);
+    chunk_free(p->ch);
+    EVP_MD_CTX_free(p->md);
+    cache_w_free(p->w);
+    free(p->otmp);
+    free(p->ctmp);
+    free(p->zsc_out);
+    free(p->zsp_out);
+    free(p);
+    return r;
+}
