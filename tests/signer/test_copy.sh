@@ -13,6 +13,9 @@
 # that would not, and cut short): no byte of it is copied, the run starts
 # over from its text; a cache of another presentation format: nothing
 # copied, signatures still reused.
+# Every --previous run but the text road's passes --no-patch: this test is
+# about the cache road, which the patch road (test_patch.sh) would take
+# over where P.zsp allows.
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -85,7 +88,7 @@ open(sys.argv[3], "w").write("\n".join(out) + "\n")
 open(sys.argv[4], "w").write(insecure + " " + secure + "\n")
 PY
 read -r ttl_ns ttl_ds <"$T/ttl.names"
-sign "$T/v2.zone" "$T/c.signed" "$T/c.err" --previous "$T/v1.signed"
+sign "$T/v2.zone" "$T/c.signed" "$T/c.err" --previous "$T/v1.signed" --no-patch
 sign "$T/v2.zone" "$T/c.signed.text" "$T/ct.err" --previous "$T/v1.signed" \
     --no-cache
 check "v2: cache road ($(road "$T/c.err"))" \
@@ -105,7 +108,7 @@ check "v2: ... and signed again (RRSIG original TTL 7200)" \
     grep -q "^$ttl_ds\.tld\. 7200 IN RRSIG DS 8 2 7200 " "$T/c.signed"
 check "v2: kzonecheck" zs_verify_knot tld. "$T/c.signed"
 check "v2: cache written, and usable by the next run" test -s "$T/c.signed.zsc"
-sign "$T/v2.zone" "$T/c2.signed" "$T/c2.err" --previous "$T/c.signed"
+sign "$T/v2.zone" "$T/c2.signed" "$T/c2.err" --previous "$T/c.signed" --no-patch
 sign "$T/v2.zone" "$T/c2.signed.text" "$T/c2t.err" --previous "$T/c.signed" \
     --no-cache
 check "unchanged zone again: everything copied, nothing printed ($(copied "$T/c2.err")/$(printed "$T/c2.err"))" \
@@ -122,7 +125,8 @@ sign_nsec() { # IN OUT ERR [args]
         --inception "$INC" --expiration "$EXP" "$@" -o "$out" "$in" 2>"$err"
 }
 sign_nsec "$T/v1.zone" "$T/n1.signed" "$T/n1.err"
-sign_nsec "$T/v2.zone" "$T/n2.signed" "$T/n2.err" --previous "$T/n1.signed"
+sign_nsec "$T/v2.zone" "$T/n2.signed" "$T/n2.err" --previous "$T/n1.signed" \
+    --no-patch
 sign_nsec "$T/v2.zone" "$T/n2.signed.text" "$T/n2t.err" \
     --previous "$T/n1.signed" --no-cache
 diag "NSEC v2: segments copied $(copied "$T/n2.err"), printed $(printed "$T/n2.err")"
@@ -141,7 +145,7 @@ zonegen --origin tld. --delegations 300 --ds-fraction 0.2 --seed 7 \
 WIN=$(date -u -d '+20 days' +%Y%m%d%H%M%S)
 sign "$T/r.zone" "$T/r1.signed" "$T/r1.err" --jitter 20d
 sign "$T/r.zone" "$T/r2.signed" "$T/r2.err" --previous "$T/r1.signed" \
-    --refresh 20d --jitter 1d
+    --refresh 20d --jitter 1d --no-patch
 sign "$T/r.zone" "$T/r2.signed.text" "$T/r2t.err" --previous "$T/r1.signed" \
     --refresh 20d --jitter 1d --no-cache
 read -r rm rr <<<"$(counts "$T/r2.err")"
@@ -197,7 +201,8 @@ for k in A B; do
     check "$k: the edited copy has the same size" \
         test "$(stat -c %s "$T/e$k.signed")" = "$(stat -c %s "$T/v1.signed")"
     bad=$(sed -n "$((line + 1))p" "$T/e$k.signed" | awk '{print $5}')
-    sign "$in" "$T/o$k.signed" "$T/o$k.err" --previous "$T/e$k.signed"
+    sign "$in" "$T/o$k.signed" "$T/o$k.err" --previous "$T/e$k.signed" \
+        --no-patch
     sign "$in" "$T/o$k.signed.text" "$T/o$k.t.err" \
         --previous "$T/e$k.signed" --no-cache
     check "$k: signed" test -s "$T/o$k.signed"
@@ -214,7 +219,8 @@ for k in A B; do
 done
 cp -p "$T/v1.signed.zsc" "$T/eC.signed.zsc"
 head -n -5 "$T/v1.signed" >"$T/eC.signed" # whole lines: still a zone
-sign "$T/v2.zone" "$T/oC.signed" "$T/oC.err" --previous "$T/eC.signed"
+sign "$T/v2.zone" "$T/oC.signed" "$T/oC.err" --previous "$T/eC.signed" \
+    --no-patch
 check "C (cut short): text road ($(road "$T/oC.err"))" \
     test "$(road "$T/oC.err")" = "parsed from text"
 
@@ -228,7 +234,8 @@ b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
 open(sys.argv[2], "wb").write(bytes(b))
 PY
 cp -p "$T/v1.signed" "$T/f.signed"
-sign "$T/v2.zone" "$T/of.signed" "$T/of.err" --previous "$T/f.signed"
+sign "$T/v2.zone" "$T/of.signed" "$T/of.err" --previous "$T/f.signed" \
+    --no-patch
 check "other format: cache road ($(road "$T/of.err"))" \
     test "$(road "$T/of.err")" = "via its signature cache"
 check "other format: nothing copied ($(copied "$T/of.err"))" \
