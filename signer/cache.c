@@ -710,43 +710,67 @@ const uint8_t *cache_seg_rec(const struct cache *c, size_t k)
     return c->segs + k * SEG_SIZE;
 }
 
-/* Merges the sorted entries E[0..N) (offsets in W's data) into the
- * sorted index of OLD, writing index entries to F. */
-static int merge_index(FILE *f, EVP_MD_CTX *m, const struct cache *old,
-                       const struct cache_ent *e, size_t n)
+/* The octets of OLD's entry at data offset OFF (count and RRSIGs); 0 if
+ * it runs past the data. */
+static size_t old_entry_len(const struct cache *old, uint64_t off)
 {
-    uint8_t h[IDX_SIZE];
-    uint64_t i = 0;
-    size_t j = 0;
-    int r = 0;
-    while (!r && (i < old->n || j < n)) {
-        const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
-        if (oe && (j >= n || memcmp(oe, e[j].dg, CACHE_DIGEST) <= 0)) {
-            r = put_all(f, m, oe, IDX_SIZE);
-            i++;
-        } else {
-            memcpy(h, e[j].dg, CACHE_DIGEST);
-            put64(h + CACHE_DIGEST, old->dlen + e[j].off);
-            r = put_all(f, m, h, IDX_SIZE);
-            j++;
-        }
+    if (off > old->dlen || old->dlen - off < 2)
+        return 0;
+    const uint8_t *p = old->data + off, *end = old->data + old->dlen;
+    unsigned n = get16(p);
+    size_t o = 2;
+    for (unsigned i = 0; i < n; i++) {
+        if ((size_t)(end - p) < o + 2 || (size_t)(end - p) < o + 2 +
+                                                                get16(p + o))
+            return 0;
+        o += 2 + get16(p + o);
     }
-    return r;
+    return o;
+}
+
+/* Is OLD's entry at OFF one to drop (DEAD asked of its first RRSIG)? */
+static bool old_dead(const struct cache *old, uint64_t off,
+                     bool (*dead)(void *, const uint8_t *, uint16_t),
+                     void *arg)
+{
+    const uint8_t *p = old->data + off;
+    if (!dead || get16(p) == 0)
+        return false;
+    return dead(arg, p + 4, get16(p + 2));
 }
 
 int cache_patch_write(const struct cache *old, struct cache_w *w,
-                      const char *path, const zone_t *z, uint32_t serial,
-                      char **tmpname)
+                      bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
+                      void *arg, const char *path, const zone_t *z,
+                      uint32_t serial, char **tmpname, uint64_t *dropped)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     EVP_MD_CTX *m = NULL;
     FILE *f = NULL;
     uint8_t h[64];
+    uint8_t *keep = NULL;
     int fd = -1, r;
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    /* which of OLD's entries stay (their RRsets are still in the zone),
+     * and the size of the data they keep */
+    uint64_t nkeep = 0, dkeep = 0;
+    if (!(keep = calloc(old->n + 1, 1))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (uint64_t i = 0; i < old->n; i++) {
+        uint64_t off = get64(old->idx + i * IDX_SIZE + CACHE_DIGEST);
+        size_t l = old_entry_len(old, off);
+        if (l == 0 || old_dead(old, off, dead, arg))
+            continue;
+        keep[i] = 1;
+        nkeep++;
+        dkeep += l;
+    }
+    *dropped = old->n - nkeep;
     if ((r = cache_md_new(&m)))
         goto out;
     if ((fd = mkstemp(tmp)) < 0) {
@@ -771,17 +795,43 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     put32(h + 28, (uint32_t)z->origin_len);
     if (!(r = put_all(f, m, h, 32)) &&
         !(r = put_all(f, m, z->origin, z->origin_len))) {
-        put64(h, old->n + w->n);
+        put64(h, nkeep + w->n);
         r = put_all(f, m, h, 8);
     }
-    if (!r)
-        r = merge_index(f, m, old, w->ent, w->n);
-    if (!r) {
-        put64(h, old->dlen + w->data.len);
-        if (!(r = put_all(f, m, h, 8)) &&
-            !(r = put_all(f, m, old->data, old->dlen)))
-            r = put_all(f, m, w->data.buf, w->data.len);
+    /* the index: OLD's kept entries (their data first, in index order)
+     * merged with W's (their data after) */
+    uint64_t i = 0, od = 0;
+    size_t j = 0;
+    while (!r && (i < old->n || j < w->n)) {
+        if (i < old->n && !keep[i]) {
+            i++;
+            continue;
+        }
+        const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
+        if (oe && (j >= w->n || memcmp(oe, w->ent[j].dg, CACHE_DIGEST) <= 0)) {
+            memcpy(h, oe, CACHE_DIGEST);
+            put64(h + CACHE_DIGEST, od);
+            od += old_entry_len(old, get64(oe + CACHE_DIGEST));
+            i++;
+        } else {
+            memcpy(h, w->ent[j].dg, CACHE_DIGEST);
+            put64(h + CACHE_DIGEST, dkeep + w->ent[j].off);
+            j++;
+        }
+        r = put_all(f, m, h, IDX_SIZE);
     }
+    if (!r) {
+        put64(h, dkeep + w->data.len);
+        r = put_all(f, m, h, 8);
+    }
+    for (i = 0; i < old->n && !r; i++) {
+        if (!keep[i])
+            continue;
+        uint64_t off = get64(old->idx + i * IDX_SIZE + CACHE_DIGEST);
+        r = put_all(f, m, old->data + off, old_entry_len(old, off));
+    }
+    if (!r)
+        r = put_all(f, m, w->data.buf, w->data.len);
     if (!r) {
         put64(h, w->nsegs);
         if (!(r = put_all(f, m, h, 8)))
@@ -797,6 +847,7 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     if (r)
         unlink(tmp);
 out:
+    free(keep);
     EVP_MD_CTX_free(m);
     if (r) {
         free(tmp);

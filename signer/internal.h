@@ -288,7 +288,8 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
  * lines LINE) read into Z in one scanner, in order: the first must be the
  * file's first chunk (its directives), and every later one must leave the
  * scanner in the state the first left it in (CTX gets a digest of that
- * state, *SOA the number of SOA records).  0; 1 if not fit (an error, a
+ * state, *SOA the number of SOA records).  Each record's line field holds
+ * the number of its piece (errors before that name the right line).  0; 1 if not fit (an error, a
  * warning, another state: the caller reads the whole file); -ENOMEM. */
 int reader_pieces(zone_t *z, const char *path, const char *buf,
                   const uint64_t *off, const uint64_t *len,
@@ -407,13 +408,16 @@ size_t cache_nsegs(const struct cache *c);
 uint64_t cache_seg_off(const struct cache *c, size_t k);
 /* Segment K's record: content digest, text digest, u32 length. */
 const uint8_t *cache_seg_rec(const struct cache *c, size_t k);
-/* OLD's entries and W's (new RRsets), W's segments (the new file's, of
- * W->zsize octets): a synced temporary file beside PATH (*TMP). */
 /* The octets W's segments add up to. */
 uint64_t cache_w_size(const struct cache_w *w);
+/* OLD's entries but those whose first RRSIG DEAD (may be NULL) says
+ * are gone with their RRsets (*DROPPED gets their number), and W's (new
+ * RRsets); W's segments (the new file's, of W's size): a synced
+ * temporary file beside PATH (*TMP). */
 int cache_patch_write(const struct cache *old, struct cache_w *w,
-                      const char *path, const zone_t *z, uint32_t serial,
-                      char **tmp);
+                      bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
+                      void *arg, const char *path, const zone_t *z,
+                      uint32_t serial, char **tmp, uint64_t *dropped);
 
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule

@@ -31,7 +31,7 @@
  * or added above names, authoritative names added or removed, names
  * below the apex's children that are not glue, a warning or error in a
  * changed part (the reader then reports it as usual), DNAME, NSEC, more
- * than a quarter of the input changed.  With ZONESIGN_TRACE set, one
+ * than half of the input changed.  With ZONESIGN_TRACE set, one
  * line says what was done or why not.
  */
 #include <errno.h>
@@ -44,6 +44,9 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "signer/internal.h"
 
@@ -96,8 +99,10 @@ static int patch_config(const struct sctx *c, uint8_t out[32])
     put32(h + 4, (uint32_t)o->opt_out);
     put32(h + 8, o->iterations);
     put32(h + 12, (uint32_t)o->salt_len);
-    put32(h + 16, (uint32_t)((uint64_t)o->refresh >> 32));
-    put32(h + 20, (uint32_t)o->refresh);
+    /* the refresh threshold is not here: load() checks P's signatures
+     * against this run's */
+    put32(h + 16, 0);
+    put32(h + 20, 0);
     put32(h + 24, WRITER_FORMAT_VERSION);
     put32(h + 28, SEGMENT_RULE);
     UPD(h, 32);
@@ -238,9 +243,11 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
         why = "cannot write";
 done:
     if (tracing())
-        fprintf(stderr, "zonesign: trace: patch index %s%s\n",
-                why ? "not written: " : "written",
-                why ? why : "");
+        fprintf(stderr, "zonesign: trace: patch index %s%s (%llu chunks, "
+                "%llu names in several)\n",
+                why ? "not written: " : "written", why ? why : "",
+                (unsigned long long)x.h.nchunks,
+                (unsigned long long)x.h.nmulti);
     trace_mark("patch index");
     if (in)
         munmap(in, inlen);
@@ -304,6 +311,13 @@ struct patch {
     struct kept *kept;
     size_t nkept;
     uint32_t *nrec;   /* records read per new chunk */
+    uint32_t *piece;  /* new chunk index of each piece read */
+    /* signatures of P's edited text (dead) and reused here (live), as
+     * digests: P.zsc's entries whose RRSIG is dead and not live are not
+     * carried into OUT.zsc, which holds OUT's RRsets only */
+    uint64_t *dead, *live;
+    size_t ndead, deadcap, nlive, livecap;
+    arena_t oldtext;
     uint64_t nread;
     struct sctx *c;
     const signer_opts_t *o;
@@ -356,6 +370,32 @@ static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
     if (lb)
         *lb = lo;
     return -1;
+}
+
+/* The same for keys in increasing order: from *CUR on (the lower bound
+ * of the key before), galloping; *CUR gets this key's lower bound. */
+static int64_t old_find_from(const struct pidx *x, const uint8_t *key,
+                             size_t kl, size_t *cur)
+{
+    size_t n = (size_t)x->h.nnames, lo = *cur, step = 1, hi = lo;
+#define KCMP(i) key_cmp(x->keys + x->names[i].koff, x->names[i].klen, key, kl)
+    while (hi < n && KCMP(hi) < 0) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+    }
+    if (hi > n)
+        hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (KCMP(mid) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *cur = lo;
+    return lo < n && KCMP(lo) == 0 ? (int64_t)lo : -1;
+#undef KCMP
 }
 
 static struct tname *t_find(const struct patch *p, const uint8_t *key,
@@ -479,6 +519,26 @@ static void nsec3_owner(const zone_t *z, const uint8_t h[20], uint8_t *key,
     *kl = z->okey_len + n + 1;
 }
 
+/* The input mapped and cut into chunks (on a thread of its own while
+ * the index and the cache are read). */
+struct chunker {
+    struct patch *p;
+    int ret; /* 0, 1: not fit, <0 */
+};
+
+static void *chunk_input(void *arg)
+{
+    struct chunker *k = arg;
+    struct patch *p = k->p;
+    if (!(p->in = map_file(p->o->input, &p->inlen))) {
+        k->ret = 1;
+        return NULL;
+    }
+    int r = pchunks_make(p->in, p->inlen, &p->pc);
+    k->ret = r == -1 ? 1 : r;
+    return NULL;
+}
+
 /* Steps 1 and 2: the index, the chunks, the changed parts parsed. */
 static int load(struct patch *p)
 {
@@ -488,42 +548,48 @@ static int load(struct patch *p)
     char *zsc = path_ext(o->previous, ".zsc");
     struct stat sp, sc;
     uint8_t cfg[32];
+    struct chunker ck = {p, 0};
+    pthread_t th;
     int r;
     if (!zsp || !zsc) {
         free(zsp);
         free(zsc);
         return -ENOMEM;
     }
+    bool threaded = pthread_create(&th, NULL, chunk_input, &ck) == 0;
     r = pidx_read(&p->x, zsp);
     free(zsp);
     trace_mark("patch: index read");
-    if (r != 0) {
-        free(zsc);
-        return decline("no usable patch index beside the previous zone");
-    }
     const struct pidx_hdr *h = &p->x.h;
-    if ((r = patch_config(c, cfg))) {
-        free(zsc);
-        return r;
+    bool same = false;
+    if (r == 0 && (r = patch_config(c, cfg)) == 0) {
+        p->pfd = open(o->previous, O_RDONLY);
+        same = p->pfd >= 0 && fstat(p->pfd, &sp) == 0 &&
+               pidx_stat_same(&h->out, &sp) && stat(zsc, &sc) == 0 &&
+               pidx_stat_same(&h->zsc, &sc);
+        if (same && cache_open_known(&c->pcache, zsc, c->z) != 0)
+            same = false;
+        trace_mark("patch: cache read");
     }
-    p->pfd = open(o->previous, O_RDONLY);
-    bool same = p->pfd >= 0 && fstat(p->pfd, &sp) == 0 &&
-                pidx_stat_same(&h->out, &sp) && stat(zsc, &sc) == 0 &&
-                pidx_stat_same(&h->zsc, &sc);
-    if (same && cache_open_known(&c->pcache, zsc, c->z) != 0)
-        same = false;
     free(zsc);
-    trace_mark("patch: cache read");
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        chunk_input(&ck);
+    if (r < -1)
+        return r;
+    if (r != 0)
+        return decline("no usable patch index beside the previous zone");
     if (memcmp(cfg, h->config, 32) != 0)
         return decline("options or keys differ from the previous run's");
     if (!same)
         return decline("previous zone or its cache changed since its index");
     if (o->now < h->max_inc || h->min_exp - o->now <= o->refresh)
         return decline("signatures of the previous zone to refresh");
-    if (!(p->in = map_file(o->input, &p->inlen)))
-        return decline("input not a regular file");
-    if ((r = pchunks_make(p->in, p->inlen, &p->pc)) != 0)
-        return r < -1 ? r : decline("input not fit for chunks");
+    if (ck.ret < 0)
+        return ck.ret;
+    if (ck.ret)
+        return decline("input not a regular file, or not fit for chunks");
     trace_mark("patch: chunked");
     /* step 2: chunks matched by digest (the first never: it is read) */
     size_t nold = (size_t)h->nchunks, slots = 16;
@@ -571,16 +637,21 @@ static int load(struct patch *p)
             p->gone[p->x.chunks[k].id] = 1;
     free(used);
     free(slot);
-    if (changed > p->inlen / 4)
-        return decline("more than a quarter of the input changed");
+    if (changed > p->inlen / 2)
+        return decline("more than half of the input changed");
     /* the first chunk and the changed ones, parsed in one scanner */
     uint64_t *off = malloc(3 * p->changed_chunks * sizeof(*off));
     if (!off)
         return -ENOMEM;
     uint64_t *len = off + p->changed_chunks, *line = len + p->changed_chunks;
     size_t n = 0;
+    if (!(p->piece = malloc((p->changed_chunks + 1) * sizeof(*p->piece)))) {
+        free(off);
+        return -ENOMEM;
+    }
     for (size_t j = 0; j < p->pc.n; j++)
         if (p->match[j] == UINT32_MAX) {
+            p->piece[n] = (uint32_t)j;
             off[n] = p->pc.off[j];
             len[n] = p->pc.off[j + 1] - p->pc.off[j];
             line[n++] = p->pc.line[j];
@@ -655,7 +726,7 @@ static int touched(struct patch *p)
         free(old);
         return -ENOMEM;
     }
-    size_t i = 0, k = 0;
+    size_t i = 0, k = 0, cursor = 0;
     while (i < z->n || k < nold) {
         struct tname *t = &p->t[p->nt];
         rec_t r;
@@ -689,7 +760,7 @@ static int touched(struct patch *p)
             }
             if (!(t->raw & PN_DELEG))
                 t->raw &= (uint8_t)~PN_DS;
-            t->oi = old_find(x, r.key, r.klen, NULL);
+            t->oi = old_find_from(x, r.key, r.klen, &cursor);
             i = e;
             if (d == 0)
                 k++;
@@ -739,7 +810,7 @@ static int touched(struct patch *p)
     for (size_t q = 0; q < z->n; q++) {
         rec_t r;
         rec_at(z, q, &r);
-        p->nrec[pchunks_of_line(&p->pc, r.line)]++;
+        p->nrec[p->piece[r.line]]++;
         p->nread++;
     }
     /* names read again but unchanged (same records, same kind) are no
@@ -758,7 +829,7 @@ static int touched(struct patch *p)
         for (size_t q = t->ni; same && q < t->ne; q++) {
             rec_t r;
             rec_at(z, q, &r);
-            uint32_t k2 = (uint32_t)pchunks_of_line(&p->pc, r.line);
+            uint32_t k2 = (uint32_t)p->piece[r.line];
             if (ck != UINT32_MAX && k2 != ck)
                 same = false; /* now in two chunks: an edit */
             ck = k2;
@@ -1006,6 +1077,93 @@ static void mark_signed(struct patch *p)
     }
 }
 
+static int u64_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        uint64_t *q = realloc(*v, c * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        *v = q;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool u64_has(const uint64_t *v, size_t n, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == x;
+}
+
+/* The digest of the signature field of RRSIG RDATA RD. */
+static uint64_t sig_digest(const uint8_t *rd, size_t len)
+{
+    if (len < 19)
+        return 0;
+    size_t nl = name_wire_len(rd + 18, len - 18);
+    if (nl == 0 || 18 + nl > len)
+        return 0;
+    return XXH3_64bits(rd + 18 + nl, len - 18 - nl);
+}
+
+/* The RRSIGs in P's text T of edited names: their signatures are dead. */
+static int collect_dead(struct patch *p, const uint8_t *t, size_t n)
+{
+    const char *q = (const char *)t, *end = q + n;
+    while (q < end) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *le = nl ? nl : end;
+        /* "owner TTL IN RRSIG ... signature" */
+        const char *f = q;
+        for (int k = 0; k < 3 && f < le; k++) {
+            f = memchr(f, ' ', (size_t)(le - f));
+            f = f ? f + 1 : le;
+        }
+        if ((size_t)(le - f) > 6 && memcmp(f, "RRSIG ", 6) == 0) {
+            const char *b = le;
+            while (b > f && b[-1] != ' ')
+                b--;
+            size_t bl = (size_t)(le - b);
+            uint8_t sig[1024];
+            if (bl > 0 && bl % 4 == 0 && bl / 4 * 3 <= sizeof(sig)) {
+                int dl = EVP_DecodeBlock(sig, (const unsigned char *)b,
+                                         (int)bl);
+                if (dl > 0) {
+                    dl -= (b[bl - 1] == '=') + (b[bl - 2] == '=');
+                    int r = u64_push(&p->dead, &p->ndead, &p->deadcap,
+                                     XXH3_64bits(sig, (size_t)dl));
+                    if (r)
+                        return r;
+                }
+            }
+        }
+        q = le + 1;
+    }
+    return 0;
+}
+
+static bool entry_dead(void *arg, const uint8_t *rd, uint16_t len)
+{
+    const struct patch *p = arg;
+    uint64_t d = sig_digest(rd, len);
+    return u64_has(p->dead, p->ndead, d) && !u64_has(p->live, p->nlive, d);
+}
+
 struct sigit {
     struct chunk *ch;
     size_t next;
@@ -1073,6 +1231,9 @@ static int sign_print(struct patch *p, hsm_diag_t *hd)
         sig_times(c, rd, len);
         if (it->job != UINT32_MAX)
             p->made++;
+        else if ((r = u64_push(&p->live, &p->nlive, &p->livecap,
+                               sig_digest(rd, len))))
+            return r;
         if (it->pos != last) {
             last = it->pos;
             cache_sigs_t cs;
@@ -1165,19 +1326,6 @@ static int edits(struct patch *p)
     return 0;
 }
 
-static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-    for (size_t o = 0; o < len;) {
-        ssize_t n = pread(fd, buf + o, len - o, (off_t)(off + o));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -EIO;
-        o += (size_t)n;
-    }
-    return 0;
-}
-
 static int write_all(int fd, const uint8_t *buf, size_t len)
 {
     for (size_t o = 0; o < len;) {
@@ -1191,16 +1339,74 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static int copy_range(int in, int out, uint64_t off, uint64_t len)
+/* P read and OUT written through two buffers of STREAM_BUF octets: P is
+ * read in order, once, in large reads (a P cut short meanwhile is a
+ * short read, not a SIGBUS), and OUT written in large writes; the disk
+ * writes of OUT start as it is written, so the sync at the end waits for
+ * less. */
+#define STREAM_BUF (4u << 20)
+
+struct stream {
+    int in, out;
+    uint8_t *ib, *ob;
+    uint64_t ioff;    /* P's offset of ib[0] */
+    size_t ilen, olen;
+    uint64_t written, synced;
+};
+
+static int st_flush(struct stream *st)
 {
-    loff_t o = (loff_t)off;
-    while (len > 0) {
-        ssize_t n = copy_file_range(in, &o, out, NULL, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -EIO;
-        len -= (uint64_t)n;
+    int r = write_all(st->out, st->ob, st->olen);
+    st->written += st->olen;
+    st->olen = 0;
+    if (!r && st->written >= st->synced + (32u << 20)) {
+        sync_file_range(st->out, (off_t)st->synced,
+                        (off_t)(st->written - st->synced),
+                        SYNC_FILE_RANGE_WRITE);
+        st->synced = st->written;
+    }
+    return r;
+}
+
+static int st_put(struct stream *st, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (st->olen == STREAM_BUF) {
+            int r = st_flush(st);
+            if (r)
+                return r;
+        }
+        size_t k = STREAM_BUF - st->olen < n ? STREAM_BUF - st->olen : n;
+        memcpy(st->ob + st->olen, p, k);
+        st->olen += k;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* P's octets [OFF, OFF + N) to OUT (ARENA: also appended there). */
+static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
+{
+    while (n > 0) {
+        if (off < st->ioff || off >= st->ioff + st->ilen) {
+            ssize_t got;
+            do
+                got = pread(st->in, st->ib, STREAM_BUF, (off_t)off);
+            while (got < 0 && errno == EINTR);
+            if (got <= 0)
+                return -EIO;
+            st->ioff = off;
+            st->ilen = (size_t)got;
+        }
+        size_t at = (size_t)(off - st->ioff), k = st->ilen - at;
+        if (k > n)
+            k = (size_t)n;
+        int r = a ? arena_put(a, st->ib + at, k) : st_put(st, st->ib + at, k);
+        if (r)
+            return r;
+        off += k;
+        n -= k;
     }
     return 0;
 }
@@ -1212,18 +1418,24 @@ static int write_out(struct patch *p)
     size_t nsegs = cache_nsegs(pc);
     uint64_t size = p->x.h.out.size;
     uint8_t *dirty = calloc(nsegs, 1);
-    arena_t buf = {0};
+    struct stream st = {.in = p->pfd};
+    arena_t reg = {0};
     int r = 0;
-    if (!dirty)
-        return -ENOMEM;
+    st.ib = malloc(STREAM_BUF);
+    st.ob = malloc(STREAM_BUF);
+    if (!dirty || !st.ib || !st.ob) {
+        r = -ENOMEM;
+        goto out;
+    }
     for (size_t j = 0; j < p->ned; j++)
         dirty[p->ed[j].seg] = 1;
     p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
     if (!p->otmp || (p->ofd = mkstemp(p->otmp)) < 0) {
-        free(dirty);
-        return -EIO;
+        r = -EIO;
+        goto out;
     }
     fchmod(p->ofd, 0644);
+    st.out = p->ofd;
     size_t j = 0;
     for (size_t k = 0; k < nsegs && !r;) {
         size_t k2 = k;
@@ -1232,7 +1444,7 @@ static int write_out(struct patch *p)
         uint64_t rs = cache_seg_off(pc, k),
                  re = k2 < nsegs ? cache_seg_off(pc, k2) : size;
         if (!dirty[k]) {
-            r = copy_range(p->pfd, p->ofd, rs, re - rs);
+            r = st_copy(&st, rs, re - rs, NULL);
             for (size_t q = k; q < k2 && !r; q++) {
                 const uint8_t *sr = cache_seg_rec(pc, q);
                 r = cache_w_seg(p->w, sr, sr + CACHE_DIGEST,
@@ -1242,48 +1454,55 @@ static int write_out(struct patch *p)
             continue;
         }
         /* edited segments: one new segment, assembled here */
-        buf.len = 0;
+        reg.len = 0;
         uint64_t cur = rs;
         for (; j < p->ned && p->ed[j].seg < k2 && !r; j++) {
             const struct pedit *e = &p->ed[j];
-            if ((r = arena_reserve(&buf, e->s - cur)))
+            if ((r = st_copy(&st, cur, e->s - cur, &reg)))
                 break;
-            if ((r = pread_all(p->pfd, buf.buf + buf.len, e->s - cur, cur)))
-                break;
-            buf.len += e->s - cur;
+            if (e->e > e->s) { /* the old text's signatures die */
+                p->oldtext.len = 0;
+                if ((r = st_copy(&st, e->s, e->e - e->s, &p->oldtext)) ||
+                    (r = collect_dead(p, p->oldtext.buf, p->oldtext.len)))
+                    break;
+            }
             if (e->zi >= 0)
-                r = arena_put(&buf, p->text.buf + p->ztext[e->zi],
+                r = arena_put(&reg, p->text.buf + p->ztext[e->zi],
                               p->ztext[e->zi + 1] - p->ztext[e->zi]);
             cur = e->e;
         }
-        if (!r && !(r = arena_reserve(&buf, re - cur)) &&
-            !(r = pread_all(p->pfd, buf.buf + buf.len, re - cur, cur)))
-            buf.len += re - cur;
-        if (!r && buf.len > 0) {
+        if (!r)
+            r = st_copy(&st, cur, re - cur, &reg);
+        if (!r && reg.len > 0) {
             uint8_t td[CACHE_DIGEST], cd[CACHE_DIGEST];
-            if (buf.len > UINT32_MAX) {
+            if (reg.len > UINT32_MAX) {
                 r = -EOVERFLOW;
                 break;
             }
             /* a content digest no content gives: printed if ever needed */
-            if (!(r = cache_text_digest(p->md, buf.buf, buf.len, td))) {
+            if (!(r = cache_text_digest(p->md, reg.buf, reg.len, td))) {
                 for (int b = 0; b < CACHE_DIGEST; b++)
                     cd[b] = td[b] ^ 0x5a;
-                r = cache_w_seg(p->w, cd, td, (uint32_t)buf.len);
+                r = cache_w_seg(p->w, cd, td, (uint32_t)reg.len);
             }
             if (!r)
-                r = write_all(p->ofd, buf.buf, buf.len);
+                r = st_put(&st, reg.buf, reg.len);
         }
         k = k2;
     }
-    arena_free(&buf);
+    if (!r)
+        r = st_flush(&st);
+out:
+    arena_free(&reg);
+    free(st.ib);
+    free(st.ob);
     free(dirty);
     if (r)
         return r;
     p->out_size = cache_w_size(p->w);
     trace_mark("patch: written");
-    struct stat st;
-    if (fstat(p->pfd, &st) != 0 || !pidx_stat_same(&p->x.h.out, &st))
+    struct stat sb;
+    if (fstat(p->pfd, &sb) != 0 || !pidx_stat_same(&p->x.h.out, &sb))
         return decline("previous zone changed while it was copied");
     return 0;
 }
@@ -1372,7 +1591,7 @@ static int new_index(struct patch *p)
                     rec_at(z, q, &r);
                     if (r.flags & RF_GEN)
                         continue;
-                    size_t ck = pchunks_of_line(&p->pc, r.line);
+                    size_t ck = p->piece[r.line];
                     uint32_t id = nx->chunks[ck].id;
                     if (c0 == UINT32_MAX)
                         c0 = id, nch = 1;
@@ -1453,26 +1672,55 @@ static int new_index(struct patch *p)
     return 0;
 }
 
-/* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place. */
+struct syncer {
+    int fd, ret;
+};
+
+static void *sync_out(void *arg)
+{
+    struct syncer *s = arg;
+    s->ret = fsync(s->fd) != 0 || close(s->fd) != 0 ? errno ? errno : EIO
+                                                    : 0;
+    return NULL;
+}
+
+/* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place.  OUT is synced on a
+ * thread while its cache is written (and synced) and its index made. */
 static int commit(struct patch *p, signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
+    struct syncer sy = {p->ofd, 0};
+    pthread_t th;
     int r;
-    if (fsync(p->ofd) != 0 || close(p->ofd) != 0) {
-        p->ofd = -1;
-        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
-                 strerror(errno));
-        return SIGNER_EIO;
-    }
     p->ofd = -1;
-    trace_mark("patch: synced");
+    bool threaded = pthread_create(&th, NULL, sync_out, &sy) == 0;
+    if (!threaded)
+        sync_out(&sy);
     p->zsc_out = path_ext(o->output, ".zsc");
     p->zsp_out = path_ext(o->output, ".zsp");
-    if (!p->zsc_out || !p->zsp_out)
+    r = p->zsc_out && p->zsp_out ? 0 : -ENOMEM;
+    uint64_t dropped = 0;
+    qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
+    qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
+    if (!r)
+        r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out,
+                              c->z, c->serial, &p->ctmp, &dropped);
+    if (tracing())
+        fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
+                        "RRsets gone\n", (unsigned long long)dropped);
+    int ri = new_index(p);
+    if (threaded)
+        pthread_join(th, NULL);
+    trace_mark("patch: synced");
+    if (sy.ret) {
+        snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
+                 strerror(sy.ret));
+        return SIGNER_EIO;
+    }
+    if (r == -ENOMEM || ri < 0)
         return -ENOMEM;
-    r = cache_patch_write(c->pcache, p->w, p->zsc_out, c->z, c->serial,
-                          &p->ctmp);
+    /* ri > 0: OUT is right, but no index can describe it (none written) */
     unlink(p->zsp_out);
     if (rename(p->otmp, o->output) != 0) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
@@ -1494,7 +1742,8 @@ static int commit(struct patch *p, signer_diag_t *diag)
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
     struct stat so, sc;
-    if (r == 0 && stat(o->output, &so) == 0 && stat(p->zsc_out, &sc) == 0) {
+    if (r == 0 && ri == 0 && stat(o->output, &so) == 0 &&
+        stat(p->zsc_out, &sc) == 0) {
         pidx_stat_get(&so, &p->nx.h.out);
         pidx_stat_get(&sc, &p->nx.h.zsc);
         p->nx.h.serial = c->serial;
@@ -1577,7 +1826,7 @@ static int go(struct patch *p, struct hsm_set *set,
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
     trace_mark("patch: signed");
-    if ((r = edits(p)) || (r = write_out(p)) || (r = new_index(p)))
+    if ((r = edits(p)) || (r = write_out(p)))
         return r;
     if ((r = commit(p, diag)))
         return r;
@@ -1597,7 +1846,8 @@ static int go(struct patch *p, struct hsm_set *set,
         fprintf(stderr,
                 "zonesign: trace: patch: %llu of %zu chunks parsed, %zu "
                 "names changed, %zu NSEC3 changed\n",
-                (unsigned long long)p->changed_chunks, p->pc.n, p->nt, n3);
+                (unsigned long long)p->changed_chunks, p->pc.n,
+                p->nt - 1 /* the apex, always printed */, n3);
     }
     return 0;
 }
@@ -1653,6 +1903,10 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->tkeys);
     free(p->kept);
     free(p->nrec);
+    free(p->piece);
+    free(p->dead);
+    free(p->live);
+    arena_free(&p->oldtext);
     free(p->ce);
     arena_free(&p->bms);
     free(p->nc);

@@ -52,7 +52,7 @@
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
  * start a chunk: about 8 names, a few hundred octets of a TLD's text. */
-#define CHUNK_EVERY 8
+#define CHUNK_EVERY 2
 
 /* ---------------------------------------------------------------- */
 /* Chunks                                                             */

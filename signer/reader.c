@@ -1079,10 +1079,16 @@ int reader_pieces(zone_t *z, const char *path, const char *buf,
     if (file_index(&c, path) != 0)
         goto out;
     for (size_t k = 0; k < n; k++) {
+        size_t n0 = z->n;
         c.line_off = (int64_t)line[k] - (int64_t)s->line_counter;
         if (zs_set_input_string(s, buf + off[k], len[k]) != 0 ||
             zs_parse_all(s) != 0 || c.err || s->multiline)
             goto out;
+        /* the records say which piece they came from, not their line */
+        for (size_t i = n0; i < z->n; i++) {
+            uint8_t *b = z->a.buf + z->idx[i];
+            put32(b + 2 + get16(b) + 6, (uint32_t)k);
+        }
         state_get(s, k == 0 ? &st0 : &st);
         if (k > 0 && !state_eq(&st0, &st))
             goto out;
