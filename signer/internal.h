@@ -473,6 +473,7 @@ struct pidx_hdr {
     uint8_t ctx[PIDX_DIGEST]; /* scanner state after the first chunk */
     uint64_t records_in, rrsets, signed_rrsets, nsec3, sigs;
     uint64_t nchunks, nnames, nchain, keys_len, bm_len, nmulti;
+    uint64_t body_sum, hsum; /* XXH3-64 of the body, of this header */
 };
 struct pidx_chunk {
     uint8_t dg[PIDX_DIGEST];
@@ -506,7 +507,14 @@ struct pidx {
 int pidx_read(struct pidx *x, const char *path);
 /* Written to a temporary file renamed to PATH (not synced: a torn index
  * fails its checksum and is not used). */
-int pidx_write(const struct pidx *x, const char *path);
+int pidx_write(struct pidx *x, const char *path);
+/* The same in two steps: everything but the header to a temporary file
+ * beside PATH (*FD, *TMP, the body's digest *SUM), then the header (the
+ * caller may fill it in between) and the rename. */
+int pidx_write_body(const struct pidx *x, const char *path, int *fd,
+                    char **tmp, uint64_t *sum);
+int pidx_write_end(struct pidx *x, int fd, char *tmp, const char *path,
+                   uint64_t sum);
 void pidx_free(struct pidx *x);
 void pidx_stat_get(const struct stat *st, struct pidx_file *f);
 /* A digest of the input records (type, TTL, RDATA) of the name [I, E)

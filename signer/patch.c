@@ -343,8 +343,8 @@ struct patch {
     struct chunk *ch;
     EVP_MD_CTX *md;
     struct cache_w *w;
-    int pfd, ofd;
-    char *otmp, *ctmp, *zsc_out, *zsp_out;
+    int pfd, ofd, ifd;
+    char *otmp, *ctmp, *itmp, *zsc_out, *zsp_out;
     uint64_t made, out_size;
     uint64_t changed_chunks;
 };
@@ -536,6 +536,7 @@ static void *chunk_input(void *arg)
     }
     int r = pchunks_make(p->in, p->inlen, &p->pc);
     k->ret = r == -1 ? 1 : r;
+    trace_mark("patch: input chunked");
     return NULL;
 }
 
@@ -1710,6 +1711,10 @@ static int commit(struct patch *p, signer_diag_t *diag)
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)dropped);
     int ri = new_index(p);
+    uint64_t isum = 0;
+    if (ri == 0 &&
+        pidx_write_body(&p->nx, p->zsp_out, &p->ifd, &p->itmp, &isum))
+        ri = 1;
     if (threaded)
         pthread_join(th, NULL);
     trace_mark("patch: synced");
@@ -1752,7 +1757,10 @@ static int commit(struct patch *p, signer_diag_t *diag)
         p->nx.h.max_inc = c->sig_max_inc > p->x.h.max_inc ? c->sig_max_inc
                                                           : p->x.h.max_inc;
         p->nx.h.sigs = (p->nx.h.signed_rrsets - 1) * c->nzsk + c->nksk;
-        if (pidx_write(&p->nx, p->zsp_out) != 0 && tracing())
+        int wr = pidx_write_end(&p->nx, p->ifd, p->itmp, p->zsp_out, isum);
+        p->ifd = -1;
+        p->itmp = NULL;
+        if (wr != 0 && tracing())
             fprintf(stderr, "zonesign: trace: patch index not written\n");
     }
     return 0;
@@ -1863,7 +1871,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         return -ENOMEM;
     p->c = c;
     p->o = o;
-    p->pfd = p->ofd = -1;
+    p->pfd = p->ofd = p->ifd = -1;
     if (!o->previous || o->no_cache || o->previous_cache)
         r = 1;
     else if (o->no_patch)
@@ -1892,6 +1900,10 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     }
     if (p->pfd >= 0)
         close(p->pfd);
+    if (p->ifd >= 0)
+        close(p->ifd);
+    if (p->itmp)
+        unlink(p->itmp);
     if (p->in)
         munmap(p->in, p->inlen);
     pidx_free(&p->x);
@@ -1919,6 +1931,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     cache_w_free(p->w);
     free(p->otmp);
     free(p->ctmp);
+    free(p->itmp);
     free(p->zsc_out);
     free(p->zsp_out);
     free(p);

@@ -23,7 +23,8 @@
  *   chunks[nchunks] (input order), names[nnames] (canonical order),
  *   chain[nchain] (hash order), keys[keys_len], bitmaps[bm_len], each
  *   padded to 8 octets
- *   u64 XXH3-64 checksum of everything before it
+ *   u64 XXH3-64 of everything between the header and it (also in the
+ *   header, whose own XXH3-64 it holds too)
  * A name's entry has its offset in OUT (its text runs to the next name's
  * offset, the last to OUT's size), its sort key, its flags (PN_*), the
  * input chunk its records came from (id) and how many chunks hold them,
@@ -47,7 +48,7 @@
 #include "signer/internal.h"
 
 #define PIDX_MAGIC "ZGPIDX01"
-#define PIDX_VERSION 1
+#define PIDX_VERSION 2
 #define PIDX_ENDIAN 0x01020304u
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
@@ -174,8 +175,8 @@ int pchunks_make(const char *b, size_t len, struct pchunks *pc)
     size_t pfree = 0; /* no cut before offset pfree */
     size_t nextp = 0;          /* next '(' not yet looked at */
     uint64_t line = 1;
-    const char *prev_owner = NULL;
-    size_t prev_olen = 0;
+    const char *prev_owner = NULL, *prev_tok = NULL;
+    size_t prev_olen = 0, prev_tl = 0;
     bool prev_bs = false, any_cut = false;
     memset(pc, 0, sizeof(*pc));
     if (pc_push(pc, &cap, 0, 1))
@@ -209,6 +210,11 @@ int pchunks_make(const char *b, size_t len, struct pchunks *pc)
         if (c0 == '$') {
             if (any_cut)
                 goto unfit; /* directives only in the first chunk */
+        } else if (prev_tok && ls + prev_tl < le &&
+                   (b[ls + prev_tl] == ' ' || b[ls + prev_tl] == '\t') &&
+                   memcmp(b + ls, prev_tok, prev_tl) == 0) {
+            /* the owner of the owner line before: the same group (most
+             * lines of a zone; no cut) */
         } else if (owner_char(c0) && ls >= pfree && !prev_bs) {
             /* the owner's group: its last label, which a delegation and
              * its glue share (a relative name); absolute names are never
@@ -243,6 +249,8 @@ int pchunks_make(const char *b, size_t len, struct pchunks *pc)
             }
             prev_owner = grp;
             prev_olen = gl;
+            prev_tok = b + ls;
+            prev_tl = ol;
         }
         prev_bs = le > ls && b[le - 1] == '\\';
         ls = le + 1;
@@ -320,7 +328,16 @@ void pidx_free(struct pidx *x)
     memset(x, 0, sizeof(*x));
 }
 
-int pidx_write(const struct pidx *x, const char *path)
+/* The header's own digest (its hsum field taken as 0). */
+static uint64_t hdr_sum(const struct pidx_hdr *h)
+{
+    struct pidx_hdr t = *h;
+    t.hsum = 0;
+    return XXH3_64bits(&t, sizeof(t));
+}
+
+int pidx_write_body(const struct pidx *x, const char *path, int *fdp,
+                    char **tmpp, uint64_t *sum)
 {
     const struct pidx_hdr *h = &x->h;
     size_t plen = strlen(path);
@@ -339,7 +356,7 @@ int pidx_write(const struct pidx *x, const char *path)
         const void *p;
         size_t n;
     } part[] = {
-        {h, sizeof(*h)},
+        {h, sizeof(*h)}, /* written again at the end */
         {x->chunks, h->nchunks * sizeof(*x->chunks)},
         {x->names, h->nnames * sizeof(*x->names)},
         {x->chain, h->nchain * sizeof(*x->chain)},
@@ -353,8 +370,10 @@ int pidx_write(const struct pidx *x, const char *path)
         XXH3_64bits_reset(st);
     for (size_t i = 0; i < sizeof(part) / sizeof(part[0]) && !r; i++) {
         size_t pad = pad8(part[i].n) - part[i].n;
-        XXH3_64bits_update(st, part[i].p, part[i].n);
-        XXH3_64bits_update(st, zero, pad);
+        if (i > 0) {
+            XXH3_64bits_update(st, part[i].p, part[i].n);
+            XXH3_64bits_update(st, zero, pad);
+        }
         size_t want = part[i].n + pad, done = 0;
         while (done < want) {
             /* writev may write part: go on from where it stopped */
@@ -377,11 +396,30 @@ int pidx_write(const struct pidx *x, const char *path)
         }
     }
     if (!r) {
-        uint64_t sum = XXH3_64bits_digest(st);
-        if (write(fd, &sum, 8) != 8)
+        *sum = XXH3_64bits_digest(st);
+        if (write(fd, sum, 8) != 8)
             r = -EIO;
     }
     XXH3_freeState(st);
+    if (r) {
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return r;
+    }
+    *fdp = fd;
+    *tmpp = tmp;
+    return 0;
+}
+
+int pidx_write_end(struct pidx *x, int fd, char *tmp, const char *path,
+                   uint64_t sum)
+{
+    x->h.body_sum = sum;
+    x->h.hsum = hdr_sum(&x->h);
+    int r = 0;
+    if (pwrite(fd, &x->h, sizeof(x->h), 0) != (ssize_t)sizeof(x->h))
+        r = -EIO;
     if (close(fd) != 0 && !r)
         r = -EIO;
     if (!r && rename(tmp, path) != 0)
@@ -390,6 +428,15 @@ int pidx_write(const struct pidx *x, const char *path)
         unlink(tmp);
     free(tmp);
     return r;
+}
+
+int pidx_write(struct pidx *x, const char *path)
+{
+    int fd;
+    char *tmp;
+    uint64_t sum;
+    int r = pidx_write_body(x, path, &fd, &tmp, &sum);
+    return r ? r : pidx_write_end(x, fd, tmp, path, sum);
 }
 
 int pidx_read(struct pidx *x, const char *path)
@@ -424,10 +471,11 @@ int pidx_read(struct pidx *x, const char *path)
     memcpy(&sum, buf + size - 8, 8);
     memcpy(&x->h, buf, sizeof(x->h));
     const struct pidx_hdr *h = &x->h;
-    if (memcmp(h->magic, PIDX_MAGIC, 8) != 0 || h->version != PIDX_VERSION ||
-        h->endian != PIDX_ENDIAN || XXH3_64bits(buf, size - 8) != sum)
-        goto bad;
     size_t o = pad8(sizeof(*h));
+    if (memcmp(h->magic, PIDX_MAGIC, 8) != 0 || h->version != PIDX_VERSION ||
+        h->endian != PIDX_ENDIAN || h->hsum != hdr_sum(h) ||
+        h->body_sum != sum || XXH3_64bits(buf + o, size - 8 - o) != sum)
+        goto bad;
     size_t lens[6] = {h->nchunks * sizeof(*x->chunks),
                       h->nnames * sizeof(*x->names),
                       h->nchain * sizeof(*x->chain), h->keys_len, h->bm_len,
