@@ -638,6 +638,38 @@ static int load(struct patch *p)
             p->gone[p->x.chunks[k].id] = 1;
     free(used);
     free(slot);
+    /* a name with records in several chunks, one of them gone: all of
+     * them are read again (until no more such names) */
+    if (h->nmulti) {
+        uint32_t *at = malloc(((size_t)h->next_id + 1) * sizeof(*at));
+        if (!at)
+            return -ENOMEM;
+        memset(at, 0xff, ((size_t)h->next_id + 1) * sizeof(*at));
+        for (size_t j = 0; j < p->pc.n; j++)
+            if (p->match[j] != UINT32_MAX)
+                at[p->x.chunks[p->match[j]].id] = (uint32_t)j;
+        for (bool more = true; more;) {
+            more = false;
+            for (uint64_t m = 0; m < h->nmulti;) {
+                uint64_t e = m;
+                bool hit = false;
+                while (e < h->nmulti && p->x.multi[e].name == p->x.multi[m].name)
+                    hit |= p->gone[p->x.multi[e++].chunk];
+                for (uint64_t q = m; hit && q < e; q++) {
+                    uint32_t id = p->x.multi[q].chunk, j = at[id];
+                    if (p->gone[id] || j == UINT32_MAX)
+                        continue;
+                    p->gone[id] = 1;
+                    p->match[j] = UINT32_MAX;
+                    p->changed_chunks++;
+                    changed += p->pc.off[j + 1] - p->pc.off[j];
+                    more = true;
+                }
+                m = e;
+            }
+        }
+        free(at);
+    }
     if (changed > p->inlen / 2)
         return decline("more than half of the input changed");
     /* the first chunk and the changed ones, parsed in one scanner */
@@ -709,14 +741,6 @@ static int touched(struct patch *p)
             cap *= 2;
         }
         old[nold++] = (size_t)i;
-    }
-    for (uint64_t m = 0; m < x->h.nmulti; m++) {
-        const struct pidx_multi *mu = &x->multi[m];
-        if (mu->chunk <= x->h.next_id && p->gone[mu->chunk]) {
-            free(old);
-            return decline("a name whose records lie in several chunks "
-                           "changed");
-        }
     }
     /* merged with the new zone's names, in canonical order */
     size_t nz = 0;
@@ -798,8 +822,8 @@ static int touched(struct patch *p)
         const struct pidx_name *nm = &x->names[t->oi];
         if (!(nm->flags & PN_INPUT))
             return decline("a name of the input is an NSEC3 owner name");
-        if (nm->nchunk > 1 ||
-            !(nm->chunk <= x->h.next_id && p->gone[nm->chunk]))
+        /* (a name in several chunks has all of them read: load) */
+        if (!(nm->chunk <= x->h.next_id && p->gone[nm->chunk]))
             return decline("a changed name also has records in an "
                            "unchanged chunk");
         if (nm->flags & PN_DNAME)
@@ -1587,6 +1611,7 @@ static int new_index(struct patch *p)
                     sg += (r.flags & RF_SIGN) != 0;
                     q = zone_run_end_in(z, q, ze, true);
                 }
+                size_t m0 = nm;
                 for (size_t q = zrec; q < ze; q++) {
                     rec_t r;
                     rec_at(z, q, &r);
@@ -1594,17 +1619,34 @@ static int new_index(struct patch *p)
                         continue;
                     size_t ck = p->piece[r.line];
                     uint32_t id = nx->chunks[ck].id;
-                    if (c0 == UINT32_MAX)
-                        c0 = id, nch = 1;
-                    else if (id != c0)
-                        nch = 2;
+                    bool seen = id == c0;
+                    for (size_t q2 = m0; q2 < nm && !seen; q2++)
+                        seen = nx->multi[q2].chunk == id;
+                    if (c0 == UINT32_MAX) {
+                        c0 = id;
+                        nch = 1;
+                    } else if (!seen) {
+                        /* every chunk of a name in several, once each */
+                        if (nm + 2 > mcap) {
+                            size_t mc = 2 * mcap + 16;
+                            void *v = realloc(nx->multi,
+                                              mc * sizeof(*nx->multi));
+                            if (!v)
+                                return -ENOMEM;
+                            nx->multi = v;
+                            mcap = mc;
+                        }
+                        if (nm == m0)
+                            nx->multi[nm++] =
+                                (struct pidx_multi){(uint32_t)nn, c0};
+                        nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, id};
+                        nch++;
+                    }
                 }
-                if (nch > 1 || rs >= 255) {
-                    return decline("a new name in several chunks, or with "
-                                   "255 RRsets");
-                }
+                if (rs >= 255)
+                    return decline("a new name with 255 RRsets");
                 n.chunk = c0;
-                n.nchunk = (uint8_t)nch;
+                n.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
                 n.content = pidx_content(z, zrec, ze);
                 n.rrsets = (uint8_t)rs;
                 n.nsigned = (uint8_t)sg;
@@ -1636,8 +1678,14 @@ static int new_index(struct patch *p)
         while (mi < x->h.nmulti && x->multi[mi].name < i)
             mi++;
         for (; mi < x->h.nmulti && x->multi[mi].name == i; mi++) {
-            if (nm == mcap)
-                return -ENOMEM;
+            if (nm == mcap) {
+                size_t mc = 2 * mcap + 16;
+                void *v = realloc(nx->multi, mc * sizeof(*nx->multi));
+                if (!v)
+                    return -ENOMEM;
+                nx->multi = v;
+                mcap = mc;
+            }
             nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn,
                                                   x->multi[mi].chunk};
         }
