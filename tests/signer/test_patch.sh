@@ -14,7 +14,8 @@
 # to refresh): the run goes on on the old road with the same output;
 # e: a syntax error in a changed part: reported as the old road reports
 # it, nothing written; f: zones that get no index ($INCLUDE, NSEC, DNAME,
-# a directive after the first delegations, warnings).
+# a directive after the first delegations, warnings); g: hand edits (glue,
+# TTLs, authoritative data, comments, the file's ends, moved lines...).
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -360,6 +361,138 @@ awk 'NR == 200 { print "$TTL 7200" } { print }' "$T/d5.zone" >"$T/ttl.zone"
 sign "$T/ttl.zone" "$T/ttl.signed"
 check "\$TTL after the first delegations: signed, no patch index" \
     test -s "$T/ttl.signed" -a ! -e "$T/ttl.signed.zsp"
+
+# --- g: hand edits of day 5, each against P = day 5 ------------------------
+# Those the road handles (delegations directly below the apex added,
+# removed or changed, with their glue; records of names that stay) must
+# be patched; the others only give the same output, whichever road.
+python3 - "$T/d5.zone" "$T/g" <<'PY'
+import sys
+src, pre = sys.argv[1], sys.argv[2]
+lines = open(src).read().split("\n")
+if lines[-1] == "":
+    lines.pop()
+# zonegen's delegations are "owner<TAB>type<TAB>data"; a glue name's
+# lines belong to its delegation's block
+def base(l):
+    f = l.split("\t")
+    return f[0] if f[1] in ("NS", "DS") else f[0].split(".", 1)[1]
+first = next(i for i, l in enumerate(lines) if len(l.split("\t")) == 3)
+head, blocks = lines[:first], []
+for l in lines[first:]:
+    if blocks and base(blocks[-1][0]) == base(l):
+        blocks[-1].append(l)
+    else:
+        blocks.append([l])
+kind = lambda l: l.split("\t")[1]
+glued = [i for i, b in enumerate(blocks) if any(kind(l) in ("A", "AAAA") for l in b)]
+plain = [i for i, b in enumerate(blocks) if len(b) == 2 and all(kind(l) == "NS" for l in b)]
+secure = [i for i, b in enumerate(blocks) if any(kind(l) == "DS" for l in b)]
+def at(frac, pool):  # the block of pool nearest that fraction of the file
+    return min(pool, key=lambda i: abs(i - int(len(blocks) * frac)))
+def write(name, hd, bl, nl=True):
+    t = "\n".join(hd + [l for b in bl for l in b]) + ("\n" if nl else "")
+    open("%s-%s.zone" % (pre, name), "w").write(t)
+def copy():
+    return list(head), [list(b) for b in blocks]
+def sub(l, old, new):
+    assert old in l, (l, old)
+    return l.replace(old, new, 1)
+
+h, b = copy()   # a glue address
+g = glued[0]
+b[g] = [l.rsplit("\t", 1)[0] + "\t192.0.2.201" if kind(l) == "A" else l for l in b[g]]
+write("glue-addr", h, b)
+h, b = copy()   # a glue name added below a delegation that stays
+g = glued[1]
+lab = base(b[g][0])
+b[g] += ["%s\tNS\tns3.%s" % (lab, lab), "ns3.%s\tA\t192.0.2.33" % lab]
+write("glue-add", h, b)
+h, b = copy()   # a secure delegation with glue added
+b.insert(len(b) // 2, ["newglued\tNS\tns1.newglued", "newglued\tNS\tns2.example.net.",
+                       "newglued\tDS\t4242 13 2 " + "CD" * 32, "ns1.newglued\tA\t192.0.2.34"])
+write("new-glued", h, b)
+h, b = copy()   # a delegation removed with its glue
+del b[glued[2]]
+write("rm-glued", h, b)
+h, b = copy()   # TTLs alone: an unsigned NS RRset, a signed DS RRset
+i = at(0.5, plain)
+b[i] = [sub(l, "\tNS\t", "\t7200\tNS\t") for l in b[i]]
+i = at(0.5, secure)
+b[i] = [sub(l, "\tDS\t", "\t7200\tDS\t") if kind(l) == "DS" else l for l in b[i]]
+write("ttl", h, b)
+h, b = copy()   # records of authoritative names that stay (one multi-line)
+h = [sub(l, "192.0.2.80", "192.0.2.81") if l.startswith("nic\t") and "\tA\t" in l else
+     sub(l, "192.0.2.99", "192.0.2.97") if l.startswith("*.wild\t") and "\tA\t" in l else
+     sub(l, "two empty", "2 empty") if l.startswith("a.b.c.nic\t") else
+     sub(l, "AC69DBDB", "BC69DBDB") if "AC69DBDB" in l else l for l in h]
+write("auth", h, b)
+h, b = copy()   # comments between delegations: no name changes
+for f in (0.75, 0.5, 0.25):
+    b.insert(int(len(b) * f), ["; a comment at %.2f" % f])
+write("comments", h, b)
+h, b = copy()   # the first and the last delegation of the file
+for i in (0, len(b) - 1):
+    b[i] = [l.replace(".example.", "x.example.") for l in b[i]]
+assert b[0] != blocks[0] and b[-1] != blocks[-1]
+write("first-last", h, b)
+h, b = copy()   # a delegation's NS records in the other order
+i = at(0.7, plain)
+b[i] = b[i][::-1]
+write("swap", h, b)
+h, b = copy()   # glue two labels below deleg-glue, and its DS
+h = [sub(l, "192.0.2.7", "192.0.2.8") if l.startswith("ns.deep.deleg-glue\t") else
+     sub(l, "49FD46E6", "49FD46E7") if l.startswith("deleg-glue\t") and "\tDS\t" in l else l
+     for l in h]
+write("deep-glue", h, b)
+h, b = copy()   # a secure delegation below an empty non-terminal
+h = [sub(l, "3C5D1EA4", "3C5D1EA5") if l.startswith("sub.ent-deleg\t") and "\tDS\t" in l else l
+     for l in h]
+write("ent-deleg", h, b)
+h, b = copy()   # a delegation's lines moved to the end of the file
+b.append(b.pop(at(0.3, plain)))
+write("moved", h, b)
+h, b = copy()   # an owner in capitals; an owner written absolute
+i = at(0.4, plain)
+b[i] = [l.split("\t", 1)[0].upper() + "\t" + l.split("\t", 1)[1] for l in b[i]]
+write("capitals", h, b)
+h, b = copy()
+i = at(0.6, plain)
+b[i] = [l.split("\t", 1)[0] + ".tld.\t" + l.split("\t", 1)[1] for l in b[i]]
+write("absolute", h, b)
+h, b = copy()   # no newline at the end of the file
+write("no-newline", h, b, nl=False)
+h, b = copy()   # the default TTL of every delegation
+h = [sub(l, "86400", "7200") if l.startswith("$TTL") else l for l in h]
+write("ttl-directive", h, b)
+h, b = copy()   # the SOA's TTL (declined: the NSEC3 TTL, RFC 9077)
+h = [sub(l, "86400", "7200") if "\tSOA\t" in l else l for l in h]
+write("soa-ttl", h, b)
+PY
+for g in glue-addr new-glued rm-glued ttl auth comments first-last swap deep-glue; do
+    check "$g: differs from day 5" bash -c "! cmp -s '$T/d5.zone' '$T/g-$g.zone'"
+    patched "$g" "$T/g-$g.zone" "$T/g-$g.signed" --previous "$T/d5.signed"
+done
+check "ttl: the new TTLs printed" \
+    bash -c "grep -q '^[^ ]* 7200 IN NS ' '$T/g-ttl.signed' &&
+             grep -q '^[^ ]* 7200 IN RRSIG DS 8 2 7200 ' '$T/g-ttl.signed'"
+for g in glue-add ent-deleg moved capitals absolute no-newline ttl-directive; do
+    check "$g: differs from day 5" bash -c "! cmp -s '$T/d5.zone' '$T/g-$g.zone'"
+    same_as_text "$g" "$T/g-$g.zone" "$T/g-$g.signed" --previous "$T/d5.signed"
+    diag "$g: $(road "$T/g-$g.signed.err"); $(declined "$T/g-$g.signed.err")"
+done
+declines "SOA TTL changed" "via its signature cache" "$T/g-soa-ttl.zone" \
+    "$T/g-soa-ttl.signed" --previous "$T/d5.signed"
+# half the delegations changed
+gen "$T/big.zone" --mutate 0.5 --mutate-seed 9
+same_as_text "half the delegations changed" "$T/big.zone" "$T/big.signed" \
+    --previous "$T/d5.signed"
+diag "half the delegations changed: $(road "$T/big.signed.err"); $(declined "$T/big.signed.err")"
+# the cache road from a patched P (P.zsc written by the patch road)
+sign "$T/d6.zone" "$T/np6.signed" --previous "$T/d5.signed" --no-patch
+diag "cache road from the patched day 5: $(sed -n 's/.*trace: \(segments copied.*\)/\1/p' "$T/np6.signed.err")"
+check "cache road from the patched day 5: the patch road's output" \
+    cmp -s "$T/np6.signed" "$T/d6.signed"
 
 # --- a changed key set (last: it changes $T/ks) ------------------------------
 zonehsm $(zg_hsm_args 2) --keyset "$T/ks" keygen --label zsk8b --alg 8 \
