@@ -1532,135 +1532,218 @@ out:
     return 0;
 }
 
-/* The new index: P's with the edits, and the new chunks. */
-static int new_index(struct patch *p)
+/* The new index, streamed to a temporary file beside OUT.zsp (its header
+ * is written after OUT's rename, pidx_write_end): P's index with the
+ * edits and the new chunks.  Names are written as they are merged; the
+ * keys of unchanged runs of names are written from P's index as they
+ * lie (a list of pieces), not copied. */
+struct istream {
+    int fd;
+    uint8_t *buf;
+    size_t len;
+    XXH3_state_t *st;
+    uint64_t sect; /* octets of the current section */
+    int err;
+};
+
+static void is_flush(struct istream *is)
+{
+    if (!is->err && is->len)
+        is->err = write_all(is->fd, is->buf, is->len);
+    is->len = 0;
+}
+
+static void is_put(struct istream *is, const void *p, size_t n)
+{
+    XXH3_64bits_update(is->st, p, n);
+    is->sect += n;
+    if (n >= STREAM_BUF / 4) { /* large: straight to the file */
+        is_flush(is);
+        if (!is->err)
+            is->err = write_all(is->fd, p, n);
+        return;
+    }
+    if (is->len + n > STREAM_BUF)
+        is_flush(is);
+    memcpy(is->buf + is->len, p, n);
+    is->len += n;
+}
+
+static void is_end(struct istream *is) /* a section ends: padded to 8 */
+{
+    static const uint8_t zero[8];
+    size_t pad = (8 - is->sect % 8) % 8;
+    if (pad)
+        is_put(is, zero, pad);
+    is->sect = 0;
+}
+
+struct piece {
+    const uint8_t *p;
+    size_t n;
+};
+
+static int pieces_add(struct piece **v, size_t *n, size_t *cap,
+                      const uint8_t *p, size_t len)
+{
+    if (*n && (*v)[*n - 1].p + (*v)[*n - 1].n == p) {
+        (*v)[*n - 1].n += len; /* the run goes on */
+        return 0;
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        struct piece *q = realloc(*v, c * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        *v = q;
+        *cap = c;
+    }
+    (*v)[(*n)++] = (struct piece){p, len};
+    return 0;
+}
+
+static int new_index(struct patch *p, uint64_t *sum)
 {
     const struct pidx *x = &p->x;
     struct pidx *nx = &p->nx;
     const zone_t *z = p->c->z;
+    struct istream is = {.fd = -1};
+    struct piece *kp = NULL;
+    size_t nkp = 0, kpcap = 0, mcap = 0;
+    uint32_t *ids = malloc((p->pc.n + 1) * sizeof(*ids));
+    int r = 0;
     nx->h = x->h;
     nx->h.nchunks = p->pc.n;
+    is.buf = malloc(STREAM_BUF);
+    is.st = XXH3_createState();
+    p->itmp = path_ext(p->zsp_out, ".tmp.XXXXXX");
+    if (!ids || !is.buf || !is.st || !p->itmp) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if ((p->ifd = is.fd = mkstemp(p->itmp)) < 0) {
+        free(p->itmp);
+        p->itmp = NULL;
+        r = -EIO;
+        goto out;
+    }
+    fchmod(is.fd, 0644);
+    XXH3_64bits_reset(is.st);
+    {   /* the header's place (written last, not in the body's digest) */
+        uint8_t zero[(sizeof(struct pidx_hdr) + 7) / 8 * 8] = {0};
+        r = write_all(is.fd, zero, sizeof(zero));
+    }
     uint32_t next = x->h.next_id;
     uint64_t records = x->h.records_in;
     for (size_t k = 0; k < x->h.nchunks; k++)
         if (x->chunks[k].id <= x->h.next_id && p->gone[x->chunks[k].id])
             records -= x->chunks[k].nrec;
-    if (!(nx->chunks = calloc(p->pc.n, sizeof(*nx->chunks))))
-        return -ENOMEM;
-    for (size_t j = 0; j < p->pc.n; j++) {
-        memcpy(nx->chunks[j].dg, p->pc.dg[j], PIDX_DIGEST);
-        if (p->match[j] != UINT32_MAX) {
-            nx->chunks[j].id = x->chunks[p->match[j]].id;
-            nx->chunks[j].nrec = x->chunks[p->match[j]].nrec;
-        } else {
-            nx->chunks[j].id = next++;
-        }
-    }
-    nx->h.next_id = next;
-    for (size_t q = 0; q < p->pc.n; q++) /* every record read again */
-        if (p->match[q] == UINT32_MAX)
-            nx->chunks[q].nrec = p->nrec[q];
     records += p->nread;
-    /* names */
-    size_t cap = (size_t)x->h.nnames + p->ned + 1;
-    size_t kcap = (size_t)x->h.keys_len + p->text.len + p->keys.len + 1;
-    nx->names = malloc(cap * sizeof(*nx->names));
-    nx->keys = malloc(kcap);
-    nx->multi = malloc(((size_t)x->h.nmulti + 1) * sizeof(*nx->multi));
-    if (!nx->names || !nx->keys || !nx->multi)
-        return -ENOMEM;
-    size_t mcap = (size_t)x->h.nmulti + 1;
+    for (size_t j = 0; j < p->pc.n; j++) {
+        struct pidx_chunk ck = {0};
+        memcpy(ck.dg, p->pc.dg[j], PIDX_DIGEST);
+        if (p->match[j] != UINT32_MAX) {
+            ck.id = x->chunks[p->match[j]].id;
+            ck.nrec = x->chunks[p->match[j]].nrec;
+        } else { /* read again: a new id, the records read */
+            ck.id = next++;
+            ck.nrec = p->nrec[j];
+        }
+        ids[j] = ck.id;
+        is_put(&is, &ck, sizeof(ck));
+    }
+    is_end(&is);
+    nx->h.next_id = next;
+    /* names, and the pieces of the keys */
     uint64_t nn = 0, kl = 0, nm = 0, rrsets = 0, nsigned = 0;
     int64_t delta = 0;
     size_t j = 0, mi = 0, ki = 0;
-    size_t zi = 0; /* record index of the new zone name zi-th */
-    size_t zrec = 0;
-    for (uint64_t i = 0; i <= x->h.nnames; i++) {
+    size_t zi = 0, zrec = 0; /* the new zone's zi-th name starts at zrec */
+    for (uint64_t i = 0; i <= x->h.nnames && !r; i++) {
         /* the edits before old name i (or at it) */
         const uint8_t *ok = i < x->h.nnames ? x->keys + x->names[i].koff
                                               : NULL;
         size_t okl = i < x->h.nnames ? x->names[i].klen : 0;
         bool replaced = false;
-        while (j < p->ned &&
+        while (j < p->ned && !r &&
                (!ok || key_cmp(p->ed[j].key, p->ed[j].klen, ok, okl) <= 0)) {
             const struct pedit *e = &p->ed[j++];
-            bool at = ok && e->oi == (int64_t)i;
-            replaced |= at;
-            if (e->zi >= 0) {
-                size_t tl = p->ztext[e->zi + 1] - p->ztext[e->zi];
-                struct pidx_name n = {0};
-                n.off = (uint64_t)((int64_t)e->s + delta);
-                n.koff = (uint32_t)kl;
-                n.klen = e->klen;
-                /* the new zone's records of this name */
-                while (zi < (size_t)e->zi) {
-                    zrec = zone_run_end(z, zrec, false);
-                    zi++;
-                }
-                size_t ze = zone_run_end(z, zrec, false);
-                const struct tname *t = t_find(p, e->key, e->klen);
-                n.flags = t ? t->nflags : PN_NSEC3;
-                uint32_t c0 = UINT32_MAX;
-                unsigned nch = 0, rs = 0, sg = 0;
-                for (size_t q = zrec; q < ze;) {
-                    rec_t r;
-                    rec_at(z, q, &r);
-                    if (r.type == T_NSEC3 && (r.flags & RF_GEN))
-                        n.flags |= PN_NSEC3;
-                    rs++;
-                    sg += (r.flags & RF_SIGN) != 0;
-                    q = zone_run_end_in(z, q, ze, true);
-                }
-                size_t m0 = nm;
-                for (size_t q = zrec; q < ze; q++) {
-                    rec_t r;
-                    rec_at(z, q, &r);
-                    if (r.flags & RF_GEN)
-                        continue;
-                    size_t ck = p->piece[r.line];
-                    uint32_t id = nx->chunks[ck].id;
-                    bool seen = id == c0;
-                    for (size_t q2 = m0; q2 < nm && !seen; q2++)
-                        seen = nx->multi[q2].chunk == id;
-                    if (c0 == UINT32_MAX) {
-                        c0 = id;
-                        nch = 1;
-                    } else if (!seen) {
-                        /* every chunk of a name in several, once each */
-                        if (nm + 2 > mcap) {
-                            size_t mc = 2 * mcap + 16;
-                            void *v = realloc(nx->multi,
-                                              mc * sizeof(*nx->multi));
-                            if (!v)
-                                return -ENOMEM;
-                            nx->multi = v;
-                            mcap = mc;
-                        }
-                        if (nm == m0)
-                            nx->multi[nm++] =
-                                (struct pidx_multi){(uint32_t)nn, c0};
-                        nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, id};
-                        nch++;
-                    }
-                }
-                if (rs >= 255)
-                    return decline("a new name with 255 RRsets");
-                n.chunk = c0;
-                n.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
-                n.content = pidx_content(z, zrec, ze);
-                n.rrsets = (uint8_t)rs;
-                n.nsigned = (uint8_t)sg;
-                rrsets += rs;
-                nsigned += sg;
-                memcpy(nx->keys + kl, e->key, e->klen);
-                kl += e->klen;
-                nx->names[nn++] = n;
-                delta += (int64_t)tl - (int64_t)(e->e - e->s);
-            } else {
+            replaced |= ok && e->oi == (int64_t)i;
+            if (e->zi < 0) {
                 delta -= (int64_t)(e->e - e->s);
+                continue;
             }
+            size_t tl = p->ztext[e->zi + 1] - p->ztext[e->zi];
+            struct pidx_name n = {0};
+            n.off = (uint64_t)((int64_t)e->s + delta);
+            n.koff = (uint32_t)kl;
+            n.klen = e->klen;
+            while (zi < (size_t)e->zi) {
+                zrec = zone_run_end(z, zrec, false);
+                zi++;
+            }
+            size_t ze = zone_run_end(z, zrec, false);
+            const struct tname *t = t_find(p, e->key, e->klen);
+            n.flags = t ? t->nflags : PN_NSEC3;
+            uint32_t c0 = UINT32_MAX;
+            unsigned nch = 0, rs = 0, sg = 0;
+            for (size_t q = zrec; q < ze;) {
+                rec_t rr;
+                rec_at(z, q, &rr);
+                rs++;
+                sg += (rr.flags & RF_SIGN) != 0;
+                q = zone_run_end_in(z, q, ze, true);
+            }
+            size_t m0 = nm;
+            for (size_t q = zrec; q < ze && !r; q++) {
+                rec_t rr;
+                rec_at(z, q, &rr);
+                if (rr.flags & RF_GEN)
+                    continue;
+                uint32_t id = ids[p->piece[rr.line]];
+                bool seen = id == c0;
+                for (size_t q2 = m0; q2 < nm && !seen; q2++)
+                    seen = nx->multi[q2].chunk == id;
+                if (c0 == UINT32_MAX) {
+                    c0 = id;
+                    nch = 1;
+                } else if (!seen) {
+                    /* every chunk of a name in several, once each */
+                    if (nm + 2 > mcap) {
+                        size_t mc = 2 * mcap + 16;
+                        void *v = realloc(nx->multi, mc * sizeof(*nx->multi));
+                        if (!v) {
+                            r = -ENOMEM;
+                            break;
+                        }
+                        nx->multi = v;
+                        mcap = mc;
+                    }
+                    if (nm == m0)
+                        nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, c0};
+                    nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, id};
+                    nch++;
+                }
+            }
+            if (rs >= 255) {
+                r = decline("a new name with 255 RRsets");
+                break;
+            }
+            n.chunk = c0;
+            n.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
+            n.content = pidx_content(z, zrec, ze);
+            n.rrsets = (uint8_t)rs;
+            n.nsigned = (uint8_t)sg;
+            rrsets += rs;
+            nsigned += sg;
+            if (!r)
+                r = pieces_add(&kp, &nkp, &kpcap, e->key, e->klen);
+            kl += e->klen;
+            is_put(&is, &n, sizeof(n));
+            nn++;
+            delta += (int64_t)tl - (int64_t)(e->e - e->s);
         }
-        if (!ok)
+        if (!ok || r)
             break;
         if (replaced)
             continue;
@@ -1669,9 +1752,10 @@ static int new_index(struct patch *p)
         while (ki < p->nkept && p->kept[ki].oi < i)
             ki++;
         if (ki < p->nkept && p->kept[ki].oi == i)
-            n.chunk = nx->chunks[p->kept[ki].ck].id;
+            n.chunk = ids[p->kept[ki].ck];
         n.koff = (uint32_t)kl;
-        memcpy(nx->keys + kl, ok, okl);
+        if ((r = pieces_add(&kp, &nkp, &kpcap, ok, okl)))
+            break;
         kl += okl;
         rrsets += n.rrsets;
         nsigned += n.nsigned;
@@ -1681,55 +1765,82 @@ static int new_index(struct patch *p)
             if (nm == mcap) {
                 size_t mc = 2 * mcap + 16;
                 void *v = realloc(nx->multi, mc * sizeof(*nx->multi));
-                if (!v)
-                    return -ENOMEM;
+                if (!v) {
+                    r = -ENOMEM;
+                    break;
+                }
                 nx->multi = v;
                 mcap = mc;
             }
-            nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn,
-                                                  x->multi[mi].chunk};
+            nx->multi[nm++] =
+                (struct pidx_multi){(uint32_t)nn, x->multi[mi].chunk};
         }
-        nx->names[nn++] = n;
+        is_put(&is, &n, sizeof(n));
+        nn++;
     }
+    if (r)
+        goto out;
+    is_end(&is);
     nx->h.nnames = nn;
     nx->h.keys_len = kl;
     nx->h.nmulti = nm;
     nx->h.records_in = records;
     nx->h.rrsets = rrsets;
     nx->h.signed_rrsets = nsigned;
-    /* chain */
-    size_t bl = 0;
-    for (size_t q = 0; q < p->nnc; q++)
-        bl += p->nc[q].bml;
-    nx->chain = malloc((p->nnc + 1) * sizeof(*nx->chain));
-    nx->bm = malloc(bl + 1);
-    if (!nx->chain || !nx->bm)
-        return -ENOMEM;
-    bl = 0;
+    /* chain, keys, bitmaps, multi */
+    uint64_t bl = 0;
     for (size_t q = 0; q < p->nnc; q++) {
-        struct pidx_link *l = &nx->chain[q];
-        memset(l, 0, sizeof(*l));
-        memcpy(l->hash, p->nc[q].hash, 20);
-        l->bmoff = bl;
-        l->bmlen = p->nc[q].bml;
-        memcpy(nx->bm + bl, p->nc[q].bm, p->nc[q].bml);
+        struct pidx_link l = {0};
+        memcpy(l.hash, p->nc[q].hash, 20);
+        l.bmoff = bl;
+        l.bmlen = p->nc[q].bml;
         bl += p->nc[q].bml;
+        is_put(&is, &l, sizeof(l));
     }
+    is_end(&is);
+    for (size_t q = 0; q < nkp; q++)
+        is_put(&is, kp[q].p, kp[q].n);
+    is_end(&is);
+    for (size_t q = 0; q < p->nnc; q++)
+        is_put(&is, p->nc[q].bm, p->nc[q].bml);
+    is_end(&is);
+    if (nm)
+        is_put(&is, nx->multi, nm * sizeof(*nx->multi));
+    is_end(&is);
     nx->h.nchain = p->nnc;
     nx->h.bm_len = bl;
     nx->h.nsec3 = p->nnc;
-    return 0;
+    is_flush(&is);
+    *sum = XXH3_64bits_digest(is.st);
+    if (!is.err)
+        is.err = write_all(is.fd, (const uint8_t *)sum, 8);
+    r = is.err;
+out:
+    if (is.st)
+        XXH3_freeState(is.st);
+    free(is.buf);
+    free(kp);
+    free(ids);
+    return r;
 }
 
 struct syncer {
     int fd, ret;
+    struct patch *p; /* then the index: */
+    int ri;
+    uint64_t isum;
 };
 
+/* OUT synced, then the new index's body written, on a thread of its own
+ * while the cache is written. */
 static void *sync_out(void *arg)
 {
     struct syncer *s = arg;
     s->ret = fsync(s->fd) != 0 || close(s->fd) != 0 ? errno ? errno : EIO
                                                     : 0;
+    trace_mark("patch: OUT synced");
+    s->ri = s->p->zsp_out ? new_index(s->p, &s->isum) : -ENOMEM;
+    trace_mark("patch: index body written");
     return NULL;
 }
 
@@ -1739,16 +1850,16 @@ static int commit(struct patch *p, signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
-    struct syncer sy = {p->ofd, 0};
+    struct syncer sy = {p->ofd, 0, p, 0, 0};
     pthread_t th;
     int r;
     p->ofd = -1;
-    bool threaded = pthread_create(&th, NULL, sync_out, &sy) == 0;
-    if (!threaded)
-        sync_out(&sy);
     p->zsc_out = path_ext(o->output, ".zsc");
     p->zsp_out = path_ext(o->output, ".zsp");
     r = p->zsc_out && p->zsp_out ? 0 : -ENOMEM;
+    bool threaded = pthread_create(&th, NULL, sync_out, &sy) == 0;
+    if (!threaded)
+        sync_out(&sy);
     uint64_t dropped = 0;
     qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
     qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
@@ -1758,20 +1869,18 @@ static int commit(struct patch *p, signer_diag_t *diag)
     if (tracing())
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)dropped);
-    int ri = new_index(p);
-    uint64_t isum = 0;
-    if (ri == 0 &&
-        pidx_write_body(&p->nx, p->zsp_out, &p->ifd, &p->itmp, &isum))
-        ri = 1;
+    trace_mark("patch: cache written");
     if (threaded)
         pthread_join(th, NULL);
+    int ri = sy.ri;
+    uint64_t isum = sy.isum;
     trace_mark("patch: synced");
     if (sy.ret) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
                  strerror(sy.ret));
         return SIGNER_EIO;
     }
-    if (r == -ENOMEM || ri < 0)
+    if (r == -ENOMEM || ri == -ENOMEM)
         return -ENOMEM;
     /* ri > 0: OUT is right, but no index can describe it (none written) */
     unlink(p->zsp_out);
@@ -1795,7 +1904,7 @@ static int commit(struct patch *p, signer_diag_t *diag)
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
     struct stat so, sc;
-    if (r == 0 && ri == 0 && stat(o->output, &so) == 0 &&
+    if (r == 0 && ri == 0 && p->ifd >= 0 && stat(o->output, &so) == 0 &&
         stat(p->zsc_out, &sc) == 0) {
         pidx_stat_get(&so, &p->nx.h.out);
         pidx_stat_get(&sc, &p->nx.h.zsc);

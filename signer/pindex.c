@@ -220,16 +220,24 @@ int pchunks_make(const char *b, size_t len, struct pchunks *pc)
              * its glue share (a relative name); absolute names are never
              * cut before */
             size_t ol = 0, g = 0;
-            while (ls + ol < le && b[ls + ol] != ' ' && b[ls + ol] != '\t' &&
-                   b[ls + ol] != '\r') {
-                if (b[ls + ol] == '\\')
-                    ol++;
-                else if (b[ls + ol] == '.')
-                    g = ol + 1;
+            while (ls + ol < le && (unsigned char)b[ls + ol] > ' ')
                 ol++;
+            if (memchr(b + ls, '\\', ol)) { /* escapes: the careful way */
+                ol = 0;
+                while (ls + ol < le && b[ls + ol] != ' ' &&
+                       b[ls + ol] != '\t' && b[ls + ol] != '\r') {
+                    if (b[ls + ol] == '\\')
+                        ol++;
+                    else if (b[ls + ol] == '.')
+                        g = ol + 1;
+                    ol++;
+                }
+                if (ol > le - ls)
+                    ol = le - ls;
+            } else {
+                const char *d = memrchr(b + ls, '.', ol);
+                g = d ? (size_t)(d - (b + ls)) + 1 : 0;
             }
-            if (ol > le - ls)
-                ol = le - ls;
             bool absolute = ol > 0 && b[ls + ol - 1] == '.';
             const char *grp = b + ls + g;
             size_t gl = ol - (g < ol ? g : ol);
