@@ -16,6 +16,8 @@
 # it, nothing written; f: zones that get no index ($INCLUDE, NSEC, DNAME,
 # a directive after the first delegations, warnings); g: hand edits (glue,
 # TTLs, authoritative data, comments, the file's ends, moved lines...).
+# h: OUT written over P; one thread; an index left beside an OUT written
+# without one; a zone with its DS records in a section of their own.
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -493,6 +495,58 @@ sign "$T/d6.zone" "$T/np6.signed" --previous "$T/d5.signed" --no-patch
 diag "cache road from the patched day 5: $(sed -n 's/.*trace: \(segments copied.*\)/\1/p' "$T/np6.signed.err")"
 check "cache road from the patched day 5: the patch road's output" \
     cmp -s "$T/np6.signed" "$T/d6.signed"
+
+# --- h: how the road is used --------------------------------------------------
+# OUT is P (-o P --previous P): patched, the same output
+check "in place: P made" fresh_p pi.signed
+sign "$T/d6.zone" "$T/pi.signed" --previous "$T/pi.signed"
+check "in place: patched ($(road "$T/pi.signed.err"))" test "$(road "$T/pi.signed.err")" = patched
+check "in place: the text road's output" cmp -s "$T/pi.signed" "$T/d6.signed.text"
+check "in place: a new index for the next run" test -s "$T/pi.signed.zsp"
+patched "one thread" "$T/d6.zone" "$T/th.signed" --previous "$T/d5.signed" --threads 1
+# an index left beside an OUT that a later run wrote without one (a zone
+# with warnings; --no-cache) is never used
+check "overwritten OUT: P made" fresh_p po.signed
+sign "$T/dup.zone" "$T/po.signed"
+declines "after a run with warnings over P" "via its signature cache" "$T/d6.zone" \
+    "$T/po2.signed" --previous "$T/po.signed"
+check "overwritten OUT (--no-cache): P made" fresh_p pn.signed
+sign "$T/d5.zone" "$T/pn.signed" --no-cache
+diag "after --no-cache over P: $(cd "$T" && ls pn.signed.z* 2>/dev/null | tr '\n' ' ')"
+declines "after a --no-cache run over P" "parsed from text" "$T/d6.zone" \
+    "$T/pn2.signed" --previous "$T/pn.signed"
+# a zone whose DS records stand in a section of their own at the end (the
+# records of a secure delegation in two places): one DS and the NS of
+# another secure delegation changed
+python3 - "$T/d5.zone" "$T/d6.zone" "$T/ds5.zone" "$T/ds6.zone" <<'PY'
+import sys
+def split(src, dst):
+    lines = open(src).read().splitlines()
+    ds = [l for l in lines if l.split("\t")[1:2] == ["DS"]]
+    rest = [l for l in lines if l.split("\t")[1:2] != ["DS"]]
+    open(dst, "w").write("\n".join(rest + ["; DS records"] + ds) + "\n")
+    return rest, ds
+split(sys.argv[1], sys.argv[3])
+rest, ds = split(sys.argv[1], "/dev/null")
+owners = sorted({l.split("\t")[0] for l in ds if "\t86400\t" not in l})
+a, b = owners[len(owners) // 3], owners[2 * len(owners) // 3]
+out = []
+for l in rest:
+    if l.split("\t")[0] == b and l.split("\t")[1] == "NS":
+        l = l.replace(".example.", "x.example.")
+    out.append(l)
+out.append("; DS records")
+for l in ds:
+    if l.split("\t")[0] == a:
+        l = l[:-1] + ("0" if l[-1] != "0" else "1")
+    out.append(l)
+open(sys.argv[4], "w").write("\n".join(out) + "\n")
+PY
+sign "$T/ds5.zone" "$T/ds5.signed"
+check "DS section: signed with an index" test -s "$T/ds5.signed" -a -s "$T/ds5.signed.zsp"
+same_as_text "DS section, a DS and an NS changed" "$T/ds6.zone" "$T/ds6.signed" \
+    --previous "$T/ds5.signed"
+diag "DS section: $(road "$T/ds6.signed.err"); $(declined "$T/ds6.signed.err")$(patch_counts "$T/ds6.signed.err")"
 
 # --- a changed key set (last: it changes $T/ks) ------------------------------
 zonehsm $(zg_hsm_args 2) --keyset "$T/ks" keygen --label zsk8b --alg 8 \
