@@ -462,6 +462,10 @@ h, b = copy()
 i = at(0.6, plain)
 b[i] = [l.split("\t", 1)[0] + ".tld.\t" + l.split("\t", 1)[1] for l in b[i]]
 write("absolute", h, b)
+h, b = copy()   # an owner's first letter as \DDD (RFC 1035 5.1)
+i = at(0.45, plain)
+b[i] = ["\\%03d" % ord(l[0]) + l[1:] for l in b[i]]
+write("escaped", h, b)
 h, b = copy()   # no newline at the end of the file
 write("no-newline", h, b, nl=False)
 h, b = copy()   # the default TTL of every delegation
@@ -471,6 +475,39 @@ h, b = copy()   # the SOA's TTL (declined: the NSEC3 TTL, RFC 9077)
 h = [sub(l, "86400", "7200") if "\tSOA\t" in l else l for l in h]
 write("soa-ttl", h, b)
 PY
+# the NSEC3 chain's ends (RFC 5155 3.1.7: the last record points back to
+# the first): secure delegations added whose hashes sort before and after
+# every hash of the chain, the secure delegation with the lowest hash
+# removed; and the apex's type bitmap changed (its CAA removed)
+python3 - "$T/d5.zone" "$T/d5.signed" "$T/g-ends.zone" >"$T/g-ends.names" <<'PY'
+import base64, hashlib, sys
+zone, signed, dst = sys.argv[1:]
+def nsec3(name):  # RFC 5155 5: SHA-1, no salt, 0 iterations
+    wire = b"".join(bytes([len(l)]) + l.lower().encode()
+                    for l in name.rstrip(".").split(".")) + b"\0"
+    return base64.b32hexencode(hashlib.sha1(wire).digest()).decode().lower()
+chain = [l.split()[0].split(".")[0] for l in open(signed)
+         if l.split()[3:4] == ["NSEC3"]]
+lo, hi = min(chain), max(chain)
+first = next("edge%d" % i for i in range(100000) if nsec3("edge%d.tld." % i) < lo)
+last = next("edge%d" % i for i in range(100000) if nsec3("edge%d.tld." % i) > hi)
+lines = open(zone).read().splitlines()
+secure = {l.split("\t")[0] for l in lines if l.split("\t")[1:2] == ["DS"]
+          and "." not in l.split("\t")[0]}
+gone = min(secure, key=lambda o: nsec3(o + ".tld."))
+out = [l for l in lines if l.split("\t")[0] != gone and "\tCAA\t" not in l]
+assert len(lines) - len(out) >= 3
+for n in (first, last):
+    out += ["%s\tNS\tns1.example.net." % n, "%s\tDS\t4343 13 2 %s" % (n, "EF" * 32)]
+open(dst, "w").write("\n".join(out) + "\n")
+print("added %s (first) and %s (last), removed %s%s" % (
+    first, last, gone, " (the first)" if nsec3(gone + ".tld.") == lo else ""))
+PY
+diag "the chain's ends: $(cat "$T/g-ends.names")"
+patched "the chain's ends, the apex bitmap" "$T/g-ends.zone" "$T/g-ends.signed" \
+    --previous "$T/d5.signed"
+check "the chain's ends: kzonecheck" zs_verify_knot tld. "$T/g-ends.signed"
+
 for g in glue-addr new-glued rm-glued ttl auth comments first-last swap deep-glue; do
     check "$g: differs from day 5" bash -c "! cmp -s '$T/d5.zone' '$T/g-$g.zone'"
     patched "$g" "$T/g-$g.zone" "$T/g-$g.signed" --previous "$T/d5.signed"
@@ -478,7 +515,8 @@ done
 check "ttl: the new TTLs printed" \
     bash -c "grep -q '^[^ ]* 7200 IN NS ' '$T/g-ttl.signed' &&
              grep -q '^[^ ]* 7200 IN RRSIG DS 8 2 7200 ' '$T/g-ttl.signed'"
-for g in glue-add ent-deleg moved capitals absolute no-newline ttl-directive; do
+for g in glue-add ent-deleg moved capitals absolute escaped no-newline \
+    ttl-directive; do
     check "$g: differs from day 5" bash -c "! cmp -s '$T/d5.zone' '$T/g-$g.zone'"
     same_as_text "$g" "$T/g-$g.zone" "$T/g-$g.signed" --previous "$T/d5.signed"
     diag "$g: $(road "$T/g-$g.signed.err"); $(declined "$T/g-$g.signed.err")"
