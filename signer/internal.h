@@ -444,8 +444,10 @@ struct pchunks {
     uint64_t *line; /* first line of each chunk (from 1) */
     uint8_t (*dg)[PIDX_DIGEST];
 };
-/* 0, -1 if the text is not fit for patching, or -ENOMEM. */
-int pchunks_make(const char *buf, size_t len, struct pchunks *pc);
+/* 0, -1 if the text is not fit for patching, or -ENOMEM.  LEAN: on one
+ * thread, giving the mapped pages behind back (a whole run's memory
+ * peak); else a large text is cut on two threads. */
+int pchunks_make(const char *buf, size_t len, bool lean, struct pchunks *pc);
 void pchunks_free(struct pchunks *pc);
 /* The chunk holding LINE. */
 size_t pchunks_of_line(const struct pchunks *pc, uint64_t line);

@@ -203,7 +203,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
         why = "cannot map the files";
         goto done;
     }
-    if (pchunks_make(in, inlen, &pc) != 0) {
+    if (pchunks_make(in, inlen, true, &pc) != 0) {
         why = "input not fit for chunks";
         goto done;
     }
@@ -534,7 +534,7 @@ static void *chunk_input(void *arg)
         k->ret = 1;
         return NULL;
     }
-    int r = pchunks_make(p->in, p->inlen, &p->pc);
+    int r = pchunks_make(p->in, p->inlen, false, &p->pc);
     k->ret = r == -1 ? 1 : r;
     trace_mark("patch: input chunked");
     return NULL;

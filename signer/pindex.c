@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -132,90 +133,124 @@ static bool quote_open(const char *b, size_t ls, size_t le)
     return q;
 }
 
-static int pc_push(struct pchunks *pc, size_t *cap, uint64_t off,
-                   uint64_t line)
+/* A scan of the lines that start in [from, to) of the text B (LEN
+ * octets): its cuts, and the digests of the chunks between them. */
+struct cscan {
+    const char *b;
+    size_t len, from, to;
+    /* state at a line start */
+    size_t pfree;        /* no cut before offset pfree (parentheses) */
+    size_t nextp;        /* next '(' not yet looked at */
+    uint64_t line;
+    const char *prev_owner, *prev_tok; /* group, text of the last owner */
+    size_t prev_olen, prev_tl;
+    bool prev_bs, any_cut, dollar;
+    bool lean;           /* give the pages behind back */
+    /* cuts: off[0..n), lines[0..n); dg[k] is the chunk off[k]..off[k+1]
+     * (nd of them: the last chunk's end is not known here) */
+    uint64_t *off, *lines;
+    uint8_t (*dg)[PIDX_DIGEST];
+    size_t n, nd, cap, dcap, given;
+    int ret; /* 0, -1 unfit, -ENOMEM */
+};
+
+static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
 {
-    if (pc->n + 2 > *cap) {
-        size_t c = *cap ? *cap * 2 : 4096;
-        uint64_t *o = realloc(pc->off, c * sizeof(*o));
+    if (cs->n == cs->cap) {
+        size_t c = cs->cap ? 2 * cs->cap : 4096;
+        uint64_t *o = realloc(cs->off, c * sizeof(*o));
         if (!o)
             return -ENOMEM;
-        pc->off = o;
-        uint64_t *l = realloc(pc->line, c * sizeof(*l));
+        cs->off = o;
+        uint64_t *l = realloc(cs->lines, c * sizeof(*l));
         if (!l)
             return -ENOMEM;
-        pc->line = l;
-        *cap = c;
+        cs->lines = l;
+        cs->cap = c;
     }
-    pc->off[pc->n] = off;
-    pc->line[pc->n++] = line;
+    if (hash_before && cs->n > 0) {
+        if (cs->nd == cs->dcap) {
+            size_t c = cs->dcap ? 2 * cs->dcap : 4096;
+            void *d = realloc(cs->dg, c * sizeof(*cs->dg));
+            if (!d)
+                return -ENOMEM;
+            cs->dg = d;
+            cs->dcap = c;
+        }
+        uint64_t s = cs->off[cs->n - 1];
+        XXH128_hash_t h = XXH3_128bits(cs->b + s, at - s);
+        XXH128_canonicalFromHash((XXH128_canonical_t *)cs->dg[cs->nd++], h);
+    }
+    cs->off[cs->n] = at;
+    cs->lines[cs->n++] = cs->line;
     return 0;
 }
 
-/* The digest of chunk K, which ends at END. */
-static int dg_push(struct pchunks *pc, size_t *cap, const char *b, size_t k,
-                   uint64_t end)
+static void cs_scan(struct cscan *cs);
+
+/* The scan works on a copy of its state on its own stack: the two halves'
+ * states lie side by side in the caller's frame, and their updates at
+ * every line would fight over the same cache lines. */
+static void *cs_run(void *arg)
 {
-    if (k >= *cap) {
-        size_t c = *cap ? *cap * 2 : 4096;
-        void *d = realloc(pc->dg, c * sizeof(*pc->dg));
-        if (!d)
-            return -ENOMEM;
-        pc->dg = d;
-        *cap = c;
-    }
-    XXH128_hash_t h = XXH3_128bits(b + pc->off[k], end - pc->off[k]);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k], h);
-    return 0;
+    struct cscan *out = arg, l = *out;
+    cs_scan(&l);
+    *out = l;
+    return NULL;
 }
 
-int pchunks_make(const char *b, size_t len, struct pchunks *pc)
+static void cs_scan(struct cscan *cs)
 {
-    size_t cap = 0, dcap = 0, given = 0;
-    size_t pfree = 0; /* no cut before offset pfree */
-    size_t nextp = 0;          /* next '(' not yet looked at */
-    uint64_t line = 1;
-    const char *prev_owner = NULL, *prev_tok = NULL;
-    size_t prev_olen = 0, prev_tl = 0;
-    bool prev_bs = false, any_cut = false;
-    memset(pc, 0, sizeof(*pc));
-    if (pc_push(pc, &cap, 0, 1))
-        return -ENOMEM;
-    const char *nq = len ? memchr(b, '"', len) : NULL;
-    for (size_t ls = 0; ls < len; line++) {
+    const char *b = cs->b;
+    size_t len = cs->len;
+    /* quotes and parentheses are looked for up to the scan's end only */
+    size_t lim = cs->to;
+    const char *nq = cs->from < lim ? memchr(b + cs->from, '"',
+                                             lim - cs->from)
+                                    : NULL;
+    for (size_t ls = cs->from; ls < cs->to; cs->line++) {
         const char *nl = memchr(b + ls, '\n', len - ls);
         size_t le = nl ? (size_t)(nl - b) : len;
         /* parentheses opened on this line */
-        while (nextp <= le) {
-            const char *p = nextp < len ? memchr(b + nextp, '(', len - nextp)
-                                        : NULL;
+        while (cs->nextp <= le) {
+            const char *p = cs->nextp < lim
+                                ? memchr(b + cs->nextp, '(', lim - cs->nextp)
+                                : NULL;
             if (!p || (size_t)(p - b) > le) {
-                nextp = p ? (size_t)(p - b) : len + 1;
+                cs->nextp = p ? (size_t)(p - b) : lim + 1;
                 break;
             }
             size_t x = (size_t)(p - b), e = paren_end(b, len, ls, x);
-            if (e == SIZE_MAX)
-                goto unfit;
-            if (e > pfree)
-                pfree = e;
-            nextp = (e > x ? e : x + 1);
+            if (e == SIZE_MAX) {
+                cs->ret = -1;
+                return;
+            }
+            if (e > cs->pfree)
+                cs->pfree = e;
+            cs->nextp = (e > x ? e : x + 1);
         }
         /* a quoted string left open at the end of a line */
         if (nq && (size_t)(nq - b) < le) {
-            if (quote_open(b, ls, le) && ls >= pfree)
-                goto unfit;
-            nq = memchr(b + le, '"', len - le);
+            if (quote_open(b, ls, le) && ls >= cs->pfree) {
+                cs->ret = -1;
+                return;
+            }
+            nq = le < lim ? memchr(b + le, '"', lim - le) : NULL;
         }
         char c0 = b[ls];
         if (c0 == '$') {
-            if (any_cut)
-                goto unfit; /* directives only in the first chunk */
-        } else if (prev_tok && ls + prev_tl < le &&
-                   (b[ls + prev_tl] == ' ' || b[ls + prev_tl] == '\t') &&
-                   memcmp(b + ls, prev_tok, prev_tl) == 0) {
+            cs->dollar = true;
+            if (cs->any_cut) { /* directives only in the first chunk */
+                cs->ret = -1;
+                return;
+            }
+        } else if (cs->prev_tok && ls + cs->prev_tl < le &&
+                   (b[ls + cs->prev_tl] == ' ' ||
+                    b[ls + cs->prev_tl] == '\t') &&
+                   memcmp(b + ls, cs->prev_tok, cs->prev_tl) == 0) {
             /* the owner of the owner line before: the same group (most
              * lines of a zone; no cut) */
-        } else if (owner_char(c0) && ls >= pfree && !prev_bs) {
+        } else if (owner_char(c0) && ls >= cs->pfree && !cs->prev_bs) {
             /* the owner's group: its last label, which a delegation and
              * its glue share (a relative name); absolute names are never
              * cut before */
@@ -241,35 +276,175 @@ int pchunks_make(const char *b, size_t len, struct pchunks *pc)
             bool absolute = ol > 0 && b[ls + ol - 1] == '.';
             const char *grp = b + ls + g;
             size_t gl = ol - (g < ol ? g : ol);
-            bool same = prev_owner && gl == prev_olen &&
-                        memcmp(prev_owner, grp, gl) == 0;
+            bool same = cs->prev_owner && gl == cs->prev_olen &&
+                        memcmp(cs->prev_owner, grp, gl) == 0;
             if (!same && !absolute && ls > 0 &&
                 XXH3_64bits(grp, gl) % CHUNK_EVERY == 0) {
-                if (pc_push(pc, &cap, ls, line) ||
-                    dg_push(pc, &dcap, b, pc->n - 2, ls))
-                    return -ENOMEM;
-                any_cut = true;
-                if (ls >= given + (8u << 20)) {
+                if (cs_cut(cs, ls, true) != 0) {
+                    cs->ret = -ENOMEM;
+                    return;
+                }
+                cs->any_cut = true;
+                /* the pages behind: given back (the input is mapped) */
+                if (cs->lean && ls >= cs->given + (8u << 20)) {
                     size_t to = ls & ~(size_t)4095;
-                    madvise((void *)(b + given), to - given, MADV_DONTNEED);
-                    given = to;
+                    madvise((void *)(b + cs->given), to - cs->given,
+                            MADV_DONTNEED);
+                    cs->given = to;
                 }
             }
-            prev_owner = grp;
-            prev_olen = gl;
-            prev_tok = b + ls;
-            prev_tl = ol;
+            cs->prev_owner = grp;
+            cs->prev_olen = gl;
+            cs->prev_tok = b + ls;
+            cs->prev_tl = ol;
         }
-        prev_bs = le > ls && b[le - 1] == '\\';
+        cs->prev_bs = le > ls && b[le - 1] == '\\';
         ls = le + 1;
     }
-    pc->off[pc->n] = len;
-    if (dg_push(pc, &dcap, b, pc->n - 1, len))
+    return;
+}
+
+static void cs_free(struct cscan *cs)
+{
+    free(cs->off);
+    free(cs->lines);
+    free(cs->dg);
+}
+
+/* PC from one scan, or two joined (the chunk across the join and the
+ * last chunk are digested here). */
+static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
+                   uint64_t lines_a)
+{
+    size_t n = a->n + (b2 ? b2->n : 0);
+    pc->n = n;
+    pc->off = malloc((n + 1) * sizeof(*pc->off));
+    pc->line = malloc((n + 1) * sizeof(*pc->line));
+    pc->dg = malloc((n + 1) * sizeof(*pc->dg));
+    if (!pc->off || !pc->line || !pc->dg)
         return -ENOMEM;
+    memcpy(pc->off, a->off, a->n * sizeof(*pc->off));
+    memcpy(pc->line, a->lines, a->n * sizeof(*pc->line));
+    if (a->nd)
+        memcpy(pc->dg, a->dg, a->nd * sizeof(*pc->dg));
+    if (b2) {
+        size_t k = a->n;
+        if (b2->n) {
+            memcpy(pc->off + k, b2->off, b2->n * sizeof(*pc->off));
+            for (size_t i = 0; i < b2->n; i++)
+                pc->line[k + i] = b2->lines[i] + lines_a;
+            /* the chunk across the join, then the second scan's */
+            XXH128_hash_t h = XXH3_128bits(a->b + a->off[k - 1],
+                                           b2->off[0] - a->off[k - 1]);
+            XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k - 1], h);
+            if (b2->nd)
+                memcpy(pc->dg + k, b2->dg, b2->nd * sizeof(*pc->dg));
+        }
+    }
+    pc->off[n] = a->len;
+    uint64_t s = pc->off[n - 1];
+    XXH128_hash_t h = XXH3_128bits(a->b + s, a->len - s);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[n - 1], h);
     return 0;
-unfit:
-    pchunks_free(pc);
-    return -1;
+}
+
+/* The second half's scan, from the line start M: it starts in the state
+ * the first half's scan is expected to end in (checked when both ran). */
+static void cs_second(struct cscan *s2, const char *b, size_t len, size_t m)
+{
+    memset(s2, 0, sizeof(*s2));
+    s2->b = b;
+    s2->len = len;
+    s2->from = s2->given = m;
+    s2->to = len;
+    s2->nextp = m;
+    s2->line = 1;
+    s2->prev_bs = m >= 2 && b[m - 2] == '\\';
+    /* the last owner line before M: its group and text */
+    size_t le = m - 1; /* the newline ending the line before M */
+    while (le > 0) {
+        size_t q = le;
+        while (q > 0 && b[q - 1] != '\n')
+            q--;
+        if (owner_char(b[q]) && !memchr(b + q, '\\', le - q)) {
+            size_t ol = 0;
+            while (q + ol < le && (unsigned char)b[q + ol] > ' ')
+                ol++;
+            const char *d = memrchr(b + q, '.', ol);
+            size_t g = d ? (size_t)(d - (b + q)) + 1 : 0;
+            s2->prev_tok = b + q;
+            s2->prev_tl = ol;
+            s2->prev_owner = b + q + g;
+            s2->prev_olen = ol - g;
+            return;
+        }
+        if (q == 0)
+            return;
+        le = q - 1;
+    }
+}
+
+int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
+{
+    struct cscan a = {.b = b, .len = len, .to = len, .line = 1,
+                      .lean = lean},
+                 s2, s0;
+    memset(pc, 0, sizeof(*pc));
+    int r = cs_cut(&a, 0, false);
+    if (r)
+        return r;
+    /* a large text in two halves, on two threads; the second half
+     * assumes the state the first ends in, and that is checked: if it
+     * is not so, the text is scanned again in one piece */
+    const char *nl = !lean && len > (16u << 20)
+                         ? memchr(b + len / 2, '\n', len - len / 2)
+                         : NULL;
+    size_t m = nl ? (size_t)(nl - b) + 1 : len;
+    pthread_t th;
+    bool two = false;
+    if (m < len && owner_char(b[m])) {
+        cs_second(&s2, b, len, m);
+        s0 = s2; /* what the second half assumes */
+        two = s2.prev_tok && !s2.prev_bs &&
+              pthread_create(&th, NULL, cs_run, &s2) == 0;
+        if (two)
+            a.to = m;
+        else
+            cs_free(&s2);
+    }
+    cs_run(&a);
+    if (two) {
+        pthread_join(th, NULL);
+        bool ok = a.ret == 0 && s2.ret == 0 && a.pfree <= m && !s2.dollar &&
+                  !a.prev_bs && a.prev_tok && a.prev_tl == s0.prev_tl &&
+                  memcmp(a.prev_tok, s0.prev_tok, a.prev_tl) == 0 &&
+                  a.prev_olen == s0.prev_olen &&
+                  memcmp(a.prev_owner, s0.prev_owner, a.prev_olen) == 0;
+        int err = a.ret == -ENOMEM || s2.ret == -ENOMEM ? -ENOMEM : 0;
+        if (ok)
+            err = cs_into(pc, &a, &s2, a.line - 1);
+        cs_free(&a);
+        cs_free(&s2);
+        if (ok || err) {
+            if (err)
+                pchunks_free(pc);
+            return err;
+        }
+        /* again, in one piece */
+        memset(&a, 0, sizeof(a));
+        a.lean = lean;
+        a.b = b;
+        a.len = a.to = len;
+        a.line = 1;
+        if ((r = cs_cut(&a, 0, false)))
+            return r;
+        cs_run(&a);
+    }
+    r = a.ret ? a.ret : cs_into(pc, &a, NULL, 0);
+    cs_free(&a);
+    if (r)
+        pchunks_free(pc);
+    return r;
 }
 
 void pchunks_free(struct pchunks *pc)
