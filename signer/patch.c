@@ -1824,23 +1824,27 @@ out:
     return r;
 }
 
-struct syncer {
-    int fd, ret;
-    struct patch *p; /* then the index: */
-    int ri;
-    uint64_t isum;
+/* The threads of the last steps: OUT written (write_out) while the new
+ * index is made, then OUT synced while OUT's cache is written. */
+struct outer {
+    struct patch *p;
+    int ret;
 };
 
-/* OUT synced, then the new index's body written, on a thread of its own
- * while the cache is written. */
-static void *sync_out(void *arg)
+static void *write_run(void *arg)
 {
-    struct syncer *s = arg;
-    s->ret = fsync(s->fd) != 0 || close(s->fd) != 0 ? errno ? errno : EIO
-                                                    : 0;
+    struct outer *w = arg;
+    w->ret = write_out(w->p);
+    return NULL;
+}
+
+static void *sync_run(void *arg)
+{
+    struct outer *w = arg;
+    int fd = w->p->ofd;
+    w->p->ofd = -1;
+    w->ret = fsync(fd) != 0 || close(fd) != 0 ? errno ? errno : EIO : 0;
     trace_mark("patch: OUT synced");
-    s->ri = s->p->zsp_out ? new_index(s->p, &s->isum) : -ENOMEM;
-    trace_mark("patch: index body written");
     return NULL;
 }
 
@@ -1850,30 +1854,37 @@ static int commit(struct patch *p, signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
-    struct syncer sy = {p->ofd, 0, p, 0, 0};
+    struct outer wo = {p, 0}, sy = {p, 0};
     pthread_t th;
     int r;
-    p->ofd = -1;
     p->zsc_out = path_ext(o->output, ".zsc");
     p->zsp_out = path_ext(o->output, ".zsp");
-    r = p->zsc_out && p->zsp_out ? 0 : -ENOMEM;
-    bool threaded = pthread_create(&th, NULL, sync_out, &sy) == 0;
+    if (!p->zsc_out || !p->zsp_out)
+        return -ENOMEM;
+    bool threaded = pthread_create(&th, NULL, write_run, &wo) == 0;
     if (!threaded)
-        sync_out(&sy);
+        write_run(&wo);
+    uint64_t isum = 0;
+    int ri = new_index(p, &isum);
+    trace_mark("patch: index body written");
+    if (threaded)
+        pthread_join(th, NULL);
+    if (wo.ret)
+        return wo.ret;
+    threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
+    if (!threaded)
+        sync_run(&sy);
     uint64_t dropped = 0;
     qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
     qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
-    if (!r)
-        r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out,
-                              c->z, c->serial, &p->ctmp, &dropped);
+    r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out, c->z,
+                          c->serial, &p->ctmp, &dropped);
     if (tracing())
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)dropped);
     trace_mark("patch: cache written");
     if (threaded)
         pthread_join(th, NULL);
-    int ri = sy.ri;
-    uint64_t isum = sy.isum;
     trace_mark("patch: synced");
     if (sy.ret) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
@@ -1991,9 +2002,7 @@ static int go(struct patch *p, struct hsm_set *set,
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
     trace_mark("patch: signed");
-    if ((r = edits(p)) || (r = write_out(p)))
-        return r;
-    if ((r = commit(p, diag)))
+    if ((r = edits(p)) || (r = commit(p, diag)))
         return r;
     stats->records_in = p->nx.h.records_in;
     stats->rrsets = p->nx.h.rrsets;
