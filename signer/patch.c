@@ -295,6 +295,7 @@ struct pedit {
     uint16_t klen;
     int64_t oi;
     int64_t zi;    /* name index in the new zone's text, -1: removal */
+    uint64_t lb;   /* the old names before it: [0, lb) */
     uint64_t s, e; /* range in P */
     size_t seg;    /* P's segment it falls in */
 };
@@ -1324,6 +1325,7 @@ static int edits(struct patch *p)
             return decline("one name edited twice");
         size_t lb;
         e->oi = old_find(x, e->key, e->klen, &lb);
+        e->lb = lb;
         if (e->oi >= 0) {
             e->s = x->names[e->oi].off;
             e->e = (uint64_t)e->oi + 1 < x->h.nnames
@@ -1665,8 +1667,7 @@ static int new_index(struct patch *p, uint64_t *sum)
                                               : NULL;
         size_t okl = i < x->h.nnames ? x->names[i].klen : 0;
         bool replaced = false;
-        while (j < p->ned && !r &&
-               (!ok || key_cmp(p->ed[j].key, p->ed[j].klen, ok, okl) <= 0)) {
+        while (j < p->ned && !r && (!ok || p->ed[j].lb <= i)) {
             const struct pedit *e = &p->ed[j++];
             replaced |= ok && e->oi == (int64_t)i;
             if (e->zi < 0) {
