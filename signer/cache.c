@@ -48,6 +48,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "signer/internal.h"
 
 #define MAGIC "ZGSC"
@@ -652,7 +655,7 @@ int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len)
 /* For patch.c                                                        */
 
 int cache_open_known(struct cache **out, const char *cache_path,
-                     const zone_t *z)
+                     const zone_t *z, const struct pidx_file *want)
 {
     struct cache *c = calloc(1, sizeof(*c));
     struct stat st;
@@ -674,6 +677,13 @@ int cache_open_known(struct cache **out, const char *cache_path,
         goto fail;
     }
     close(fd);
+    /* the file the patch index was written with (its digest stands for
+     * the checksum, which would cost a SHA-256 of the whole cache) */
+    uint8_t dg[16];
+    XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
+                             XXH3_128bits(c->map, c->size));
+    if (c->size != want->size || memcmp(dg, want->dg, 16) != 0)
+        goto fail;
     c->known = true;
     if (cache_parse(c, z, &zsize) != 0 || !c->copy_ok)
         goto fail;

@@ -399,11 +399,12 @@ void cache_seg_verified(struct cache *c, size_t k);
  * -ENOMEM).  All of them (TO = SIZE_MAX): the whole zone file. */
 int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to);
 
-/* patch.c: the cache of the previous output, whose identity (inode,
- * size, times) the patch index has checked: read without checking its
- * checksum or building the segment lookup table. */
+/* patch.c: the cache of the previous output, if it is the file WANT
+ * describes (size, XXH3-128: that stands for its checksum); no segment
+ * lookup table is built. */
+struct pidx_file;
 int cache_open_known(struct cache **out, const char *cache_path,
-                     const zone_t *z);
+                     const zone_t *z, const struct pidx_file *want);
 size_t cache_nsegs(const struct cache *c);
 uint64_t cache_seg_off(const struct cache *c, size_t k);
 /* Segment K's record: content digest, text digest, u32 length. */
@@ -461,9 +462,9 @@ size_t pchunks_of_line(const struct pchunks *pc, uint64_t line);
 #define PN_CHAIN 0x40  /* hashed into the NSEC3 chain */
 #define PN_DNAME 0x80
 
-struct pidx_file { /* what identifies a file */
-    uint64_t size, ino, dev;
-    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+struct pidx_file { /* what the index was written with: size, content */
+    uint64_t size;
+    uint8_t dg[16]; /* XXH3-128 */
 };
 struct pidx_hdr {
     char magic[8];
@@ -518,7 +519,8 @@ int pidx_write_body(const struct pidx *x, const char *path, int *fd,
 int pidx_write_end(struct pidx *x, int fd, char *tmp, const char *path,
                    uint64_t sum);
 void pidx_free(struct pidx *x);
-void pidx_stat_get(const struct stat *st, struct pidx_file *f);
+/* The size and digest of the file at PATH (read in blocks); 0 or -1. */
+int pidx_file_get(const char *path, struct pidx_file *f);
 /* A digest of the input records (type, TTL, RDATA) of the name [I, E)
  * of Z, records the signer made left out. */
 uint64_t pidx_content(const zone_t *z, size_t i, size_t e);

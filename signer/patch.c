@@ -178,7 +178,6 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
     char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
     struct pchunks pc = {0};
     struct pidx x = {0};
-    struct stat so, sc;
     char *in = NULL, *out = NULL;
     size_t inlen = 0, outlen = 0;
     const char *why = NULL;
@@ -220,15 +219,12 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
             why = "DNAME, or a name with 255 RRsets";
             goto done;
         }
-    if (stat(o->output, &so) != 0 || stat(zsc, &sc) != 0 ||
-        (uint64_t)so.st_size != outlen) {
-        why = "stat";
+    if (pidx_file_get(zsc, &x.h.zsc) != 0) {
+        why = "cannot read the cache";
         goto done;
     }
     if (patch_config(c, x.h.config) != 0)
         goto done;
-    pidx_stat_get(&so, &x.h.out);
-    pidx_stat_get(&sc, &x.h.zsc);
     x.h.min_exp = c->sig_min_exp;
     x.h.max_inc = c->sig_max_inc;
     x.h.serial = c->serial;
@@ -347,6 +343,7 @@ struct patch {
     int pfd, ofd, ifd;
     char *otmp, *ctmp, *itmp, *zsc_out, *zsp_out;
     uint64_t made, out_size;
+    struct pidx_file out_file; /* OUT as written */
     uint64_t changed_chunks;
 };
 
@@ -548,7 +545,7 @@ static int load(struct patch *p)
     const signer_opts_t *o = p->o;
     char *zsp = path_ext(o->previous, ".zsp");
     char *zsc = path_ext(o->previous, ".zsc");
-    struct stat sp, sc;
+    struct stat sp;
     uint8_t cfg[32];
     struct chunker ck = {p, 0};
     pthread_t th;
@@ -565,12 +562,12 @@ static int load(struct patch *p)
     const struct pidx_hdr *h = &p->x.h;
     bool same = false;
     if (r == 0 && (r = patch_config(c, cfg)) == 0) {
+        /* P: its size now, its content as it is copied (write_out);
+         * P.zsc: its content now */
         p->pfd = open(o->previous, O_RDONLY);
         same = p->pfd >= 0 && fstat(p->pfd, &sp) == 0 &&
-               pidx_stat_same(&h->out, &sp) && stat(zsc, &sc) == 0 &&
-               pidx_stat_same(&h->zsc, &sc);
-        if (same && cache_open_known(&c->pcache, zsc, c->z) != 0)
-            same = false;
+               (uint64_t)sp.st_size == h->out.size &&
+               cache_open_known(&c->pcache, zsc, c->z, &h->zsc) == 0;
         trace_mark("patch: cache read");
     }
     free(zsc);
@@ -1379,10 +1376,15 @@ struct stream {
     uint64_t ioff;    /* P's offset of ib[0] */
     size_t ilen, olen;
     uint64_t written, synced;
+    /* P as read (in order, every octet once: it must be the file the
+     * index was written with) and OUT as written */
+    XXH3_state_t ist, ost;
+    uint64_t iread;
 };
 
 static int st_flush(struct stream *st)
 {
+    XXH3_128bits_update(&st->ost, st->ob, st->olen);
     int r = write_all(st->out, st->ob, st->olen);
     st->written += st->olen;
     st->olen = 0;
@@ -1421,10 +1423,12 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
             do
                 got = pread(st->in, st->ib, STREAM_BUF, (off_t)off);
             while (got < 0 && errno == EINTR);
-            if (got <= 0)
-                return -EIO;
+            if (got <= 0 || off != st->iread)
+                return -ESTALE; /* cut short, or not read in order */
             st->ioff = off;
             st->ilen = (size_t)got;
+            XXH3_128bits_update(&st->ist, st->ib, st->ilen);
+            st->iread += st->ilen;
         }
         size_t at = (size_t)(off - st->ioff), k = st->ilen - at;
         if (k > n)
@@ -1450,6 +1454,8 @@ static int write_out(struct patch *p)
     int r = 0;
     st.ib = malloc(STREAM_BUF);
     st.ob = malloc(STREAM_BUF);
+    XXH3_128bits_reset(&st.ist);
+    XXH3_128bits_reset(&st.ost);
     if (!dirty || !st.ib || !st.ob) {
         r = -ENOMEM;
         goto out;
@@ -1519,18 +1525,29 @@ static int write_out(struct patch *p)
     }
     if (!r)
         r = st_flush(&st);
+    if (!r) { /* P as the index knows it?  OUT's digest for its index */
+        uint8_t dg[16];
+        XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
+                                 XXH3_128bits_digest(&st.ist));
+        if (st.iread != size || memcmp(dg, p->x.h.out.dg, 16) != 0)
+            r = -ESTALE;
+        /* (not into p->nx: the index is made meanwhile) */
+        XXH128_canonicalFromHash((XXH128_canonical_t *)p->out_file.dg,
+                                 XXH3_128bits_digest(&st.ost));
+        p->out_file.size = st.written;
+    }
 out:
     arena_free(&reg);
     free(st.ib);
     free(st.ob);
     free(dirty);
+    if (r == -ESTALE)
+        return decline("the previous zone is not the one its index was "
+                       "written with");
     if (r)
         return r;
     p->out_size = cache_w_size(p->w);
     trace_mark("patch: written");
-    struct stat sb;
-    if (fstat(p->pfd, &sb) != 0 || !pidx_stat_same(&p->x.h.out, &sb))
-        return decline("previous zone changed while it was copied");
     return 0;
 }
 
@@ -1915,11 +1932,9 @@ static int commit(struct patch *p, signer_diag_t *diag)
     }
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
-    struct stat so, sc;
-    if (r == 0 && ri == 0 && p->ifd >= 0 && stat(o->output, &so) == 0 &&
-        stat(p->zsc_out, &sc) == 0) {
-        pidx_stat_get(&so, &p->nx.h.out);
-        pidx_stat_get(&sc, &p->nx.h.zsc);
+    if (r == 0 && ri == 0 && p->ifd >= 0 &&
+        pidx_file_get(p->zsc_out, &p->nx.h.zsc) == 0) {
+        p->nx.h.out = p->out_file;
         p->nx.h.serial = c->serial;
         p->nx.h.min_exp = c->sig_min_exp < p->x.h.min_exp ? c->sig_min_exp
                                                           : p->x.h.min_exp;

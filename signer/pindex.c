@@ -29,9 +29,10 @@
  * offset, the last to OUT's size), its sort key, its flags (PN_*), the
  * input chunk its records came from (id) and how many chunks hold them,
  * and its numbers of RRsets and signed RRsets.  The chain has every NSEC3
- * record's hash and type bitmap.  OUT and OUT.zsc are identified by
- * inode, size and modification and change times: the index is used only
- * while both are the files it was written with.
+ * record's hash and type bitmap.  OUT and OUT.zsc are known by size and
+ * XXH3-128 digest: the index is used only while both are the files it was
+ * written with (the cache is checked when it is read, OUT as it is copied
+ * from), so the three files may be copied or moved together.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,7 @@
 #include "signer/internal.h"
 
 #define PIDX_MAGIC "ZGPIDX01"
-#define PIDX_VERSION 2
+#define PIDX_VERSION 3
 #define PIDX_ENDIAN 0x01020304u
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
@@ -471,22 +472,32 @@ size_t pchunks_of_line(const struct pchunks *pc, uint64_t line)
 /* ---------------------------------------------------------------- */
 /* The file                                                           */
 
-void pidx_stat_get(const struct stat *st, struct pidx_file *f)
+int pidx_file_get(const char *path, struct pidx_file *f)
 {
-    f->size = (uint64_t)st->st_size;
-    f->ino = (uint64_t)st->st_ino;
-    f->dev = (uint64_t)st->st_dev;
-    f->mtime_s = st->st_mtim.tv_sec;
-    f->mtime_ns = st->st_mtim.tv_nsec;
-    f->ctime_s = st->st_ctim.tv_sec;
-    f->ctime_ns = st->st_ctim.tv_nsec;
-}
-
-bool pidx_stat_same(const struct pidx_file *a, const struct stat *st)
-{
-    struct pidx_file b;
-    pidx_stat_get(st, &b);
-    return memcmp(a, &b, sizeof(b)) == 0;
+    int fd = open(path, O_RDONLY);
+    uint8_t *buf = malloc(1u << 20);
+    XXH3_state_t st;
+    int r = fd >= 0 && buf ? 0 : -1;
+    XXH3_128bits_reset(&st);
+    f->size = 0;
+    while (!r) {
+        ssize_t n = read(fd, buf, 1u << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            r = -1;
+        if (n <= 0)
+            break;
+        XXH3_128bits_update(&st, buf, (size_t)n);
+        f->size += (uint64_t)n;
+    }
+    if (!r)
+        XXH128_canonicalFromHash((XXH128_canonical_t *)f->dg,
+                                 XXH3_128bits_digest(&st));
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return r;
 }
 
 static size_t pad8(size_t n)
@@ -795,6 +806,8 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
     size_t cutlen = 0;
     const char *tp = out_text, *tend = out_text + out_len;
     size_t given = 0;
+    XXH3_state_t ost;
+    XXH3_128bits_reset(&ost);
     for (size_t i = 0; i < z->n && !r;) {
         size_t e = zone_run_end(z, i, false);
         rec_t a;
@@ -891,9 +904,11 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
             r = -EINVAL;
             break;
         }
-        /* the text's pages behind: given back (OUT is mapped whole) */
+        /* the text's pages behind: digested, then given back (OUT is
+         * mapped whole) */
         if ((size_t)(tp - out_text) >= given + (8u << 20)) {
             size_t to = (size_t)(tp - out_text) & ~(size_t)4095;
+            XXH3_128bits_update(&ost, out_text + given, to - given);
             madvise((void *)(out_text + given), to - given, MADV_DONTNEED);
             given = to;
         }
@@ -933,5 +948,9 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
     }
     if (!r && tp != tend)
         r = -EINVAL; /* the text and the zone do not match */
+    XXH3_128bits_update(&ost, out_text + given, out_len - given);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)h->out.dg,
+                             XXH3_128bits_digest(&ost));
+    h->out.size = out_len;
     return r;
 }
