@@ -163,39 +163,65 @@ fresh_p() {
         test -s "$T/$1.zsp" && cmp -s "$T/$1" "$T/d5.signed"
 }
 
-# P edited in place after signing: one name server of a name day 6 does not
-# change (text the patch road would copy), same size, atime and mtime put
-# back; only its ctime tells.  The cache road finds the change too
-# (test_copy.sh) and reads P's text.
-check "edited P: made" fresh_p pe.signed
-before=$(stat -c '%s %Y' "$T/pe.signed")
-python3 - "$T/pe.signed" "$T/d5.zone" "$T/d6.zone" >"$T/pe.bad" <<'PY'
+# P edited in place after signing: one name server changed, same size,
+# atime and mtime put back: in an unchanged name early in P and one late
+# in P (text the patch road would copy, the late one after the last
+# edit), and in a name day 6 changes (text the patch road would replace).
+# The index knows P by its digest; the cache road finds the change too
+# (test_copy.sh) and reads P's text.  Nothing of a started OUT is left.
+for where in early late changed; do
+    check "edited P ($where): made" fresh_p "pe-$where.signed"
+    P=$T/pe-$where.signed
+    before=$(stat -c '%s %Y' "$P")
+    python3 - "$P" "$T/d5.zone" "$T/d6.zone" "$where" >"$P.bad" <<'PY'
 import os, sys
-p, z5, z6 = sys.argv[1:]
+p, z5, z6, where = sys.argv[1:]
 a = set(open(z5).read().splitlines()); b = set(open(z6).read().splitlines())
 changed = {l.split()[0] for l in a ^ b if l and not l.startswith((";", "$"))}
 st = os.stat(p)
-off = 0
-with open(p, "r+b") as f:
-    for line in f:
-        w = line.decode().split()
-        if (len(w) > 4 and w[3] == "NS" and w[0] != "tld." and ".dns" in w[4]
-                and w[0][:-len(".tld.")] not in changed):
-            i = off + line.decode().rindex(".dns") + 3
-            f.seek(i)
-            f.write(b"x")
-            print(w[4][:w[4].rindex(".dns") + 3] + "x" + w[4][w[4].rindex(".dns") + 4:])
-            break
-        off += len(line)
+data = open(p, "rb").read()
+at, off = [], 0
+for line in data.split(b"\n"):
+    w = line.decode().split()
+    if len(w) > 4 and w[3] == "NS" and w[0] != "tld." and ".dns" in w[4]:
+        if (w[0][:-len(".tld.")] in changed) == (where == "changed"):
+            at.append((off + line.decode().rindex(".dns") + 3, w[4]))
+    off += len(line) + 1
+i, ns = at[-1] if where == "late" else at[0]
+with open(p, "r+b") as f:  # in place: the same file
+    f.seek(i)
+    f.write(b"x")
+j = ns.rindex(".dns") + 3
+print(ns[:j] + "x" + ns[j + 1:])
 os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 PY
-bad=$(cat "$T/pe.bad")
-check "edited P: one byte, same size, same mtime ($bad)" \
-    bash -c "test -n '$bad' && grep -qF '$bad' '$T/pe.signed' &&
-             test \"\$(stat -c '%s %Y' '$T/pe.signed')\" = '$before'"
-declines "P edited" "parsed from text" "$T/d6.zone" "$T/pe.out" --previous "$T/pe.signed"
-check "P edited: the edited name server is nowhere in the output" \
-    bash -c "! grep -qF '$bad' '$T/pe.out'"
+    bad=$(cat "$P.bad")
+    check "edited P ($where): one byte, same size, same mtime ($bad)" \
+        bash -c "test -n '$bad' && grep -qF '$bad' '$P' &&
+                 test \"\$(stat -c '%s %Y' '$P')\" = '$before'"
+    declines "P edited ($where)" "parsed from text" "$T/d6.zone" \
+        "$T/pe-$where.out" --previous "$P"
+    check "P edited ($where): the edited name server is nowhere in the output" \
+        bash -c "! grep -qF '$bad' '$T/pe-$where.out'"
+    check "P edited ($where): no temporary file left" \
+        bash -c "! ls '$T'/pe-$where.out?* 2>/dev/null | grep -v '\.err$\|\.text$\|\.zs[cp]$' | grep -q ."
+done
+# P cut short (whole lines: still a zone)
+check "P cut short: made" fresh_p ps.signed
+head -n -5 "$T/ps.signed" >"$T/ps.short" && cat "$T/ps.short" >"$T/ps.signed"
+declines "P cut short" "parsed from text" "$T/d6.zone" "$T/ps.out" \
+    --previous "$T/ps.signed"
+# P.zsc damaged (one byte flipped in its middle), P as it was
+check "damaged cache: P made" fresh_p pd.signed
+python3 - "$T/pd.signed.zsc" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    b = f.read()
+    f.seek(len(b) // 2)
+    f.write(bytes([b[len(b) // 2] ^ 0x01]))
+PY
+declines "P.zsc with one byte flipped" "parsed from text" "$T/d6.zone" \
+    "$T/pd.out" --previous "$T/pd.signed"
 
 # P copied with its .zsc and .zsp (cp): another inode, other times, the
 # same content: the index still describes it (P and P.zsc are known by
