@@ -720,33 +720,42 @@ const uint8_t *cache_seg_rec(const struct cache *c, size_t k)
     return c->segs + k * SEG_SIZE;
 }
 
-/* The octets of OLD's entry at data offset OFF (count and RRSIGs); 0 if
- * it runs past the data. */
-static size_t old_entry_len(const struct cache *old, uint64_t off)
+/* The octets of the entry at P (count and RRSIGs) before END; 0 if it
+ * runs past it. */
+static size_t entry_len(const uint8_t *p, const uint8_t *end)
 {
-    if (off > old->dlen || old->dlen - off < 2)
+    if (end - p < 2)
         return 0;
-    const uint8_t *p = old->data + off, *end = old->data + old->dlen;
     unsigned n = get16(p);
     size_t o = 2;
     for (unsigned i = 0; i < n; i++) {
-        if ((size_t)(end - p) < o + 2 || (size_t)(end - p) < o + 2 +
-                                                                get16(p + o))
+        if ((size_t)(end - p) < o + 2 ||
+            (size_t)(end - p) < o + 2 + get16(p + o))
             return 0;
         o += 2 + get16(p + o);
     }
     return o;
 }
 
-/* Is OLD's entry at OFF one to drop (DEAD asked of its first RRSIG)? */
-static bool old_dead(const struct cache *old, uint64_t off,
-                     bool (*dead)(void *, const uint8_t *, uint16_t),
-                     void *arg)
+struct span {
+    uint64_t off, len;
+};
+
+/* Octets of dropped entries before data offset OFF (SP: sorted, with
+ * their running sums in SUM); *HIT: OFF starts one of them. */
+static uint64_t dropped_before(const struct span *sp, const uint64_t *sum,
+                               size_t n, uint64_t off, bool *hit)
 {
-    const uint8_t *p = old->data + off;
-    if (!dead || get16(p) == 0)
-        return false;
-    return dead(arg, p + 4, get16(p + 2));
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *hit = lo < n && sp[lo].off == off;
+    return lo ? sum[lo - 1] : 0;
 }
 
 int cache_patch_write(const struct cache *old, struct cache_w *w,
@@ -759,28 +768,46 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     EVP_MD_CTX *m = NULL;
     FILE *f = NULL;
     uint8_t h[64];
-    uint8_t *keep = NULL;
-    int fd = -1, r;
+    struct span *sp = NULL;
+    uint64_t *sum = NULL;
+    size_t nsp = 0, spcap = 0;
+    int fd = -1, r = 0;
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    /* which of OLD's entries stay (their RRsets are still in the zone),
-     * and the size of the data they keep */
-    uint64_t nkeep = 0, dkeep = 0;
-    if (!(keep = calloc(old->n + 1, 1))) {
+    /* OLD's data in order: the entries whose RRsets are gone (their first
+     * RRSIG is dead) are dropped, the rest keep their order */
+    const uint8_t *d = old->data, *dend = old->data + old->dlen;
+    uint64_t dkeep = 0;
+    for (uint64_t o = 0; o < old->dlen;) {
+        size_t l = entry_len(d + o, dend);
+        if (l == 0) {
+            r = -EINVAL;
+            goto out;
+        }
+        if (dead && get16(d + o) > 0 && dead(arg, d + o + 4, get16(d + o + 2))) {
+            if (nsp == spcap) {
+                spcap = spcap ? 2 * spcap : 1024;
+                struct span *q = realloc(sp, spcap * sizeof(*q));
+                if (!q) {
+                    r = -ENOMEM;
+                    goto out;
+                }
+                sp = q;
+            }
+            sp[nsp++] = (struct span){o, l};
+        } else {
+            dkeep += l;
+        }
+        o += l;
+    }
+    if (!(sum = malloc((nsp + 1) * sizeof(*sum)))) {
         r = -ENOMEM;
         goto out;
     }
-    for (uint64_t i = 0; i < old->n; i++) {
-        uint64_t off = get64(old->idx + i * IDX_SIZE + CACHE_DIGEST);
-        size_t l = old_entry_len(old, off);
-        if (l == 0 || old_dead(old, off, dead, arg))
-            continue;
-        keep[i] = 1;
-        nkeep++;
-        dkeep += l;
-    }
-    *dropped = old->n - nkeep;
+    for (size_t i = 0; i < nsp; i++)
+        sum[i] = (i ? sum[i - 1] : 0) + sp[i].len;
+    *dropped = nsp;
     if ((r = cache_md_new(&m)))
         goto out;
     if ((fd = mkstemp(tmp)) < 0) {
@@ -805,24 +832,24 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     put32(h + 28, (uint32_t)z->origin_len);
     if (!(r = put_all(f, m, h, 32)) &&
         !(r = put_all(f, m, z->origin, z->origin_len))) {
-        put64(h, nkeep + w->n);
+        put64(h, old->n - nsp + w->n);
         r = put_all(f, m, h, 8);
     }
-    /* the index: OLD's kept entries (their data first, in index order)
-     * merged with W's (their data after) */
-    uint64_t i = 0, od = 0;
+    /* the index: OLD's kept entries (offsets less the dropped octets
+     * before them) merged with W's (their data after OLD's) */
+    uint64_t i = 0;
     size_t j = 0;
     while (!r && (i < old->n || j < w->n)) {
-        if (i < old->n && !keep[i]) {
-            i++;
-            continue;
-        }
         const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
         if (oe && (j >= w->n || memcmp(oe, w->ent[j].dg, CACHE_DIGEST) <= 0)) {
-            memcpy(h, oe, CACHE_DIGEST);
-            put64(h + CACHE_DIGEST, od);
-            od += old_entry_len(old, get64(oe + CACHE_DIGEST));
+            bool hit;
+            uint64_t o = get64(oe + CACHE_DIGEST);
+            uint64_t before = dropped_before(sp, sum, nsp, o, &hit);
             i++;
+            if (hit)
+                continue;
+            memcpy(h, oe, CACHE_DIGEST);
+            put64(h + CACHE_DIGEST, o - before);
         } else {
             memcpy(h, w->ent[j].dg, CACHE_DIGEST);
             put64(h + CACHE_DIGEST, dkeep + w->ent[j].off);
@@ -834,11 +861,12 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
         put64(h, dkeep + w->data.len);
         r = put_all(f, m, h, 8);
     }
-    for (i = 0; i < old->n && !r; i++) {
-        if (!keep[i])
-            continue;
-        uint64_t off = get64(old->idx + i * IDX_SIZE + CACHE_DIGEST);
-        r = put_all(f, m, old->data + off, old_entry_len(old, off));
+    /* OLD's data between the dropped entries, then W's */
+    uint64_t at = 0;
+    for (size_t k = 0; k <= nsp && !r; k++) {
+        uint64_t e = k < nsp ? sp[k].off : old->dlen;
+        r = put_all(f, m, d + at, e - at);
+        at = k < nsp ? sp[k].off + sp[k].len : e;
     }
     if (!r)
         r = put_all(f, m, w->data.buf, w->data.len);
@@ -850,14 +878,18 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     unsigned l = 0;
     if (!r && (!EVP_DigestFinal_ex(m, h, &l) || fwrite(h, 1, 32, f) != 32))
         r = -EIO;
-    if (!r && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+    /* not synced: a cache torn by a crash fails its checksum (the cache
+     * road) or its digest in the patch index (the patch road), and the
+     * next run is only slower */
+    if (!r && fflush(f) != 0)
         r = -errno;
     if (fclose(f) != 0 && r == 0)
         r = -errno;
     if (r)
         unlink(tmp);
 out:
-    free(keep);
+    free(sp);
+    free(sum);
     EVP_MD_CTX_free(m);
     if (r) {
         free(tmp);

@@ -413,8 +413,8 @@ const uint8_t *cache_seg_rec(const struct cache *c, size_t k);
 uint64_t cache_w_size(const struct cache_w *w);
 /* OLD's entries but those whose first RRSIG DEAD (may be NULL) says
  * are gone with their RRsets (*DROPPED gets their number), and W's (new
- * RRsets); W's segments (the new file's, of W's size): a synced
- * temporary file beside PATH (*TMP). */
+ * RRsets); W's segments (the new file's, of W's size): a temporary file
+ * beside PATH (*TMP), not synced. */
 int cache_patch_write(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
                       void *arg, const char *path, const zone_t *z,
