@@ -822,7 +822,8 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     }
     fchmod(fd, 0644);
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
+    if (w->n > 1)
+        qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
     memcpy(h, MAGIC, 4);
     put32(h + 4, VERSION);
     put32(h + 8, WRITER_FORMAT_VERSION);

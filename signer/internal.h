@@ -444,6 +444,8 @@ struct pchunks {
     uint64_t *off;  /* n + 1 */
     uint64_t *line; /* first line of each chunk (from 1) */
     uint8_t (*dg)[PIDX_DIGEST];
+    uint32_t *coarse; /* per 256 lines: the chunk its first line is in */
+    size_t ncoarse;
 };
 /* 0, -1 if the text is not fit for patching, or -ENOMEM.  LEAN: on one
  * thread, giving the mapped pages behind back (a whole run's memory
@@ -508,29 +510,40 @@ struct pidx {
     uint8_t *buf; /* read: everything above points into it */
 };
 int pidx_read(struct pidx *x, const char *path);
-/* Written to a temporary file renamed to PATH (not synced: a torn index
- * fails its checksum and is not used). */
-int pidx_write(struct pidx *x, const char *path);
-/* The same in two steps: everything but the header to a temporary file
- * beside PATH (*FD, *TMP, the body's digest *SUM), then the header (the
- * caller may fill it in between) and the rename. */
-int pidx_write_body(const struct pidx *x, const char *path, int *fd,
-                    char **tmp, uint64_t *sum);
-int pidx_write_end(struct pidx *x, int fd, char *tmp, const char *path,
-                   uint64_t sum);
 void pidx_free(struct pidx *x);
+/* An index streamed to a temporary file beside its path: pw_open, the
+ * sections with pw_put (pw_end after each: padding), pw_finish (the
+ * body's digest), then pidx_write_end (the header, the rename); pw_abort
+ * on the way out if it was not ended. */
+struct pwriter {
+    int fd;
+    char *tmp;
+    uint8_t *buf;
+    size_t len, hfrom; /* buf[hfrom..len) not yet digested */
+    void *st; /* XXH3 state */
+    uint64_t sect;
+    int err;
+};
+int pw_open(struct pwriter *w, const char *path);
+void pw_put(struct pwriter *w, const void *p, size_t n);
+void pw_end(struct pwriter *w);
+int pw_finish(struct pwriter *w, uint64_t *sum);
+void pw_abort(struct pwriter *w);
+int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
+                   uint64_t sum);
 /* The size and digest of the file at PATH (read in blocks); 0 or -1. */
 int pidx_file_get(const char *path, struct pidx_file *f);
 /* A digest of the input records (type, TTL, RDATA) of the name [I, E)
  * of Z, records the signer made left out. */
 uint64_t pidx_content(const zone_t *z, size_t i, size_t e);
-bool pidx_stat_same(const struct pidx_file *a, const struct stat *st);
-/* Names, chain and chunk record counts of a whole run's zone Z (signed,
- * denial records in) whose text is OUT_TEXT; the header's other fields
- * are the caller's.  -EINVAL if the text does not match the zone. */
-int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
-               const struct pchunks *pc, const char *out_text,
-               size_t out_len);
+/* The index of a whole run's zone Z (signed, denial records in) whose
+ * text is OUT_TEXT, into W (its header into *H, but for the fields the
+ * caller fills: config, serial, SOA, times, counts of the run, the
+ * cache).  0; 1: the zone gets no index (DNAME, a name with 255 RRsets);
+ * -EINVAL if the text does not match the zone. */
+int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
+               const signer_opts_t *o, const struct pchunks *pc,
+               const char *out_text, size_t out_len);
 
 /* sign.c, keys.c, reuse.c, pipeline.c: one signing run. */
 struct item {

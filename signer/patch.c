@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -177,10 +178,13 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
     const signer_opts_t *o = c->o;
     char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
     struct pchunks pc = {0};
-    struct pidx x = {0};
+    struct pidx_hdr h;
+    struct pwriter w = {.fd = -1};
     char *in = NULL, *out = NULL;
     size_t inlen = 0, outlen = 0;
     const char *why = NULL;
+    uint64_t sum = 0;
+    memset(&h, 0, sizeof(h));
     if (!zsp || !zsc)
         goto done;
     unlink(zsp); /* an index beside OUT describes OUT, or is not there */
@@ -206,51 +210,59 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
         why = "input not fit for chunks";
         goto done;
     }
-    if (first_ctx(c->z, o->input, in, &pc, x.h.ctx) != 0) {
+    trace_mark("index: input chunked");
+    uint8_t ctx[16];
+    if (first_ctx(c->z, o->input, in, &pc, ctx) != 0) {
         why = "first chunk";
         goto done;
     }
-    if (pidx_build(&x, c->z, o, &pc, out, outlen) != 0) {
-        why = "output and zone do not match";
+    if (pw_open(&w, zsp) != 0) {
+        why = "cannot write";
         goto done;
     }
-    for (uint64_t i = 0; i < x.h.nnames; i++)
-        if ((x.names[i].flags & PN_DNAME) || x.names[i].rrsets == 255) {
-            why = "DNAME, or a name with 255 RRsets";
-            goto done;
-        }
-    if (pidx_file_get(zsc, &x.h.zsc) != 0) {
+    trace_mark("index: started");
+    int r = pidx_build(&h, &w, c->z, o, &pc, out, outlen);
+    trace_mark("index: names");
+    if (r) {
+        why = r == 1 ? "DNAME, or a name with 255 RRsets"
+                     : "output and zone do not match, or no memory";
+        goto done;
+    }
+    if (pidx_file_get(zsc, &h.zsc) != 0) {
         why = "cannot read the cache";
         goto done;
     }
-    if (patch_config(c, x.h.config) != 0)
+    if (patch_config(c, h.config) != 0 || pw_finish(&w, &sum) != 0) {
+        why = "cannot write";
         goto done;
-    x.h.min_exp = c->sig_min_exp;
-    x.h.max_inc = c->sig_max_inc;
-    x.h.serial = c->serial;
-    x.h.soa_ttl = c->soa_ttl;
-    x.h.soa_min = c->soa_min;
-    x.h.records_in = stats->records_in;
-    x.h.rrsets = stats->rrsets;
-    x.h.signed_rrsets = stats->signed_rrsets;
-    x.h.nsec3 = stats->nsec3;
-    x.h.sigs = stats->sigs_made + stats->sigs_reused;
-    if (pidx_write(&x, zsp) != 0)
+    }
+    memcpy(h.ctx, ctx, 16);
+    h.min_exp = c->sig_min_exp;
+    h.max_inc = c->sig_max_inc;
+    h.serial = c->serial;
+    h.soa_ttl = c->soa_ttl;
+    h.soa_min = c->soa_min;
+    h.records_in = stats->records_in;
+    h.rrsets = stats->rrsets;
+    h.signed_rrsets = stats->signed_rrsets;
+    h.nsec3 = stats->nsec3;
+    h.sigs = stats->sigs_made + stats->sigs_reused;
+    if (pidx_write_end(&h, &w, zsp, sum) != 0)
         why = "cannot write";
 done:
+    pw_abort(&w);
     if (tracing())
         fprintf(stderr, "zonesign: trace: patch index %s%s (%llu chunks, "
                 "%llu names in several)\n",
                 why ? "not written: " : "written", why ? why : "",
-                (unsigned long long)x.h.nchunks,
-                (unsigned long long)x.h.nmulti);
+                (unsigned long long)h.nchunks,
+                (unsigned long long)h.nmulti);
     trace_mark("patch index");
     if (in)
         munmap(in, inlen);
     if (out)
         munmap(out, outlen);
     pchunks_free(&pc);
-    pidx_free(&x);
     free(zsp);
     free(zsc);
 }
@@ -340,8 +352,9 @@ struct patch {
     struct chunk *ch;
     EVP_MD_CTX *md;
     struct cache_w *w;
-    int pfd, ofd, ifd;
-    char *otmp, *ctmp, *itmp, *zsc_out, *zsp_out;
+    int pfd, ofd;
+    struct pwriter pw; /* the new index */
+    char *otmp, *ctmp, *zsc_out, *zsp_out;
     uint64_t made, out_size;
     struct pidx_file out_file; /* OUT as written */
     uint64_t changed_chunks;
@@ -942,8 +955,8 @@ static int touched(struct patch *p)
         }
         if (!of || !present || (of & (PN_OCCL | PN_DELEG)) ||
             (t->raw & PN_DELEG))
-            return decline("a name below an apex child that is not a "
-                           "delegation changed its kind");
+            return decline("a name below the apex's children that is not "
+                           "glue was added, removed or made a delegation");
         t->nflags = (t->raw & ~PN_DELEG) | (of & PN_CHAIN);
     }
     return 0;
@@ -982,7 +995,8 @@ static int chain(struct patch *p, uint32_t ttl)
         if (r)
             return r;
     }
-    qsort(p->ce, p->nce, sizeof(*p->ce), hash_cmp);
+    if (p->nce > 1) /* (qsort wants an array, even of none) */
+        qsort(p->ce, p->nce, sizeof(*p->ce), hash_cmp);
     for (size_t j = 1; j < p->nce; j++)
         if (memcmp(p->ce[j - 1].hash, p->ce[j].hash, 20) == 0)
             return decline("NSEC3 hash collision among the changes");
@@ -1311,7 +1325,8 @@ static int edits(struct patch *p)
         e->zi = -1;
         o += 2 + e->klen;
     }
-    qsort(p->ed, p->ned, sizeof(*p->ed), ed_cmp);
+    if (p->ned > 1)
+        qsort(p->ed, p->ned, sizeof(*p->ed), ed_cmp);
     size_t nsegs = cache_nsegs(p->c->pcache);
     uint64_t size = x->h.out.size;
     if (nsegs == 0)
@@ -1555,48 +1570,7 @@ out:
  * is written after OUT's rename, pidx_write_end): P's index with the
  * edits and the new chunks.  Names are written as they are merged; the
  * keys of unchanged runs of names are written from P's index as they
- * lie (a list of pieces), not copied. */
-struct istream {
-    int fd;
-    uint8_t *buf;
-    size_t len;
-    XXH3_state_t *st;
-    uint64_t sect; /* octets of the current section */
-    int err;
-};
-
-static void is_flush(struct istream *is)
-{
-    if (!is->err && is->len)
-        is->err = write_all(is->fd, is->buf, is->len);
-    is->len = 0;
-}
-
-static void is_put(struct istream *is, const void *p, size_t n)
-{
-    XXH3_64bits_update(is->st, p, n);
-    is->sect += n;
-    if (n >= STREAM_BUF / 4) { /* large: straight to the file */
-        is_flush(is);
-        if (!is->err)
-            is->err = write_all(is->fd, p, n);
-        return;
-    }
-    if (is->len + n > STREAM_BUF)
-        is_flush(is);
-    memcpy(is->buf + is->len, p, n);
-    is->len += n;
-}
-
-static void is_end(struct istream *is) /* a section ends: padded to 8 */
-{
-    static const uint8_t zero[8];
-    size_t pad = (8 - is->sect % 8) % 8;
-    if (pad)
-        is_put(is, zero, pad);
-    is->sect = 0;
-}
-
+ * lie (a list of pieces). */
 struct piece {
     const uint8_t *p;
     size_t n;
@@ -1626,52 +1600,24 @@ static int new_index(struct patch *p, uint64_t *sum)
     const struct pidx *x = &p->x;
     struct pidx *nx = &p->nx;
     const zone_t *z = p->c->z;
-    struct istream is = {.fd = -1};
+    struct pwriter *w = &p->pw;
     struct piece *kp = NULL;
     size_t nkp = 0, kpcap = 0, mcap = 0;
     uint32_t *ids = malloc((p->pc.n + 1) * sizeof(*ids));
-    int r = 0;
+    int r = ids ? pw_open(w, p->zsp_out) : -ENOMEM;
     nx->h = x->h;
     nx->h.nchunks = p->pc.n;
-    is.buf = malloc(STREAM_BUF);
-    is.st = XXH3_createState();
-    p->itmp = path_ext(p->zsp_out, ".tmp.XXXXXX");
-    if (!ids || !is.buf || !is.st || !p->itmp) {
-        r = -ENOMEM;
+    if (r)
         goto out;
-    }
-    if ((p->ifd = is.fd = mkstemp(p->itmp)) < 0) {
-        free(p->itmp);
-        p->itmp = NULL;
-        r = -EIO;
-        goto out;
-    }
-    fchmod(is.fd, 0644);
-    XXH3_64bits_reset(is.st);
-    {   /* the header's place (written last, not in the body's digest) */
-        uint8_t zero[(sizeof(struct pidx_hdr) + 7) / 8 * 8] = {0};
-        r = write_all(is.fd, zero, sizeof(zero));
-    }
     uint32_t next = x->h.next_id;
     uint64_t records = x->h.records_in;
     for (size_t k = 0; k < x->h.nchunks; k++)
         if (x->chunks[k].id <= x->h.next_id && p->gone[x->chunks[k].id])
             records -= x->chunks[k].nrec;
     records += p->nread;
-    for (size_t j = 0; j < p->pc.n; j++) {
-        struct pidx_chunk ck = {0};
-        memcpy(ck.dg, p->pc.dg[j], PIDX_DIGEST);
-        if (p->match[j] != UINT32_MAX) {
-            ck.id = x->chunks[p->match[j]].id;
-            ck.nrec = x->chunks[p->match[j]].nrec;
-        } else { /* read again: a new id, the records read */
-            ck.id = next++;
-            ck.nrec = p->nrec[j];
-        }
-        ids[j] = ck.id;
-        is_put(&is, &ck, sizeof(ck));
-    }
-    is_end(&is);
+    for (size_t j = 0; j < p->pc.n; j++) /* read again: a new id */
+        ids[j] = p->match[j] != UINT32_MAX ? x->chunks[p->match[j]].id
+                                           : next++;
     nx->h.next_id = next;
     /* names, and the pieces of the keys */
     uint64_t nn = 0, kl = 0, nm = 0, rrsets = 0, nsigned = 0;
@@ -1757,7 +1703,7 @@ static int new_index(struct patch *p, uint64_t *sum)
             if (!r)
                 r = pieces_add(&kp, &nkp, &kpcap, e->key, e->klen);
             kl += e->klen;
-            is_put(&is, &n, sizeof(n));
+            pw_put(w, &n, sizeof(n));
             nn++;
             delta += (int64_t)tl - (int64_t)(e->e - e->s);
         }
@@ -1793,19 +1739,19 @@ static int new_index(struct patch *p, uint64_t *sum)
             nx->multi[nm++] =
                 (struct pidx_multi){(uint32_t)nn, x->multi[mi].chunk};
         }
-        is_put(&is, &n, sizeof(n));
+        pw_put(w, &n, sizeof(n));
         nn++;
     }
     if (r)
         goto out;
-    is_end(&is);
+    pw_end(w);
     nx->h.nnames = nn;
     nx->h.keys_len = kl;
     nx->h.nmulti = nm;
     nx->h.records_in = records;
     nx->h.rrsets = rrsets;
     nx->h.signed_rrsets = nsigned;
-    /* chain, keys, bitmaps, multi */
+    /* chain, keys, bitmaps, multi, chunks */
     uint64_t bl = 0;
     for (size_t q = 0; q < p->nnc; q++) {
         struct pidx_link l = {0};
@@ -1813,37 +1759,37 @@ static int new_index(struct patch *p, uint64_t *sum)
         l.bmoff = bl;
         l.bmlen = p->nc[q].bml;
         bl += p->nc[q].bml;
-        is_put(&is, &l, sizeof(l));
+        pw_put(w, &l, sizeof(l));
     }
-    is_end(&is);
+    pw_end(w);
     for (size_t q = 0; q < nkp; q++)
-        is_put(&is, kp[q].p, kp[q].n);
-    is_end(&is);
+        pw_put(w, kp[q].p, kp[q].n);
+    pw_end(w);
     for (size_t q = 0; q < p->nnc; q++)
-        is_put(&is, p->nc[q].bm, p->nc[q].bml);
-    is_end(&is);
+        pw_put(w, p->nc[q].bm, p->nc[q].bml);
+    pw_end(w);
     if (nm)
-        is_put(&is, nx->multi, nm * sizeof(*nx->multi));
-    is_end(&is);
+        pw_put(w, nx->multi, nm * sizeof(*nx->multi));
+    pw_end(w);
+    for (size_t q = 0; q < p->pc.n; q++) {
+        struct pidx_chunk ck = {0};
+        memcpy(ck.dg, p->pc.dg[q], PIDX_DIGEST);
+        ck.id = ids[q];
+        ck.nrec = p->match[q] != UINT32_MAX ? x->chunks[p->match[q]].nrec
+                                            : p->nrec[q];
+        pw_put(w, &ck, sizeof(ck));
+    }
+    pw_end(w);
     nx->h.nchain = p->nnc;
     nx->h.bm_len = bl;
     nx->h.nsec3 = p->nnc;
-    is_flush(&is);
-    *sum = XXH3_64bits_digest(is.st);
-    if (!is.err)
-        is.err = write_all(is.fd, (const uint8_t *)sum, 8);
-    r = is.err;
+    r = pw_finish(w, sum);
 out:
-    if (is.st)
-        XXH3_freeState(is.st);
-    free(is.buf);
     free(kp);
     free(ids);
     return r;
 }
 
-/* The threads of the last steps: OUT written (write_out) while the new
- * index is made, then OUT synced while OUT's cache is written. */
 struct outer {
     struct patch *p;
     int ret;
@@ -1893,8 +1839,10 @@ static int commit(struct patch *p, signer_diag_t *diag)
     if (!threaded)
         sync_run(&sy);
     uint64_t dropped = 0;
-    qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
-    qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
+    if (p->ndead > 1)
+        qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
+    if (p->nlive > 1)
+        qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
     r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out, c->z,
                           c->serial, &p->ctmp, &dropped);
     if (tracing())
@@ -1932,7 +1880,7 @@ static int commit(struct patch *p, signer_diag_t *diag)
     }
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
-    if (r == 0 && ri == 0 && p->ifd >= 0 &&
+    if (r == 0 && ri == 0 && p->pw.fd >= 0 &&
         pidx_file_get(p->zsc_out, &p->nx.h.zsc) == 0) {
         p->nx.h.out = p->out_file;
         p->nx.h.serial = c->serial;
@@ -1941,9 +1889,7 @@ static int commit(struct patch *p, signer_diag_t *diag)
         p->nx.h.max_inc = c->sig_max_inc > p->x.h.max_inc ? c->sig_max_inc
                                                           : p->x.h.max_inc;
         p->nx.h.sigs = (p->nx.h.signed_rrsets - 1) * c->nzsk + c->nksk;
-        int wr = pidx_write_end(&p->nx, p->ifd, p->itmp, p->zsp_out, isum);
-        p->ifd = -1;
-        p->itmp = NULL;
+        int wr = pidx_write_end(&p->nx.h, &p->pw, p->zsp_out, isum);
         if (wr != 0 && tracing())
             fprintf(stderr, "zonesign: trace: patch index not written\n");
     }
@@ -1970,6 +1916,13 @@ static void relocate(struct patch *p)
     }
 }
 
+static double secs(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static int go(struct patch *p, struct hsm_set *set,
               const signer_hooks_t *hooks, signer_stats_t *stats,
               signer_diag_t *diag)
@@ -1977,8 +1930,10 @@ static int go(struct patch *p, struct hsm_set *set,
     struct sctx *c = p->c;
     zone_t *z = c->z;
     int r;
+    double t0 = secs(), t1, t2, t3;
     if ((r = load(p)) || (r = touched(p)))
         return r;
+    t1 = secs();
     trace_mark("patch: names");
     /* the apex: serial, DNSKEY and NSEC3PARAM (as prepare() makes them) */
     size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
@@ -2008,9 +1963,11 @@ static int go(struct patch *p, struct hsm_set *set,
     relocate(p);
     mark_signed(p);
     trace_mark("patch: chain");
+    t2 = secs();
     if (!c->pool && (r = sign_start_pool(c, set, hooks, diag)))
         return r;
     trace_mark("patch: pool started");
+    t3 = secs();
     hsm_diag_t hd = {{0}};
     if ((r = sign_print(p, &hd))) {
         if (hd.msg[0])
@@ -2028,6 +1985,12 @@ static int go(struct patch *p, struct hsm_set *set,
     stats->sigs_reused = p->nx.h.sigs - p->made;
     stats->serial = c->serial;
     stats->previous_from = 3;
+    /* read: the index, the chunks, the changed parts, the names;
+     * prepare: the chain; proof: the pool; the rest: sign and write */
+    stats->t_read = t1 - t0;
+    stats->t_prepare = t2 - t1;
+    stats->t_proof = t3 - t2;
+    stats->t_sign_write = secs() - t3;
     c->made = p->made;
     if (tracing()) {
         size_t n3 = 0;
@@ -2053,7 +2016,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         return -ENOMEM;
     p->c = c;
     p->o = o;
-    p->pfd = p->ofd = p->ifd = -1;
+    p->pfd = p->ofd = p->pw.fd = -1;
     if (!o->previous || o->no_cache || o->previous_cache)
         r = 1;
     else if (o->no_patch)
@@ -2082,10 +2045,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     }
     if (p->pfd >= 0)
         close(p->pfd);
-    if (p->ifd >= 0)
-        close(p->ifd);
-    if (p->itmp)
-        unlink(p->itmp);
+    pw_abort(&p->pw);
     if (p->in)
         munmap(p->in, p->inlen);
     pidx_free(&p->x);
@@ -2113,7 +2073,6 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     cache_w_free(p->w);
     free(p->otmp);
     free(p->ctmp);
-    free(p->itmp);
     free(p->zsc_out);
     free(p->zsp_out);
     free(p);

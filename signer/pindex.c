@@ -20,9 +20,10 @@
  * Layout (host byte order: the index never leaves the machine that wrote
  * it; the magic and the endianness word say so):
  *   struct pidx_hdr
- *   chunks[nchunks] (input order), names[nnames] (canonical order),
- *   chain[nchain] (hash order), keys[keys_len], bitmaps[bm_len], each
- *   padded to 8 octets
+ *   names[nnames] (canonical order), chain[nchain] (hash order),
+ *   keys[keys_len], bitmaps[bm_len], multi[nmulti], chunks[nchunks]
+ *   (input order), each padded to 8 octets (in the order they are made:
+ *   the index is streamed to its file, never held whole in memory)
  *   u64 XXH3-64 of everything between the header and it (also in the
  *   header, whose own XXH3-64 it holds too)
  * A name's entry has its offset in OUT (its text runs to the next name's
@@ -50,7 +51,7 @@
 #include "signer/internal.h"
 
 #define PIDX_MAGIC "ZGPIDX01"
-#define PIDX_VERSION 3
+#define PIDX_VERSION 4
 #define PIDX_ENDIAN 0x01020304u
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
@@ -312,6 +313,8 @@ static void cs_free(struct cscan *cs)
     free(cs->dg);
 }
 
+static int pc_coarse(struct pchunks *pc);
+
 /* PC from one scan, or two joined (the chunk across the join and the
  * last chunk are digested here). */
 static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
@@ -346,7 +349,7 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
     uint64_t s = pc->off[n - 1];
     XXH128_hash_t h = XXH3_128bits(a->b + s, a->len - s);
     XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[n - 1], h);
-    return 0;
+    return pc_coarse(pc);
 }
 
 /* The second half's scan, from the line start M: it starts in the state
@@ -450,15 +453,45 @@ int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
 
 void pchunks_free(struct pchunks *pc)
 {
+    free(pc->coarse);
     free(pc->off);
     free(pc->line);
     free(pc->dg);
     memset(pc, 0, sizeof(*pc));
 }
 
+#define COARSE_SHIFT 8
+
+/* The coarse table of pchunks_of_line: for every 256 lines, the chunk of
+ * the first (records come in canonical order, not in the file's: a
+ * search over all chunks per record would miss the caches every time). */
+static int pc_coarse(struct pchunks *pc)
+{
+    uint64_t lines = pc->n ? pc->line[pc->n - 1] : 1;
+    size_t n = (size_t)(lines >> COARSE_SHIFT) + 2;
+    if (!(pc->coarse = malloc(n * sizeof(*pc->coarse))))
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t l = (uint64_t)i << COARSE_SHIFT;
+        while (k + 1 < pc->n && pc->line[k + 1] <= l)
+            k++;
+        pc->coarse[i] = (uint32_t)k;
+    }
+    pc->ncoarse = n;
+    return 0;
+}
+
 size_t pchunks_of_line(const struct pchunks *pc, uint64_t line)
 {
     size_t lo = 0, hi = pc->n;
+    size_t c = (size_t)(line >> COARSE_SHIFT);
+    if (pc->coarse && c + 1 < pc->ncoarse) {
+        lo = pc->coarse[c];
+        hi = (size_t)pc->coarse[c + 1] + 1;
+        if (hi > pc->n)
+            hi = pc->n;
+    }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (pc->line[mid] <= line)
@@ -509,16 +542,7 @@ void pidx_free(struct pidx *x)
 {
     if (!x)
         return;
-    if (x->buf) {
-        free(x->buf);
-    } else {
-        free(x->chunks);
-        free(x->names);
-        free(x->chain);
-        free(x->keys);
-        free(x->bm);
-        free(x->multi);
-    }
+    free(x->buf);
     memset(x, 0, sizeof(*x));
 }
 
@@ -530,107 +554,116 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
     return XXH3_64bits(&t, sizeof(t));
 }
 
-int pidx_write_body(const struct pidx *x, const char *path, int *fdp,
-                    char **tmpp, uint64_t *sum)
+#define PW_BUF (4u << 20)
+
+int pw_open(struct pwriter *w, const char *path)
 {
-    const struct pidx_hdr *h = &x->h;
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    static const uint8_t zero[8];
-    if (!tmp)
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
+    w->tmp = malloc(plen + 16);
+    w->buf = malloc(PW_BUF);
+    w->st = XXH3_createState();
+    if (!w->tmp || !w->buf || !w->st) {
+        pw_abort(w);
         return -ENOMEM;
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        free(tmp);
-        return -errno;
     }
-    fchmod(fd, 0644);
-    struct {
-        const void *p;
-        size_t n;
-    } part[] = {
-        {h, sizeof(*h)}, /* written again at the end */
-        {x->chunks, h->nchunks * sizeof(*x->chunks)},
-        {x->names, h->nnames * sizeof(*x->names)},
-        {x->chain, h->nchain * sizeof(*x->chain)},
-        {x->keys, h->keys_len},
-        {x->bm, h->bm_len},
-        {x->multi, h->nmulti * sizeof(*x->multi)},
-    };
-    XXH3_state_t *st = XXH3_createState();
-    int r = st ? 0 : -ENOMEM;
-    if (st)
-        XXH3_64bits_reset(st);
-    for (size_t i = 0; i < sizeof(part) / sizeof(part[0]) && !r; i++) {
-        size_t pad = pad8(part[i].n) - part[i].n;
-        if (i > 0) {
-            XXH3_64bits_update(st, part[i].p, part[i].n);
-            XXH3_64bits_update(st, zero, pad);
-        }
-        size_t want = part[i].n + pad, done = 0;
-        while (done < want) {
-            /* writev may write part: go on from where it stopped */
-            struct iovec w[2];
-            int nv = 0;
-            if (done < part[i].n)
-                w[nv++] = (struct iovec){(char *)part[i].p + done,
-                                         part[i].n - done};
-            size_t pd = done > part[i].n ? done - part[i].n : 0;
-            if (pad > pd)
-                w[nv++] = (struct iovec){(char *)zero + pd, pad - pd};
-            ssize_t n = writev(fd, w, nv);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                r = -EIO;
-                break;
-            }
-            done += (size_t)n;
-        }
+    snprintf(w->tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    if ((w->fd = mkstemp(w->tmp)) < 0) {
+        free(w->tmp);
+        w->tmp = NULL;
+        pw_abort(w);
+        return -EIO;
     }
-    if (!r) {
-        *sum = XXH3_64bits_digest(st);
-        if (write(fd, sum, 8) != 8)
-            r = -EIO;
-    }
-    XXH3_freeState(st);
-    if (r) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return r;
-    }
-    *fdp = fd;
-    *tmpp = tmp;
+    fchmod(w->fd, 0644);
+    XXH3_64bits_reset(w->st);
+    /* the header's place: written last (pidx_write_end), outside the
+     * body's digest */
+    uint8_t zero[(sizeof(struct pidx_hdr) + 7) / 8 * 8] = {0};
+    w->len = w->hfrom = sizeof(zero);
+    memcpy(w->buf, zero, sizeof(zero));
     return 0;
 }
 
-int pidx_write_end(struct pidx *x, int fd, char *tmp, const char *path,
-                   uint64_t sum)
+static void pw_flush(struct pwriter *w)
 {
-    x->h.body_sum = sum;
-    x->h.hsum = hdr_sum(&x->h);
-    int r = 0;
-    if (pwrite(fd, &x->h, sizeof(x->h), 0) != (ssize_t)sizeof(x->h))
-        r = -EIO;
-    if (close(fd) != 0 && !r)
-        r = -EIO;
-    if (!r && rename(tmp, path) != 0)
-        r = -errno;
-    if (r)
-        unlink(tmp);
-    free(tmp);
-    return r;
+    /* the body's digest over whole buffers, not piece by piece */
+    XXH3_64bits_update(w->st, w->buf + w->hfrom, w->len - w->hfrom);
+    w->hfrom = 0;
+    for (size_t o = 0; !w->err && o < w->len;) {
+        ssize_t n = write(w->fd, w->buf + o, w->len - o);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->err = -EIO;
+        else
+            o += (size_t)n;
+    }
+    w->len = 0;
 }
 
-int pidx_write(struct pidx *x, const char *path)
+void pw_put(struct pwriter *w, const void *p, size_t n)
 {
-    int fd;
-    char *tmp;
-    uint64_t sum;
-    int r = pidx_write_body(x, path, &fd, &tmp, &sum);
-    return r ? r : pidx_write_end(x, fd, tmp, path, sum);
+    w->sect += n;
+    while (n > 0) {
+        if (w->len == PW_BUF)
+            pw_flush(w);
+        size_t k = PW_BUF - w->len < n ? PW_BUF - w->len : n;
+        memcpy(w->buf + w->len, p, k);
+        w->len += k;
+        p = (const uint8_t *)p + k;
+        n -= k;
+    }
+}
+
+void pw_end(struct pwriter *w)
+{
+    static const uint8_t zero[8];
+    size_t pad = (8 - w->sect % 8) % 8;
+    if (pad)
+        pw_put(w, zero, pad);
+    w->sect = 0;
+}
+
+int pw_finish(struct pwriter *w, uint64_t *sum)
+{
+    pw_flush(w);
+    *sum = XXH3_64bits_digest(w->st);
+    memcpy(w->buf, sum, 8);
+    w->len = w->hfrom = 8; /* the trailer: not in the digest */
+    pw_flush(w);
+    return w->err;
+}
+
+void pw_abort(struct pwriter *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp)
+        unlink(w->tmp);
+    free(w->tmp);
+    free(w->buf);
+    if (w->st)
+        XXH3_freeState(w->st);
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
+}
+
+int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
+                   uint64_t sum)
+{
+    h->body_sum = sum;
+    h->hsum = hdr_sum(h);
+    int r = 0;
+    if (pwrite(w->fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))
+        r = -EIO;
+    if (close(w->fd) != 0 && !r)
+        r = -EIO;
+    w->fd = -1;
+    if (!r && rename(w->tmp, path) != 0)
+        r = -errno;
+    pw_abort(w); /* unlinks the temporary name if it is still there */
+    return r;
 }
 
 int pidx_read(struct pidx *x, const char *path)
@@ -670,10 +703,10 @@ int pidx_read(struct pidx *x, const char *path)
         h->endian != PIDX_ENDIAN || h->hsum != hdr_sum(h) ||
         h->body_sum != sum || XXH3_64bits(buf + o, size - 8 - o) != sum)
         goto bad;
-    size_t lens[6] = {h->nchunks * sizeof(*x->chunks),
-                      h->nnames * sizeof(*x->names),
+    size_t lens[6] = {h->nnames * sizeof(*x->names),
                       h->nchain * sizeof(*x->chain), h->keys_len, h->bm_len,
-                      h->nmulti * sizeof(*x->multi)};
+                      h->nmulti * sizeof(*x->multi),
+                      h->nchunks * sizeof(*x->chunks)};
     if (h->nchunks > size || h->nnames > size || h->nchain > size ||
         h->nmulti > size)
         goto bad;
@@ -686,12 +719,12 @@ int pidx_read(struct pidx *x, const char *path)
     }
     if (o != size - 8)
         goto bad;
-    x->chunks = (struct pidx_chunk *)at[0];
-    x->names = (struct pidx_name *)at[1];
-    x->chain = (struct pidx_link *)at[2];
-    x->keys = at[3];
-    x->bm = at[4];
-    x->multi = (struct pidx_multi *)at[5];
+    x->names = (struct pidx_name *)at[0];
+    x->chain = (struct pidx_link *)at[1];
+    x->keys = at[2];
+    x->bm = at[3];
+    x->multi = (struct pidx_multi *)at[4];
+    x->chunks = (struct pidx_chunk *)at[5];
     for (uint64_t i = 0; i < h->nmulti; i++)
         if (x->multi[i].name >= h->nnames)
             goto bad;
@@ -742,8 +775,13 @@ static bool b32_label(const uint8_t *key, size_t klen, size_t skip,
 
 uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
 {
+    /* the records one after the other, digested at once (a name's
+     * records are a few hundred octets; larger ones are streamed, which
+     * gives the same digest) */
+    uint8_t buf[2048];
+    size_t n = 0;
     XXH3_state_t st;
-    XXH3_64bits_reset(&st);
+    bool streamed = false;
     for (size_t j = i; j < e; j++) {
         rec_t r;
         rec_at(z, j, &r);
@@ -753,10 +791,21 @@ uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
         put16(h, r.type);
         put32(h + 2, r.ttl);
         put16(h + 6, r.rdlen);
-        XXH3_64bits_update(&st, h, 8);
-        XXH3_64bits_update(&st, r.rdata, r.rdlen);
+        if (!streamed && n + 8 + r.rdlen > sizeof(buf)) {
+            XXH3_64bits_reset(&st);
+            XXH3_64bits_update(&st, buf, n);
+            streamed = true;
+        }
+        if (streamed) {
+            XXH3_64bits_update(&st, h, 8);
+            XXH3_64bits_update(&st, r.rdata, r.rdlen);
+        } else {
+            memcpy(buf + n, h, 8);
+            memcpy(buf + n + 8, r.rdata, r.rdlen);
+            n += 8 + r.rdlen;
+        }
     }
-    return XXH3_64bits_digest(&st);
+    return streamed ? XXH3_64bits_digest(&st) : XXH3_64bits(buf, n);
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -783,39 +832,107 @@ static size_t owner_len(const char *p, const char *end)
     return (size_t)(q - p);
 }
 
-int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
-               const struct pchunks *pc, const char *out_text,
-               size_t out_len)
+/* Sorts V[0..n) by their high 32 bits (a line number), LSD radix. */
+static int sort_by_line(uint64_t *v, size_t n)
 {
-    size_t ncap = 0, kcap = 0, ccap = 0, bcap = 0, mcap = 0;
-    size_t skip = z->okey_len;
-    int r = 0;
-    struct pidx_hdr *h = &x->h;
+    uint64_t *t = malloc((n + 1) * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    for (int shift = 32; shift < 64; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[((v[i] >> shift) & 0xff) + 1]++;
+        for (int k = 0; k < 256; k++)
+            cnt[k + 1] += cnt[k];
+        for (size_t i = 0; i < n; i++)
+            t[cnt[(v[i] >> shift) & 0xff]++] = v[i];
+        memcpy(v, t, n * sizeof(*v));
+    }
+    free(t);
+    return 0;
+}
+
+/* The chunk of each name's first input record (UINT32_MAX: none): the
+ * first records sorted by line and matched against the chunks in one
+ * sweep (a search per record in canonical order would miss the caches
+ * at every step). */
+static int name_chunks(const zone_t *z, const struct pchunks *pc,
+                       size_t nnames, uint32_t **out)
+{
+    uint32_t *nc = malloc((nnames + 1) * sizeof(*nc));
+    uint64_t *v = malloc((nnames + 1) * sizeof(*v));
+    size_t n = 0, k = 0, idx = 0;
+    int r = nc && v ? 0 : -ENOMEM;
+    for (size_t i = 0; !r && i < z->n; idx++) {
+        size_t e = zone_run_end(z, i, false);
+        nc[idx] = UINT32_MAX;
+        for (size_t j = i; j < e; j++) {
+            rec_t a;
+            rec_at(z, j, &a);
+            if (!(a.flags & RF_GEN)) {
+                v[n++] = (uint64_t)a.line << 32 | idx;
+                break;
+            }
+        }
+        i = e;
+    }
+    if (!r)
+        r = sort_by_line(v, n);
+    for (size_t i = 0; !r && i < n; i++) {
+        uint64_t line = v[i] >> 32;
+        while (k + 1 < pc->n && pc->line[k + 1] <= line)
+            k++;
+        nc[(uint32_t)v[i]] = (uint32_t)k;
+    }
+    free(v);
+    if (r) {
+        free(nc);
+        return r;
+    }
+    *out = nc;
+    return 0;
+}
+
+int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
+               const signer_opts_t *o, const struct pchunks *pc,
+               const char *out_text, size_t out_len)
+{
+    size_t ccap = 0, bcap = 0, mcap = 0, skip = z->okey_len, nnames = 0;
+    struct pidx_link *chain = NULL;
+    uint8_t *bm = NULL;
+    struct pidx_multi *multi = NULL;
+    uint32_t *nrec = calloc(pc->n + 1, sizeof(*nrec)), *nchunk = NULL;
+    int r = nrec ? 0 : -ENOMEM;
+    memset(h, 0, sizeof(*h));
     memcpy(h->magic, PIDX_MAGIC, 8);
     h->version = PIDX_VERSION;
     h->endian = PIDX_ENDIAN;
     h->nchunks = pc->n;
     h->next_id = (uint32_t)pc->n;
-    if (!(x->chunks = calloc(pc->n ? pc->n : 1, sizeof(*x->chunks))))
-        return -ENOMEM;
-    for (size_t k = 0; k < pc->n; k++) {
-        memcpy(x->chunks[k].dg, pc->dg[k], PIDX_DIGEST);
-        x->chunks[k].id = (uint32_t)k;
-    }
+    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
+        nnames++;
+    if (!r)
+        r = name_chunks(z, pc, nnames, &nchunk);
     const uint8_t *cutkey = NULL;
-    size_t cutlen = 0;
+    size_t cutlen = 0, given = 0, idx = 0;
     const char *tp = out_text, *tend = out_text + out_len;
-    size_t given = 0;
     XXH3_state_t ost;
     XXH3_128bits_reset(&ost);
-    for (size_t i = 0; i < z->n && !r;) {
+    /* names */
+    for (size_t i = 0; i < z->n && !r; idx++) {
         size_t e = zone_run_end(z, i, false);
         rec_t a;
         rec_at(z, i, &a);
         struct pidx_name nm = {0};
         bool ns = false, ds = false, dname = false, nsec3 = false;
-        uint32_t ch0 = UINT32_MAX;
-        unsigned nch = 0, rrsets = 0, nsigned = 0;
+        /* names come in canonical order, their chunks in any: the chunk
+         * of a name further on is fetched ahead */
+        if (idx + 16 < nnames && nchunk[idx + 16] != UINT32_MAX)
+            __builtin_prefetch(&pc->line[nchunk[idx + 16]]);
+        uint32_t ch0 = nchunk[idx];
+        unsigned nch = ch0 == UINT32_MAX ? 0 : 1, rrsets = 0, nsigned = 0;
+        uint64_t lo = nch ? pc->line[ch0] : 0,
+                 hi = nch && ch0 + 1 < pc->n ? pc->line[ch0 + 1] : UINT64_MAX;
         for (size_t j = i; j < e; j++) {
             rec_t r2;
             rec_at(z, j, &r2);
@@ -823,17 +940,28 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
             ds |= r2.type == T_DS;
             dname |= r2.type == T_DNAME;
             nsec3 |= r2.type == T_NSEC3;
-            if (!(r2.flags & RF_GEN)) {
-                size_t k = pchunks_of_line(pc, r2.line);
-                x->chunks[k].nrec++;
-                if (ch0 == UINT32_MAX) {
-                    ch0 = (uint32_t)k;
-                    nch = 1;
-                } else if (k != ch0) {
-                    nch = 2; /* more than one: never patched */
-                }
-                nm.flags |= PN_INPUT;
+            if (r2.flags & RF_GEN)
+                continue;
+            nm.flags |= PN_INPUT;
+            if (r2.line >= lo && r2.line < hi) {
+                nrec[ch0]++;
+                continue;
             }
+            /* in another chunk: every chunk of the name, once each */
+            uint32_t k = (uint32_t)pchunks_of_line(pc, r2.line);
+            nrec[k]++;
+            bool seen = false;
+            for (uint64_t m = h->nmulti; m-- > 0 && multi[m].name == idx;)
+                seen |= multi[m].chunk == k;
+            if (seen)
+                continue;
+            if ((r = grow((void **)&multi, &mcap, h->nmulti + 2,
+                          sizeof(*multi))))
+                break;
+            if (nch == 1)
+                multi[h->nmulti++] = (struct pidx_multi){(uint32_t)idx, ch0};
+            multi[h->nmulti++] = (struct pidx_multi){(uint32_t)idx, k};
+            nch++;
         }
         for (size_t j = i; j < e;) {
             rec_t r2;
@@ -858,33 +986,17 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
                 if (!(o->opt_out && deleg && !ds))
                     nm.flags |= PN_CHAIN;
         }
+        if (dname || rrsets >= 255) {
+            r = 1; /* no index: DNAME, or a name with 255 RRsets */
+            break;
+        }
         nm.flags |= (apex ? PN_APEX : 0) | (!apex && ns ? PN_DELEG : 0) |
-                    (ds ? PN_DS : 0) | (nsec3 ? PN_NSEC3 : 0) |
-                    (dname ? PN_DNAME : 0);
+                    (ds ? PN_DS : 0) | (nsec3 ? PN_NSEC3 : 0);
         nm.chunk = ch0;
-        nm.nchunk = (uint8_t)nch;
+        nm.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
         nm.content = pidx_content(z, i, e);
-        if (nch > 1) /* every chunk of the name, once each */
-            for (size_t j = i; j < e && !r; j++) {
-                rec_t r2;
-                rec_at(z, j, &r2);
-                if (r2.flags & RF_GEN)
-                    continue;
-                uint32_t k = (uint32_t)pchunks_of_line(pc, r2.line);
-                bool seen = false;
-                for (uint64_t m = h->nmulti; m-- > 0 &&
-                                             x->multi[m].name == h->nnames;)
-                    seen |= x->multi[m].chunk == k;
-                if (seen)
-                    continue;
-                if ((r = grow((void **)&x->multi, &mcap, h->nmulti + 1,
-                              sizeof(*x->multi))))
-                    break;
-                x->multi[h->nmulti++] =
-                    (struct pidx_multi){(uint32_t)h->nnames, k};
-            }
-        nm.rrsets = (uint8_t)(rrsets > 255 ? 255 : rrsets);
-        nm.nsigned = (uint8_t)(nsigned > 255 ? 255 : nsigned);
+        nm.rrsets = (uint8_t)rrsets;
+        nm.nsigned = (uint8_t)nsigned;
         nm.klen = a.klen;
         nm.koff = (uint32_t)h->keys_len;
         /* its text: the lines from here on with the same owner text */
@@ -912,12 +1024,8 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
             madvise((void *)(out_text + given), to - given, MADV_DONTNEED);
             given = to;
         }
-        if ((r = grow((void **)&x->names, &ncap, h->nnames + 1,
-                      sizeof(*x->names))) ||
-            (r = grow((void **)&x->keys, &kcap, h->keys_len + a.klen, 1)))
-            break;
-        x->names[h->nnames++] = nm;
-        memcpy(x->keys + h->keys_len, a.key, a.klen);
+        pw_put(w, &nm, sizeof(nm));
+        h->nnames++;
         h->keys_len += a.klen;
         if (nsec3) {
             struct pidx_link l = {0};
@@ -936,21 +1044,54 @@ int pidx_build(struct pidx *x, const zone_t *z, const signer_opts_t *o,
             size_t bo = hl + 1 + n3.rdata[hl];
             l.bmoff = h->bm_len;
             l.bmlen = (uint32_t)(n3.rdlen - bo);
-            if ((r = grow((void **)&x->chain, &ccap, h->nchain + 1,
-                          sizeof(*x->chain))) ||
-                (r = grow((void **)&x->bm, &bcap, h->bm_len + l.bmlen, 1)))
+            if ((r = grow((void **)&chain, &ccap, h->nchain + 1,
+                          sizeof(*chain))) ||
+                (r = grow((void **)&bm, &bcap, h->bm_len + l.bmlen, 1)))
                 break;
-            memcpy(x->bm + h->bm_len, n3.rdata + bo, l.bmlen);
+            memcpy(bm + h->bm_len, n3.rdata + bo, l.bmlen);
             h->bm_len += l.bmlen;
-            x->chain[h->nchain++] = l;
+            chain[h->nchain++] = l;
         }
         i = e;
     }
     if (!r && tp != tend)
         r = -EINVAL; /* the text and the zone do not match */
-    XXH3_128bits_update(&ost, out_text + given, out_len - given);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)h->out.dg,
-                             XXH3_128bits_digest(&ost));
-    h->out.size = out_len;
+    if (!r) {
+        pw_end(w);
+        if (h->nchain)
+            pw_put(w, chain, h->nchain * sizeof(*chain));
+        pw_end(w);
+        for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false)) {
+            rec_t a;
+            rec_at(z, i, &a);
+            pw_put(w, a.key, a.klen);
+        }
+        pw_end(w);
+        if (h->bm_len)
+            pw_put(w, bm, h->bm_len);
+        pw_end(w);
+        if (h->nmulti)
+            pw_put(w, multi, h->nmulti * sizeof(*multi));
+        pw_end(w);
+        for (size_t k = 0; k < pc->n; k++) {
+            struct pidx_chunk ck = {0};
+            memcpy(ck.dg, pc->dg[k], PIDX_DIGEST);
+            ck.id = (uint32_t)k;
+            ck.nrec = nrec[k];
+            pw_put(w, &ck, sizeof(ck));
+        }
+        pw_end(w);
+        XXH3_128bits_update(&ost, out_text + given, out_len - given);
+        XXH128_canonicalFromHash((XXH128_canonical_t *)h->out.dg,
+                                 XXH3_128bits_digest(&ost));
+        h->out.size = out_len;
+        if (w->err)
+            r = w->err;
+    }
+    free(chain);
+    free(bm);
+    free(multi);
+    free(nrec);
+    free(nchunk);
     return r;
 }

@@ -440,8 +440,7 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
         since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
     stats->warnings = warnings;
     fill_stats(c, stats, hooks);
-    if (!o.no_cache)
-        patch_index_write(c, stats);
+    patch_index_write(c, stats); /* (with --no-cache: removes an old one) */
 out:
     sctx_free(c);
     trace_mark("freed");
