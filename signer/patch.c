@@ -1923,8 +1923,38 @@ static double secs(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int go(struct patch *p, struct hsm_set *set,
-              const signer_hooks_t *hooks, signer_stats_t *stats,
+/* The consistency proof and the pool start on a thread of their own
+ * while the index and the input are read (they need only the keys). */
+struct poolstart {
+    struct sctx *c;
+    struct hsm_set *set;
+    const signer_hooks_t *hooks;
+    int ret;
+    signer_diag_t diag;
+    pthread_t th;
+    bool started, joined;
+};
+
+static void *pool_run(void *arg)
+{
+    struct poolstart *ps = arg;
+    ps->ret = sign_start_pool(ps->c, ps->set, ps->hooks, &ps->diag);
+    trace_mark("patch: pool started");
+    return NULL;
+}
+
+static int pool_join(struct poolstart *ps, signer_diag_t *diag)
+{
+    if (ps->started && !ps->joined) {
+        pthread_join(ps->th, NULL);
+        ps->joined = true;
+    }
+    if (ps->ret)
+        *diag = ps->diag;
+    return ps->ret;
+}
+
+static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
               signer_diag_t *diag)
 {
     struct sctx *c = p->c;
@@ -1964,9 +1994,8 @@ static int go(struct patch *p, struct hsm_set *set,
     mark_signed(p);
     trace_mark("patch: chain");
     t2 = secs();
-    if (!c->pool && (r = sign_start_pool(c, set, hooks, diag)))
+    if ((r = pool_join(ps, diag)))
         return r;
-    trace_mark("patch: pool started");
     t3 = secs();
     hsm_diag_t hd = {{0}};
     if ((r = sign_print(p, &hd))) {
@@ -2024,8 +2053,19 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     else if (o->denial != SIGNER_DENIAL_NSEC3)
         r = decline("NSEC");
     else {
+        struct poolstart ps = {c, set, hooks, 0, {{0}}, 0, false, false};
         keys_pick(c);
-        r = go(p, set, hooks, stats, diag);
+        if (c->pool)
+            ps.joined = true;
+        else if (pthread_create(&ps.th, NULL, pool_run, &ps) == 0)
+            ps.started = true;
+        else
+            pool_run(&ps), ps.joined = true;
+        r = go(p, &ps, stats, diag);
+        /* a failed proof ends the run on every road: reported once, here */
+        int pr = pool_join(&ps, diag);
+        if (r == 1 && pr)
+            r = pr;
     }
     if (r != 0) { /* back to where the other roads start */
         zone_free(c->z);
