@@ -1217,31 +1217,19 @@ static int sig_next(void *arg, size_t *pos, const uint8_t **rd, uint16_t *len)
     return 0;
 }
 
-/* Step 3c: sign and print the new zone's names; OUT.zsc's new entries. */
-static int sign_print(struct patch *p, hsm_diag_t *hd)
+/* The new zone printed into TEXT, and each name's text (ZT[k] to
+ * ZT[k + 1]): the lines with its owner. */
+static int print_names(struct patch *p, arena_t *text, size_t *zt)
 {
-    struct sctx *c = p->c;
-    zone_t *z = c->z;
-    int r;
-    if (!(p->ch = calloc(1, sizeof(*p->ch))) || cache_md_new(&p->md) != 0 ||
-        cache_w_new(&p->w) != 0)
-        return -ENOMEM;
-    p->ch->start = 0;
-    p->ch->end = z->n;
-    if ((r = chunk_build(c, p->ch, p->md)) || (r = chunk_sign(c, p->ch, hd)))
-        return r;
+    const zone_t *z = p->c->z;
     struct sigit si = {p->ch, 0};
-    if ((r = writer_format(z, 0, z->n, sig_next, &si, &p->text)))
+    int r;
+    text->len = 0;
+    if ((r = writer_format(z, 0, z->n, sig_next, &si, text)))
         return r;
-    /* each name's text: the lines with its owner */
-    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
-        p->nzn++;
-    if (!(p->ztext = malloc((p->nzn + 1) * sizeof(*p->ztext))))
-        return -ENOMEM;
-    const char *b = (const char *)p->text.buf, *q = b,
-               *end = b + p->text.len;
+    const char *b = (const char *)text->buf, *q = b, *end = b + text->len;
     for (size_t k = 0; k < p->nzn; k++) {
-        p->ztext[k] = (size_t)(q - b);
+        zt[k] = (size_t)(q - b);
         const char *first = q;
         size_t ol = 0;
         while (first + ol < end && first[ol] != ' ')
@@ -1256,11 +1244,76 @@ static int sign_print(struct patch *p, hsm_diag_t *hd)
     }
     if (q != end)
         return -EINVAL;
-    p->ztext[p->nzn] = p->text.len;
-    /* new cache entries: RRsets with a fresh signature, whose digest the
-     * previous cache does not have */
+    zt[p->nzn] = text->len;
+    return 0;
+}
+
+/* Step 3c: the signing jobs, and the names printed with stand-in
+ * signatures of the lengths the keys give (ECDSA, EdDSA and RSA
+ * signatures have one length per key): the edits and the new index need
+ * only the lengths of the names' text, so they are made while the HSMs
+ * sign. */
+static int sign_prepare(struct patch *p)
+{
+    struct sctx *c = p->c;
+    zone_t *z = c->z;
+    struct chunk *ch;
+    int r;
+    if (!(p->ch = ch = calloc(1, sizeof(*ch))) || cache_md_new(&p->md) != 0 ||
+        cache_w_new(&p->w) != 0)
+        return -ENOMEM;
+    ch->start = 0;
+    ch->end = z->n;
+    if ((r = chunk_build(c, ch, p->md)))
+        return r;
+    if (ch->njobs) {
+        ch->sigcap = ch->njobs * c->sigmax;
+        if (!(ch->sigs = calloc(ch->njobs, c->sigmax)))
+            return -ENOMEM;
+        for (size_t j = 0; j < ch->njobs; j++) {
+            ch->jobs[j].sig = ch->sigs + j * c->sigmax;
+            ch->jobs[j].sig_len = hsm_pool_sig_max(c->pool, ch->jobs[j].key);
+        }
+    }
+    for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
+        p->nzn++;
+    if (!(p->ztext = malloc((p->nzn + 1) * sizeof(*p->ztext))))
+        return -ENOMEM;
+    return print_names(p, &p->text, p->ztext);
+}
+
+/* Signed, and printed again: 0 if every name's text kept its length,
+ * 2 if not (the new index is made again), or an error. */
+static int sign_finish(struct patch *p, hsm_diag_t *hd)
+{
+    struct sctx *c = p->c;
+    arena_t text = {0};
+    size_t *zt = malloc((p->nzn + 1) * sizeof(*zt));
+    int r = zt ? chunk_sign(c, p->ch, hd) : -ENOMEM;
+    if (!r)
+        r = print_names(p, &text, zt);
+    if (!r) {
+        bool same = memcmp(zt, p->ztext, (p->nzn + 1) * sizeof(*zt)) == 0;
+        arena_free(&p->text);
+        p->text = text;
+        text.buf = NULL;
+        memcpy(p->ztext, zt, (p->nzn + 1) * sizeof(*zt));
+        r = same ? 0 : 2;
+    }
+    arena_free(&text);
+    free(zt);
+    return r;
+}
+
+/* OUT.zsc's new entries: RRsets with a fresh signature whose digest the
+ * previous cache does not have; the signatures' times; the reused ones
+ * (live: their entries stay). */
+static int cache_entries(struct patch *p)
+{
+    struct sctx *c = p->c;
     size_t last = SIZE_MAX;
     bool fresh = false;
+    int r;
     for (size_t i = 0; i < p->ch->nitems; i++) {
         const struct item *it = &p->ch->items[i];
         uint16_t len;
@@ -1814,23 +1867,17 @@ static void *sync_run(void *arg)
 
 /* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place.  OUT is synced on a
  * thread while its cache is written (and synced) and its index made. */
-static int commit(struct patch *p, signer_diag_t *diag)
+static int commit(struct patch *p, int ri, uint64_t isum,
+                  signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
     struct outer wo = {p, 0}, sy = {p, 0};
     pthread_t th;
     int r;
-    p->zsc_out = path_ext(o->output, ".zsc");
-    p->zsp_out = path_ext(o->output, ".zsp");
-    if (!p->zsc_out || !p->zsp_out)
-        return -ENOMEM;
     bool threaded = pthread_create(&th, NULL, write_run, &wo) == 0;
     if (!threaded)
         write_run(&wo);
-    uint64_t isum = 0;
-    int ri = new_index(p, &isum);
-    trace_mark("patch: index body written");
     if (threaded)
         pthread_join(th, NULL);
     if (wo.ret)
@@ -1923,6 +1970,20 @@ static double secs(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+struct indexer {
+    struct patch *p;
+    int ret;
+    uint64_t sum;
+};
+
+static void *index_run(void *arg)
+{
+    struct indexer *ix = arg;
+    ix->ret = new_index(ix->p, &ix->sum);
+    trace_mark("patch: index body written");
+    return NULL;
+}
+
 /* The consistency proof and the pool start on a thread of their own
  * while the index and the input are read (they need only the keys). */
 struct poolstart {
@@ -1997,14 +2058,35 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     if ((r = pool_join(ps, diag)))
         return r;
     t3 = secs();
+    /* the jobs and the text lengths; the edits; the new index made while
+     * the HSMs sign */
     hsm_diag_t hd = {{0}};
-    if ((r = sign_print(p, &hd))) {
+    p->zsc_out = path_ext(p->o->output, ".zsc");
+    p->zsp_out = path_ext(p->o->output, ".zsp");
+    if (!p->zsc_out || !p->zsp_out)
+        return -ENOMEM;
+    if ((r = sign_prepare(p)) || (r = edits(p)))
+        return r;
+    struct indexer ix = {p, 0, 0};
+    pthread_t ith;
+    bool ithreaded = pthread_create(&ith, NULL, index_run, &ix) == 0;
+    if (!ithreaded)
+        index_run(&ix);
+    r = sign_finish(p, &hd);
+    trace_mark("patch: signed");
+    if (ithreaded)
+        pthread_join(ith, NULL);
+    if (r == 2) { /* a signature of another length: the index again */
+        pw_abort(&p->pw);
+        r = 0;
+        index_run(&ix);
+    }
+    if (r) {
         if (hd.msg[0])
             snprintf(diag->msg, sizeof(diag->msg), "signing: %.900s", hd.msg);
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
-    trace_mark("patch: signed");
-    if ((r = edits(p)) || (r = commit(p, diag)))
+    if ((r = cache_entries(p)) || (r = commit(p, ix.ret, ix.sum, diag)))
         return r;
     stats->records_in = p->nx.h.records_in;
     stats->rrsets = p->nx.h.rrsets;
