@@ -6,26 +6,33 @@
  * still reads, sorts and checks the whole input, and walks the whole
  * chain; this road touches only what changed:
  *  1. P.zsp (pindex.c), written by the run that made P, cuts P's input in
- *     chunks and knows every name of P with its place in P's text.  It is
- *     used only while P and P.zsc are the files it was written with, the
- *     options and keys are the same (patch_config) and no signature of P
- *     is inside the refresh window (so every RRSIG of an unchanged RRset
- *     would be reused as it is).
- *  2. The new input is cut the same way; chunks whose digest P.zsp knows
- *     are unchanged.  The first chunk (directives and SOA) and the changed
- *     ones are parsed and checked as the reader checks a whole zone; the
- *     names they hold, and the names of P's chunks that are gone, are the
- *     names that may have changed.
- *  3. Each such name's old and new state (delegation, secure, glue,
+ *     chunks and knows every name of P with its place in P's text, its
+ *     kind and a digest of its records.  It is used only while P and
+ *     P.zsc are the files it was written with (size and digest: P.zsc is
+ *     checked as it is read, P as it is streamed across, before anything
+ *     is committed), the options and keys are the same (patch_config) and
+ *     no signature of P is inside the refresh window (so every RRSIG of
+ *     an unchanged RRset would be reused as it is).  The consistency
+ *     proof and the HSM pool start meanwhile, on a thread of their own.
+ *  2. The new input is cut the same way (on two threads); chunks whose
+ *     digest P.zsp knows are unchanged.  The first chunk (directives and
+ *     SOA) and the changed ones are parsed and checked as the reader
+ *     checks a whole zone; the names they hold, and the names of P's
+ *     chunks that are gone, are the names that may have changed; those
+ *     whose records and kind are the same are dropped.
+ *  3. Each remaining name's old and new state (delegation, secure, glue,
  *     authoritative) decides the NSEC3 records to add, remove or change
  *     (with their chain neighbours); then the names and NSEC3 records are
- *     signed (signatures of unchanged RRsets from P.zsc) and printed, and
- *     OUT is P with their text replaced, inserted or removed: unchanged
- *     runs of P's segments are copied inside the kernel, the segments
- *     with edits are assembled in memory.
- *  4. OUT.zsc (P.zsc's entries and the new ones; the edited segments get
- *     a content digest that never matches, so a later cache road prints
- *     them) and OUT.zsp are written for the next run.
+ *     signed (signatures of unchanged RRsets from P.zsc) and printed.
+ *     The text lengths are known before the HSMs sign (stand-in
+ *     signatures of the keys' lengths), so the new index is made while
+ *     they sign.  OUT is P with those names' text replaced, inserted or
+ *     removed, streamed across in large reads and writes (its disk writes
+ *     started as it goes), and synced.
+ *  4. OUT.zsc (P.zsc's entries but those of RRsets gone, and the new
+ *     ones; the edited segments get a content digest that never matches,
+ *     so a later cache road prints them) and OUT.zsp are written for the
+ *     next run, while OUT is synced.
  * Anything else declines, and the caller takes the cache road, which
  * gives the same output: a delegation removed while names below it stay
  * or added above names, authoritative names added or removed, names
