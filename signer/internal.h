@@ -641,7 +641,8 @@ int sign_start_pool(struct sctx *c, struct hsm_set *set,
 int patch_run(struct sctx *c, struct hsm_set *set,
               const signer_hooks_t *hooks, signer_stats_t *stats,
               signer_diag_t *diag);
-void patch_index_write(struct sctx *c, const signer_stats_t *stats);
+void patch_index_write(struct sctx *c, const signer_stats_t *stats,
+                       bool cached);
 
 void keys_pick(struct sctx *c);
 int keys_add_apex(struct sctx *c, uint32_t dnskey_ttl, uint32_t param_ttl);

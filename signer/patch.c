@@ -180,7 +180,8 @@ static void *map_file(const char *path, size_t *len)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void patch_index_write(struct sctx *c, const signer_stats_t *stats)
+void patch_index_write(struct sctx *c, const signer_stats_t *stats,
+                       bool cached)
 {
     const signer_opts_t *o = c->o;
     char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
@@ -195,7 +196,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats)
     if (!zsp || !zsc)
         goto done;
     unlink(zsp); /* an index beside OUT describes OUT, or is not there */
-    if (!c->cw || c->cache_ret != 0)
+    if (!cached)
         why = "no signature cache written";
     else if (o->denial != SIGNER_DENIAL_NSEC3)
         why = "NSEC";

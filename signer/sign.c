@@ -440,7 +440,11 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
         since(&t0) - stats->t_read - stats->t_prepare - stats->t_proof;
     stats->warnings = warnings;
     fill_stats(c, stats, hooks);
-    patch_index_write(c, stats); /* (with --no-cache: removes an old one) */
+    /* OUT's cache is on disk: its memory goes before the index is made */
+    bool cached = c->cw && c->cache_ret == 0;
+    cache_w_free(c->cw);
+    c->cw = NULL;
+    patch_index_write(c, stats, cached); /* (else: removes an old one) */
 out:
     sctx_free(c);
     trace_mark("freed");
