@@ -461,23 +461,22 @@ static int cache_read_all(int fd, uint8_t *buf, size_t len)
     return 0;
 }
 
-int cache_open(struct cache **out, const char *cache_path,
-               const char *zone_path, const zone_t *z)
+/* A cache with the file at PATH read into c->map (read, not mapped: a
+ * cache cut short meanwhile is no SIGBUS); NULL if it cannot be read. */
+static struct cache *cache_read_file(const char *path)
 {
     struct cache *c = calloc(1, sizeof(*c));
     struct stat st;
-    uint64_t zsize = 0;
+    int fd;
     if (!c)
-        return -ENOMEM;
+        return NULL;
     c->zfd = -1;
-    int fd = open(cache_path, O_RDONLY);
-    if (fd < 0)
+    if ((fd = open(path, O_RDONLY)) < 0)
         goto fail;
     if (fstat(fd, &st) != 0 || st.st_size <= 0) {
         close(fd);
         goto fail;
     }
-    /* read, not mapped: a cache cut short meanwhile is no SIGBUS */
     c->size = (size_t)st.st_size;
     c->map = malloc(c->size);
     if (!c->map || cache_read_all(fd, c->map, c->size) != 0) {
@@ -485,6 +484,19 @@ int cache_open(struct cache **out, const char *cache_path,
         goto fail;
     }
     close(fd);
+    return c;
+fail:
+    cache_free(c);
+    return NULL;
+}
+
+int cache_open(struct cache **out, const char *cache_path,
+               const char *zone_path, const zone_t *z)
+{
+    struct cache *c = cache_read_file(cache_path);
+    uint64_t zsize = 0;
+    if (!c)
+        return -1;
     if (cache_parse(c, z, &zsize) != 0 || cache_index_segs(c, zsize) != 0 ||
         cache_open_zone(c, zone_path, zsize) != 0)
         goto fail;
@@ -657,26 +669,10 @@ int cache_sigs_next(cache_sigs_t *it, const uint8_t **rd, uint16_t *len)
 int cache_open_known(struct cache **out, const char *cache_path,
                      const zone_t *z, const struct pidx_file *want)
 {
-    struct cache *c = calloc(1, sizeof(*c));
-    struct stat st;
+    struct cache *c = cache_read_file(cache_path);
     uint64_t zsize = 0;
     if (!c)
-        return -ENOMEM;
-    c->zfd = -1;
-    int fd = open(cache_path, O_RDONLY);
-    if (fd < 0)
-        goto fail;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-        close(fd);
-        goto fail;
-    }
-    c->size = (size_t)st.st_size;
-    c->map = malloc(c->size);
-    if (!c->map || cache_read_all(fd, c->map, c->size) != 0) {
-        close(fd);
-        goto fail;
-    }
-    close(fd);
+        return -1;
     /* the file the patch index was written with (its digest stands for
      * the checksum, which would cost a SHA-256 of the whole cache) */
     uint8_t dg[16];

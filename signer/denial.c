@@ -37,7 +37,7 @@ struct dctx {
 };
 
 static int add_ent(struct dctx *c, const uint8_t *key, size_t klen,
-                   const uint16_t *types, size_t nt)
+                   uint16_t *types, size_t nt)
 {
     if (c->nent == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4096;
@@ -48,7 +48,7 @@ static int add_ent(struct dctx *c, const uint8_t *key, size_t klen,
         c->cap = cap;
     }
     uint8_t bm[8704], hdr[2];
-    size_t bl = type_bitmap(types, nt, bm);
+    size_t bl = type_bitmap_of(types, nt, bm);
     struct chainent *e = &c->ent[c->nent++];
     memset(e, 0, sizeof(*e));
     e->aux = c->aux.len;
@@ -142,15 +142,6 @@ static int do_name(struct dctx *c, size_t i, size_t e, bool *cut)
     }
     if (any_signed)
         types[nt++] = T_RRSIG;
-    /* a handful of types, nearly in order already (the name's records
-     * are): insertion sort, not a qsort call per name */
-    for (size_t a = 1; a < nt; a++) {
-        uint16_t x = types[a];
-        size_t b = a;
-        for (; b > 0 && types[b - 1] > x; b--)
-            types[b] = types[b - 1];
-        types[b] = x;
-    }
     *cut = deleg || has_dname;
     bool insecure = deleg && !has_ds;
     if (c->o->denial == SIGNER_DENIAL_NSEC3) {

@@ -246,6 +246,8 @@ size_t base32hex_encode(const uint8_t *in, size_t len, char *out);
 size_t nsec3_find_collision(const uint8_t *base, size_t stride, size_t n);
 /* Type bitmap (RFC 4034 4.1.2) of the sorted, unique TYPES. */
 size_t type_bitmap(const uint16_t *types, size_t n, uint8_t *out);
+/* The same of unique TYPES in any order (sorted in place). */
+size_t type_bitmap_of(uint16_t *types, size_t n, uint8_t *out);
 
 /* rrsig.c */
 typedef struct rrsig_hdr {

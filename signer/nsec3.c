@@ -70,3 +70,17 @@ size_t nsec3_find_collision(const uint8_t *base, size_t stride, size_t n)
             return i;
     return 0;
 }
+
+size_t type_bitmap_of(uint16_t *types, size_t n, uint8_t *out)
+{
+    /* a handful of types, nearly in order already (a name's records
+     * are): insertion sort, not a qsort call per name */
+    for (size_t a = 1; a < n; a++) {
+        uint16_t x = types[a];
+        size_t b = a;
+        for (; b > 0 && types[b - 1] > x; b--)
+            types[b] = types[b - 1];
+        types[b] = x;
+    }
+    return type_bitmap(types, n, out);
+}

@@ -498,14 +498,7 @@ static size_t new_bitmap(const zone_t *z, size_t i, size_t e, uint8_t f,
     }
     if (!deleg || (f & PN_DS))
         types[nt++] = T_RRSIG;
-    for (size_t a = 1; a < nt; a++) {
-        uint16_t v = types[a];
-        size_t b = a;
-        for (; b > 0 && types[b - 1] > v; b--)
-            types[b] = types[b - 1];
-        types[b] = v;
-    }
-    return type_bitmap(types, nt, bm);
+    return type_bitmap_of(types, nt, bm);
 }
 
 static int hash_cmp(const void *a, const void *b)
@@ -1656,6 +1649,23 @@ static int pieces_add(struct piece **v, size_t *n, size_t *cap,
     return 0;
 }
 
+/* Appends (NAME, CHUNK) to the new index's list of names in several
+ * chunks (*N entries, *CAP room). */
+static int multi_push(struct pidx *nx, size_t *n, size_t *cap, uint64_t name,
+                      uint32_t chunk)
+{
+    if (*n == *cap) {
+        size_t c = 2 * *cap + 16;
+        void *v = realloc(nx->multi, c * sizeof(*nx->multi));
+        if (!v)
+            return -ENOMEM;
+        nx->multi = v;
+        *cap = c;
+    }
+    nx->multi[(*n)++] = (struct pidx_multi){(uint32_t)name, chunk};
+    return 0;
+}
+
 static int new_index(struct patch *p, uint64_t *sum)
 {
     const struct pidx *x = &p->x;
@@ -1734,19 +1744,9 @@ static int new_index(struct patch *p, uint64_t *sum)
                     nch = 1;
                 } else if (!seen) {
                     /* every chunk of a name in several, once each */
-                    if (nm + 2 > mcap) {
-                        size_t mc = 2 * mcap + 16;
-                        void *v = realloc(nx->multi, mc * sizeof(*nx->multi));
-                        if (!v) {
-                            r = -ENOMEM;
-                            break;
-                        }
-                        nx->multi = v;
-                        mcap = mc;
-                    }
-                    if (nm == m0)
-                        nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, c0};
-                    nx->multi[nm++] = (struct pidx_multi){(uint32_t)nn, id};
+                    if ((nm == m0 && (r = multi_push(nx, &nm, &mcap, nn, c0))) ||
+                        (r = multi_push(nx, &nm, &mcap, nn, id)))
+                        break;
                     nch++;
                 }
             }
@@ -1786,20 +1786,10 @@ static int new_index(struct patch *p, uint64_t *sum)
         nsigned += n.nsigned;
         while (mi < x->h.nmulti && x->multi[mi].name < i)
             mi++;
-        for (; mi < x->h.nmulti && x->multi[mi].name == i; mi++) {
-            if (nm == mcap) {
-                size_t mc = 2 * mcap + 16;
-                void *v = realloc(nx->multi, mc * sizeof(*nx->multi));
-                if (!v) {
-                    r = -ENOMEM;
-                    break;
-                }
-                nx->multi = v;
-                mcap = mc;
-            }
-            nx->multi[nm++] =
-                (struct pidx_multi){(uint32_t)nn, x->multi[mi].chunk};
-        }
+        for (; mi < x->h.nmulti && x->multi[mi].name == i && !r; mi++)
+            r = multi_push(nx, &nm, &mcap, nn, x->multi[mi].chunk);
+        if (r)
+            break;
         pw_put(w, &n, sizeof(n));
         nn++;
     }
