@@ -243,24 +243,52 @@ static int put_all(FILE *f, EVP_MD_CTX *m, const void *p, size_t n)
     return 0;
 }
 
+/* The cache's header: format, the zone file's size, serial, origin. */
+static int put_header(FILE *f, EVP_MD_CTX *m, uint64_t zsize,
+                      uint32_t serial, const zone_t *z)
+{
+    uint8_t h[32];
+    memcpy(h, MAGIC, 4);
+    put32(h + 4, VERSION);
+    put32(h + 8, WRITER_FORMAT_VERSION);
+    put32(h + 12, SEGMENT_RULE);
+    put64(h + 16, zsize);
+    put32(h + 24, serial);
+    put32(h + 28, (uint32_t)z->origin_len);
+    int r = put_all(f, m, h, 32);
+    return r ? r : put_all(f, m, z->origin, z->origin_len);
+}
+
+/* A temporary file TMP (its template) to write a cache to; NULL and
+ * *ERR if it cannot be made. */
+static FILE *tmp_open(char *tmp, int *err)
+{
+    int fd = mkstemp(tmp);
+    FILE *f;
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    if (!(f = fdopen(fd, "w"))) {
+        *err = -errno;
+        close(fd);
+        unlink(tmp);
+        return NULL;
+    }
+    fchmod(fd, 0644);
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    return f;
+}
+
 static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
                       const zone_t *z, uint32_t serial)
 {
     uint8_t h[64];
     int r;
-    memcpy(h, MAGIC, 4);
-    put32(h + 4, VERSION);
-    put32(h + 8, WRITER_FORMAT_VERSION);
-    put32(h + 12, SEGMENT_RULE);
-    put64(h + 16, w->zsize);
-    if ((r = put_all(f, m, h, 24)))
+    if ((r = put_header(f, m, w->zsize, serial, z)))
         return r;
-    put32(h, serial);
-    put32(h + 4, (uint32_t)z->origin_len);
-    if ((r = put_all(f, m, h, 8)) ||
-        (r = put_all(f, m, z->origin, z->origin_len)))
-        return r;
-    qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
+    if (w->n > 1)
+        qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
     put64(h, w->n);
     if ((r = put_all(f, m, h, 8)))
         return r;
@@ -292,7 +320,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     char *tmp = malloc(plen + 16);
     EVP_MD_CTX *m = NULL;
     FILE *f = NULL;
-    int fd = -1, r;
+    int r;
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
@@ -300,20 +328,8 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
         r = -EINVAL;
         goto out;
     }
-    if ((r = cache_md_new(&m)))
+    if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
         goto out;
-    if ((fd = mkstemp(tmp)) < 0) {
-        r = -errno;
-        goto out;
-    }
-    if (!(f = fdopen(fd, "w"))) {
-        r = -errno;
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    fchmod(fd, 0644);
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
     if ((r = write_body(f, m, w, z, serial)) == 0 &&
         (fflush(f) != 0 || fsync(fileno(f)) != 0))
         r = -errno;
@@ -767,7 +783,7 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     struct span *sp = NULL;
     uint64_t *sum = NULL;
     size_t nsp = 0, spcap = 0;
-    int fd = -1, r = 0;
+    int r = 0;
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
@@ -804,31 +820,11 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     for (size_t i = 0; i < nsp; i++)
         sum[i] = (i ? sum[i - 1] : 0) + sp[i].len;
     *dropped = nsp;
-    if ((r = cache_md_new(&m)))
+    if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
         goto out;
-    if ((fd = mkstemp(tmp)) < 0) {
-        r = -errno;
-        goto out;
-    }
-    if (!(f = fdopen(fd, "w"))) {
-        r = -errno;
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    fchmod(fd, 0644);
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
     if (w->n > 1)
         qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
-    memcpy(h, MAGIC, 4);
-    put32(h + 4, VERSION);
-    put32(h + 8, WRITER_FORMAT_VERSION);
-    put32(h + 12, SEGMENT_RULE);
-    put64(h + 16, w->zsize);
-    put32(h + 24, serial);
-    put32(h + 28, (uint32_t)z->origin_len);
-    if (!(r = put_all(f, m, h, 32)) &&
-        !(r = put_all(f, m, z->origin, z->origin_len))) {
+    if (!(r = put_header(f, m, w->zsize, serial, z))) {
         put64(h, old->n - nsp + w->n);
         r = put_all(f, m, h, 8);
     }
