@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1419,25 +1420,15 @@ static int edits(struct patch *p)
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-    for (size_t o = 0; o < len;) {
-        ssize_t n = write(fd, buf + o, len - o);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -EIO;
-        o += (size_t)n;
-    }
-    return 0;
-}
-
 /* P read and OUT written through two buffers of STREAM_BUF octets: P is
  * read in order, once, in large reads (a P cut short meanwhile is a
- * short read, not a SIGBUS), and OUT written in large writes; the disk
+ * short read, not a SIGBUS), and OUT written in large writes, the
+ * unchanged runs straight from where P was read into; the disk
  * writes of OUT start as it is written, so the sync at the end waits for
  * less. */
 #define STREAM_BUF (4u << 20)
+
+#define STREAM_IOV 512
 
 struct stream {
     int in, out;
@@ -1445,6 +1436,10 @@ struct stream {
     uint64_t ioff;    /* P's offset of ib[0] */
     size_t ilen, olen;
     uint64_t written, synced;
+    /* OUT's pieces not yet written: runs of P in ib as they lie (not
+     * copied), and what was assembled in ob */
+    struct iovec iov[STREAM_IOV];
+    int niov;
     /* P as read (in order, every octet once: it must be the file the
      * index was written with) and OUT as written */
     XXH3_state_t ist, ost;
@@ -1453,9 +1448,33 @@ struct stream {
 
 static int st_flush(struct stream *st)
 {
-    XXH3_128bits_update(&st->ost, st->ob, st->olen);
-    int r = write_all(st->out, st->ob, st->olen);
-    st->written += st->olen;
+    int r = 0;
+    for (int i = 0; i < st->niov; i++)
+        XXH3_128bits_update(&st->ost, st->iov[i].iov_base,
+                            st->iov[i].iov_len);
+    struct iovec *v = st->iov;
+    int n = st->niov;
+    while (n > 0 && !r) {
+        ssize_t w = writev(st->out, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            r = -EIO;
+            break;
+        }
+        st->written += (uint64_t)w;
+        /* past what was written (writev may write part) */
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    st->niov = 0;
     st->olen = 0;
     if (!r && st->written >= st->synced + (32u << 20)) {
         sync_file_range(st->out, (off_t)st->synced,
@@ -1466,16 +1485,40 @@ static int st_flush(struct stream *st)
     return r;
 }
 
+/* A piece of OUT at P (in ib or ob, N octets), after the ones before. */
+static int st_piece(struct stream *st, const uint8_t *p, size_t n)
+{
+    if (st->niov > 0) {
+        struct iovec *l = &st->iov[st->niov - 1];
+        if ((const uint8_t *)l->iov_base + l->iov_len == p) {
+            l->iov_len += n; /* the run goes on */
+            return 0;
+        }
+    }
+    if (st->niov == STREAM_IOV) {
+        int r = st_flush(st);
+        if (r)
+            return r;
+    }
+    st->iov[st->niov++] = (struct iovec){(void *)p, n};
+    return 0;
+}
+
+/* Assembled octets to OUT (copied into ob). */
 static int st_put(struct stream *st, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        if (st->olen == STREAM_BUF) {
+        /* room for the octets and their piece first: a flush empties ob */
+        if (st->olen == STREAM_BUF || st->niov == STREAM_IOV) {
             int r = st_flush(st);
             if (r)
                 return r;
         }
         size_t k = STREAM_BUF - st->olen < n ? STREAM_BUF - st->olen : n;
         memcpy(st->ob + st->olen, p, k);
+        int r = st_piece(st, st->ob + st->olen, k);
+        if (r)
+            return r;
         st->olen += k;
         p += k;
         n -= k;
@@ -1483,11 +1526,16 @@ static int st_put(struct stream *st, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* P's octets [OFF, OFF + N) to OUT (ARENA: also appended there). */
+/* P's octets [OFF, OFF + N) to OUT as they lie (ARENA: appended there
+ * instead). */
 static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
 {
     while (n > 0) {
         if (off < st->ioff || off >= st->ioff + st->ilen) {
+            /* ib is read again: what points into it goes out first */
+            int r = st_flush(st);
+            if (r)
+                return r;
             ssize_t got;
             do
                 got = pread(st->in, st->ib, STREAM_BUF, (off_t)off);
@@ -1502,7 +1550,7 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
         size_t at = (size_t)(off - st->ioff), k = st->ilen - at;
         if (k > n)
             k = (size_t)n;
-        int r = a ? arena_put(a, st->ib + at, k) : st_put(st, st->ib + at, k);
+        int r = a ? arena_put(a, st->ib + at, k) : st_piece(st, st->ib + at, k);
         if (r)
             return r;
         off += k;
