@@ -281,6 +281,19 @@ static FILE *tmp_open(char *tmp, int *err)
     return f;
 }
 
+/* F flushed (and synced if SYNC) and closed after writing ended with R;
+ * TMP removed if anything failed.  Returns the outcome. */
+static int tmp_close(FILE *f, const char *tmp, bool sync, int r)
+{
+    if (!r && (fflush(f) != 0 || (sync && fsync(fileno(f)) != 0)))
+        r = -errno;
+    if (fclose(f) != 0 && r == 0)
+        r = -errno;
+    if (r)
+        unlink(tmp);
+    return r;
+}
+
 static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
                       const zone_t *z, uint32_t serial)
 {
@@ -331,13 +344,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     }
     if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
         goto out;
-    if ((r = write_body(f, m, w, z, serial)) == 0 &&
-        (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        r = -errno;
-    if (fclose(f) != 0 && r == 0)
-        r = -errno;
-    if (r)
-        unlink(tmp);
+    r = tmp_close(f, tmp, true, write_body(f, m, w, z, serial));
 out:
     if (r)
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
@@ -879,12 +886,7 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     /* not synced: a cache torn by a crash fails its checksum (the cache
      * road) or its digest in the patch index (the patch road), and the
      * next run is only slower */
-    if (!r && fflush(f) != 0)
-        r = -errno;
-    if (fclose(f) != 0 && r == 0)
-        r = -errno;
-    if (r)
-        unlink(tmp);
+    r = tmp_close(f, tmp, false, r);
 out:
     free(sp);
     free(sum);

@@ -1889,17 +1889,11 @@ out:
     return r;
 }
 
+/* OUT synced on a thread of its own while OUT's cache is written. */
 struct outer {
     struct patch *p;
     int ret;
 };
-
-static void *write_run(void *arg)
-{
-    struct outer *w = arg;
-    w->ret = write_out(w->p);
-    return NULL;
-}
 
 static void *sync_run(void *arg)
 {
@@ -1918,17 +1912,12 @@ static int commit(struct patch *p, int ri, uint64_t isum,
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
-    struct outer wo = {p, 0}, sy = {p, 0};
+    struct outer sy = {p, 0};
     pthread_t th;
-    int r;
-    bool threaded = pthread_create(&th, NULL, write_run, &wo) == 0;
-    if (!threaded)
-        write_run(&wo);
-    if (threaded)
-        pthread_join(th, NULL);
-    if (wo.ret)
-        return wo.ret;
-    threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
+    int r = write_out(p);
+    if (r)
+        return r;
+    bool threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
     if (!threaded)
         sync_run(&sy);
     uint64_t dropped = 0;
