@@ -446,7 +446,8 @@ void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    free(c->map);
+    if (c->map)
+        munmap(c->map, c->size);
     if (c->zfd >= 0)
         close(c->zfd);
     free(c->segoff);
@@ -472,21 +473,8 @@ static int cache_open_zone(struct cache *c, const char *zone_path,
     return 0;
 }
 
-static int cache_read_all(int fd, uint8_t *buf, size_t len)
-{
-    for (size_t o = 0; o < len;) {
-        ssize_t n = read(fd, buf + o, len - o);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        o += (size_t)n;
-    }
-    return 0;
-}
-
-/* A cache with the file at PATH read into c->map (read, not mapped: a
- * cache cut short meanwhile is no SIGBUS); NULL if it cannot be read. */
+/* A cache with the file at PATH mapped at c->map (file_map); NULL if it
+ * cannot be. */
 static struct cache *cache_read_file(const char *path)
 {
     struct cache *c = calloc(1, sizeof(*c));
@@ -502,16 +490,10 @@ static struct cache *cache_read_file(const char *path)
         goto fail;
     }
     c->size = (size_t)st.st_size;
-    /* in huge pages where the kernel gives them (fewer faults to fill) */
-    if (posix_memalign((void **)&c->map, 2u << 20, c->size) != 0)
-        c->map = NULL;
-    else
-        madvise(c->map, c->size, MADV_HUGEPAGE);
-    if (!c->map || cache_read_all(fd, c->map, c->size) != 0) {
-        close(fd);
-        goto fail;
-    }
+    c->map = file_map(fd, c->size);
     close(fd);
+    if (!c->map)
+        goto fail;
     return c;
 fail:
     cache_free(c);

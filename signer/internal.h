@@ -510,6 +510,7 @@ struct pidx {
     struct pidx_link *chain;
     uint8_t *keys, *bm;
     uint8_t *buf; /* read: everything above points into it */
+    size_t buflen; /* buf is the file mapped (file_map) */
 };
 int pidx_read(struct pidx *x, const char *path);
 void pidx_free(struct pidx *x);
@@ -533,8 +534,31 @@ int pw_finish(struct pwriter *w, uint64_t *sum);
 void pw_abort(struct pwriter *w);
 int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
                    uint64_t sum);
+/* FD's first LEN octets mapped read-only, faulted in at once (a file
+ * just written or read is in the page cache: this costs page tables, not
+ * copies into fresh memory); NULL if it cannot be.  munmap to free. */
+uint8_t *file_map(int fd, size_t len);
 /* The size and digest of the file at PATH (read in blocks); 0 or -1. */
 int pidx_file_get(const char *path, struct pidx_file *f);
+/* A zone file's digest (OUT's, P's): the XXH3-128 of the XXH3-64s of its
+ * FDIG_BLOCK-octet blocks (the last may be shorter), so that a block
+ * written again can be digested again alone.  Fed in order; the block
+ * digests are kept (8 octets per block). */
+#define FDIG_BLOCK 4096u
+struct fdig {
+    uint64_t *bd;
+    size_t nb, cap, plen;
+    uint64_t size;
+    uint8_t part[FDIG_BLOCK];
+};
+int fdig_feed(struct fdig *f, const void *p, size_t n);
+/* The last, shorter block digested (no more feeding). */
+int fdig_end(struct fdig *f);
+/* Block B digested again from its octets (FDIG_BLOCK, or fewer for the
+ * last; or the block being fed, all its octets so far). */
+void fdig_redo(struct fdig *f, size_t b, const void *p, size_t n);
+void fdig_digest(const struct fdig *f, uint8_t dg[16]);
+void fdig_free(struct fdig *f);
 /* A digest of the input records (type, TTL, RDATA) of the name [I, E)
  * of Z, records the signer made left out. */
 uint64_t pidx_content(const zone_t *z, size_t i, size_t e);

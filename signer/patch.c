@@ -25,10 +25,13 @@
  *     (with their chain neighbours); then the names and NSEC3 records are
  *     signed (signatures of unchanged RRsets from P.zsc) and printed.
  *     The text lengths are known before the HSMs sign (stand-in
- *     signatures of the keys' lengths), so the new index is made while
- *     they sign.  OUT is P with those names' text replaced, inserted or
- *     removed, streamed across in large reads and writes (its disk writes
- *     started as it goes), and synced.
+ *     signatures of the keys' lengths), so the new index and OUT are made
+ *     while they sign.  OUT is P with those names' text replaced,
+ *     inserted or removed, streamed across in large reads and writes; what
+ *     was written with stand-ins is written again when the signatures are
+ *     in (its blocks digested again: OUT's digest is over its blocks'),
+ *     and OUT's disk writes start only then, so no page goes to disk
+ *     twice.  Then OUT is synced.
  *  4. OUT.zsc (P.zsc's entries but those of RRsets gone, and the new
  *     ones; the edited segments get a content digest that never matches,
  *     so a later cache road prints them) and OUT.zsp are written for the
@@ -44,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -324,6 +328,23 @@ struct kept {
     uint32_t ck;
 };
 
+/* A run of P's segments in OUT: unchanged ones copied as they lie, or
+ * edited ones assembled into one new segment, whose octets are kept (in
+ * p->dtext) until the signatures are in. */
+struct orun {
+    size_t k, k2;      /* P's segments [k, k2) */
+    bool edited;
+    uint64_t at;       /* its offset in OUT */
+    size_t doff, dlen; /* edited: its octets in p->dtext */
+};
+
+/* Where a name's text went: in p->dtext, in run RUN. */
+struct oname {
+    size_t zi, doff, run;
+};
+
+enum { FIN_NONE, FIN_READY, FIN_STOP };
+
 struct patch {
     uint8_t *tkeys;   /* the new zone's keys of T (its arena moves) */
     struct kept *kept;
@@ -358,6 +379,21 @@ struct patch {
     size_t *ztext;    /* per new-zone name: offset of its text, +1 end */
     size_t nzn;
     arena_t text;
+    struct orun *runs;
+    size_t nruns, runcap;
+    struct oname *onm;
+    size_t nonm, onmcap;
+    arena_t dtext;
+    struct fdig odig; /* OUT's digest */
+    size_t fixed;     /* p->onm[0, fixed) have their signatures */
+    size_t mended[2]; /* runs mended while OUT was written, after */
+    bool wdone;       /* OUT written */
+    uint64_t wpos;    /* OUT's octets written */
+    /* the signed text, for the writer: FIN_READY once FIN and FZT are set,
+     * FIN_STOP if there will be none */
+    _Atomic int fin_state;
+    const arena_t *fin;
+    const size_t *fzt;
     struct chunk *ch;
     EVP_MD_CTX *md;
     struct cache_w *w;
@@ -1284,26 +1320,20 @@ static int sign_prepare(struct patch *p)
     return print_names(p, &p->text, p->ztext);
 }
 
-/* Signed, and printed again: 0 if every name's text kept its length,
- * 2 if not (the new index is made again), or an error. */
-static int sign_finish(struct patch *p, hsm_diag_t *hd)
+/* Signed, and printed again into FIN (names at *ZF): 0 if every name's
+ * text kept its length, 2 if not (OUT and the new index are made again),
+ * or an error.  p->text stays as it is: OUT is being written from it. */
+static int sign_finish(struct patch *p, hsm_diag_t *hd, arena_t *fin,
+                       size_t **zf)
 {
     struct sctx *c = p->c;
-    arena_t text = {0};
     size_t *zt = malloc((p->nzn + 1) * sizeof(*zt));
     int r = zt ? chunk_sign(c, p->ch, hd) : -ENOMEM;
     if (!r)
-        r = print_names(p, &text, zt);
-    if (!r) {
-        bool same = memcmp(zt, p->ztext, (p->nzn + 1) * sizeof(*zt)) == 0;
-        arena_free(&p->text);
-        p->text = text;
-        text.buf = NULL;
-        memcpy(p->ztext, zt, (p->nzn + 1) * sizeof(*zt));
-        r = same ? 0 : 2;
-    }
-    arena_free(&text);
-    free(zt);
+        r = print_names(p, fin, zt);
+    if (!r)
+        r = memcmp(zt, p->ztext, (p->nzn + 1) * sizeof(*zt)) == 0 ? 0 : 2;
+    *zf = zt;
     return r;
 }
 
@@ -1425,7 +1455,8 @@ static int edits(struct patch *p)
  * short read, not a SIGBUS), and OUT written in large writes, the
  * unchanged runs straight from where P was read into; the disk
  * writes of OUT start as it is written, so the sync at the end waits for
- * less. */
+ * less.  OUT is written while the HSMs sign, with the stand-in
+ * signatures (sign_prepare); write_finish puts the signatures in. */
 #define STREAM_BUF (4u << 20)
 
 #define STREAM_IOV 512
@@ -1435,23 +1466,24 @@ struct stream {
     uint8_t *ib, *ob;
     uint64_t ioff;    /* P's offset of ib[0] */
     size_t ilen, olen;
-    uint64_t written, synced;
+    uint64_t written, synced, opos;
+    bool kick; /* start OUT's disk writes as it goes (its text is final) */
     /* OUT's pieces not yet written: runs of P in ib as they lie (not
      * copied), and what was assembled in ob */
     struct iovec iov[STREAM_IOV];
     int niov;
     /* P as read (in order, every octet once: it must be the file the
-     * index was written with) and OUT as written */
-    XXH3_state_t ist, ost;
+     * index was written with), and OUT as written (with the stand-ins:
+     * their blocks are digested again when the signatures are in) */
+    struct fdig ist, *ost;
     uint64_t iread;
 };
 
 static int st_flush(struct stream *st)
 {
     int r = 0;
-    for (int i = 0; i < st->niov; i++)
-        XXH3_128bits_update(&st->ost, st->iov[i].iov_base,
-                            st->iov[i].iov_len);
+    for (int i = 0; i < st->niov && !r; i++)
+        r = fdig_feed(st->ost, st->iov[i].iov_base, st->iov[i].iov_len);
     struct iovec *v = st->iov;
     int n = st->niov;
     while (n > 0 && !r) {
@@ -1476,7 +1508,7 @@ static int st_flush(struct stream *st)
     }
     st->niov = 0;
     st->olen = 0;
-    if (!r && st->written >= st->synced + (32u << 20)) {
+    if (!r && st->kick && st->written >= st->synced + (32u << 20)) {
         sync_file_range(st->out, (off_t)st->synced,
                         (off_t)(st->written - st->synced),
                         SYNC_FILE_RANGE_WRITE);
@@ -1488,6 +1520,7 @@ static int st_flush(struct stream *st)
 /* A piece of OUT at P (in ib or ob, N octets), after the ones before. */
 static int st_piece(struct stream *st, const uint8_t *p, size_t n)
 {
+    st->opos += n;
     if (st->niov > 0) {
         struct iovec *l = &st->iov[st->niov - 1];
         if ((const uint8_t *)l->iov_base + l->iov_len == p) {
@@ -1544,7 +1577,8 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
                 return -ESTALE; /* cut short, or not read in order */
             st->ioff = off;
             st->ilen = (size_t)got;
-            XXH3_128bits_update(&st->ist, st->ib, st->ilen);
+            if ((r = fdig_feed(&st->ist, st->ib, st->ilen)))
+                return r;
             st->iread += st->ilen;
         }
         size_t at = (size_t)(off - st->ioff), k = st->ilen - at;
@@ -1559,26 +1593,75 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
     return 0;
 }
 
-/* Step 3e: OUT written beside itself, and OUT's segments into p->w. */
+static int orun_push(struct patch *p, struct orun ru)
+{
+    if (p->nruns == p->runcap) {
+        size_t cap = p->runcap ? 2 * p->runcap : 1024;
+        struct orun *v = realloc(p->runs, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        p->runs = v;
+        p->runcap = cap;
+    }
+    p->runs[p->nruns++] = ru;
+    return 0;
+}
+
+static int oname_push(struct patch *p, struct oname on)
+{
+    if (p->nonm == p->onmcap) {
+        size_t cap = p->onmcap ? 2 * p->onmcap : 1024;
+        struct oname *v = realloc(p->onm, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        p->onm = v;
+        p->onmcap = cap;
+    }
+    p->onm[p->nonm++] = on;
+    return 0;
+}
+
+static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf);
+
+/* Step 3e: OUT written beside itself from P and the names' text (which
+ * may hold stand-in signatures): its runs into p->runs, the edited ones'
+ * octets kept in p->dtext, and where each name's text went (p->onm).
+ * Runs on a thread of its own while the HSMs sign. */
 static int write_out(struct patch *p)
 {
     const struct cache *pc = p->c->pcache;
     size_t nsegs = cache_nsegs(pc);
     uint64_t size = p->x.h.out.size;
     uint8_t *dirty = calloc(nsegs, 1);
-    struct stream st = {.in = p->pfd};
-    arena_t reg = {0};
+    struct stream st = {.in = p->pfd, .ost = &p->odig};
+    /* the names' text: with stand-ins until the signed text is there */
+    uint8_t *const *text = &p->text.buf;
+    const size_t *zt = p->ztext;
+    /* for the tests, the two orders forced: "mid" waits for the signed
+     * text after half the edited runs (mended as OUT is written), "end"
+     * never takes it (mended after OUT is written) */
+    const char *order = getenv("ZONESIGN_TEST_WRITER");
+    bool wait_mid = order && strcmp(order, "mid") == 0,
+         at_end = order && strcmp(order, "end") == 0;
+    size_t nedited = 0;
     int r = 0;
+    p->nruns = p->nonm = p->ndead = p->fixed = 0;
+    p->mended[0] = p->mended[1] = 0;
+    p->wdone = false;
+    p->dtext.len = 0;
+    fdig_free(&p->odig);
     st.ib = malloc(STREAM_BUF);
     st.ob = malloc(STREAM_BUF);
-    XXH3_128bits_reset(&st.ist);
-    XXH3_128bits_reset(&st.ost);
     if (!dirty || !st.ib || !st.ob) {
         r = -ENOMEM;
         goto out;
     }
     for (size_t j = 0; j < p->ned; j++)
         dirty[p->ed[j].seg] = 1;
+    size_t half = 0; /* (ZONESIGN_TEST_WRITER=mid: half the edited runs) */
+    for (size_t k = 0; k < nsegs; k++)
+        half += dirty[k] && (k == 0 || !dirty[k - 1]);
+    half = (half + 1) / 2;
     p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
     if (!p->otmp || (p->ofd = mkstemp(p->otmp)) < 0) {
         r = -EIO;
@@ -1593,22 +1676,40 @@ static int write_out(struct patch *p)
             k2++;
         uint64_t rs = cache_seg_off(pc, k),
                  re = k2 < nsegs ? cache_seg_off(pc, k2) : size;
-        if (!dirty[k]) {
-            r = st_copy(&st, rs, re - rs, NULL);
-            for (size_t q = k; q < k2 && !r; q++) {
-                const uint8_t *sr = cache_seg_rec(pc, q);
-                r = cache_w_seg(p->w, sr, sr + CACHE_DIGEST,
-                                get32(sr + 2 * CACHE_DIGEST));
-            }
+        struct orun ru = {k, k2, dirty[k] != 0, st.opos, 0, 0};
+        if (!ru.edited) {
+            if (!(r = st_copy(&st, rs, re - rs, NULL)))
+                r = orun_push(p, ru);
             k = k2;
             continue;
         }
-        /* edited segments: one new segment, assembled here */
-        reg.len = 0;
+        /* the signed text, once it is there: what was written with
+         * stand-ins is mended, and OUT's disk writes start */
+        if (!st.kick && !at_end) {
+            int fs = atomic_load_explicit(&p->fin_state, memory_order_acquire);
+            while (wait_mid && nedited >= half && fs == FIN_NONE) {
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+                fs = atomic_load_explicit(&p->fin_state, memory_order_acquire);
+            }
+            if (fs == FIN_STOP) {
+                r = -ECANCELED;
+                break;
+            }
+            if (fs == FIN_READY && !(r = st_flush(&st))) {
+                p->wpos = st.written;
+                if ((r = fix_runs(p, p->fin, p->fzt)))
+                    break;
+                st.kick = true;
+                text = &p->fin->buf;
+                zt = p->fzt;
+            }
+        }
+        /* edited segments: one new segment, assembled in p->dtext */
+        ru.doff = p->dtext.len;
         uint64_t cur = rs;
         for (; j < p->ned && p->ed[j].seg < k2 && !r; j++) {
             const struct pedit *e = &p->ed[j];
-            if ((r = st_copy(&st, cur, e->s - cur, &reg)))
+            if ((r = st_copy(&st, cur, e->s - cur, &p->dtext)))
                 break;
             if (e->e > e->s) { /* the old text's signatures die */
                 p->oldtext.len = 0;
@@ -1616,45 +1717,38 @@ static int write_out(struct patch *p)
                     (r = collect_dead(p, p->oldtext.buf, p->oldtext.len)))
                     break;
             }
-            if (e->zi >= 0)
-                r = arena_put(&reg, p->text.buf + p->ztext[e->zi],
-                              p->ztext[e->zi + 1] - p->ztext[e->zi]);
+            if (e->zi >= 0) {
+                struct oname on = {(size_t)e->zi, p->dtext.len, p->nruns};
+                if (!(r = oname_push(p, on)))
+                    r = arena_put(&p->dtext, *text + zt[e->zi],
+                                  zt[e->zi + 1] - zt[e->zi]);
+            }
             cur = e->e;
         }
         if (!r)
-            r = st_copy(&st, cur, re - cur, &reg);
-        if (!r && reg.len > 0) {
-            uint8_t td[CACHE_DIGEST], cd[CACHE_DIGEST];
-            if (reg.len > UINT32_MAX) {
-                r = -EOVERFLOW;
-                break;
-            }
-            /* a content digest no content gives: printed if ever needed */
-            if (!(r = cache_text_digest(p->md, reg.buf, reg.len, td))) {
-                for (int b = 0; b < CACHE_DIGEST; b++)
-                    cd[b] = td[b] ^ 0x5a;
-                r = cache_w_seg(p->w, cd, td, (uint32_t)reg.len);
-            }
-            if (!r)
-                r = st_put(&st, reg.buf, reg.len);
+            r = st_copy(&st, cur, re - cur, &p->dtext);
+        ru.dlen = p->dtext.len - ru.doff;
+        if (!r && ru.dlen > UINT32_MAX)
+            r = -EOVERFLOW;
+        if (!r && ru.dlen > 0 && !(r = orun_push(p, ru))) {
+            r = st_put(&st, p->dtext.buf + ru.doff, ru.dlen);
+            nedited++;
         }
         k = k2;
     }
     if (!r)
         r = st_flush(&st);
-    if (!r) { /* P as the index knows it?  OUT's digest for its index */
+    if (!r && !(r = fdig_end(&st.ist)) && !(r = fdig_end(&p->odig))) {
+        /* P as the index knows it? */
         uint8_t dg[16];
-        XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
-                                 XXH3_128bits_digest(&st.ist));
+        fdig_digest(&st.ist, dg);
         if (st.iread != size || memcmp(dg, p->x.h.out.dg, 16) != 0)
             r = -ESTALE;
-        /* (not into p->nx: the index is made meanwhile) */
-        XXH128_canonicalFromHash((XXH128_canonical_t *)p->out_file.dg,
-                                 XXH3_128bits_digest(&st.ost));
-        p->out_file.size = st.written;
+        p->out_file.size = p->wpos = st.written;
+        p->wdone = true;
     }
 out:
-    arena_free(&reg);
+    fdig_free(&st.ist);
     free(st.ib);
     free(st.ob);
     free(dirty);
@@ -1663,9 +1757,104 @@ out:
                        "written with");
     if (r)
         return r;
-    p->out_size = cache_w_size(p->w);
     trace_mark("patch: written");
     return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *b, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -EIO;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* The signatures into what OUT has of the names' text from p->onm[p->fixed]
+ * on: FIN's (names at ZF, of the lengths written) over the stand-ins, in
+ * p->dtext and in OUT, and OUT's blocks that changed digested again. */
+static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf)
+{
+    uint8_t blk[FDIG_BLOCK];
+    size_t run = SIZE_MAX;
+    int r = 0;
+    for (size_t i = p->fixed; i <= p->nonm && !r; i++) {
+        if (run != SIZE_MAX && (i == p->nonm || p->onm[i].run != run)) {
+            /* run RUN changed: written again, its blocks digested (a
+             * block it shares with the run before, again) */
+            const struct orun *ru = &p->runs[run];
+            r = pwrite_all(p->ofd, p->dtext.buf + ru->doff, ru->dlen, ru->at);
+            for (uint64_t b = ru->at / FDIG_BLOCK;
+                 !r && b * FDIG_BLOCK < ru->at + ru->dlen; b++) {
+                uint64_t off = b * FDIG_BLOCK, end = p->wpos;
+                size_t n = end - off < FDIG_BLOCK ? (size_t)(end - off)
+                                                  : FDIG_BLOCK;
+                ssize_t got;
+                do
+                    got = pread(p->ofd, blk, n, (off_t)off);
+                while (got < 0 && errno == EINTR);
+                if (got != (ssize_t)n)
+                    r = -EIO;
+                else
+                    fdig_redo(&p->odig, (size_t)b, blk, n);
+            }
+            run = SIZE_MAX;
+            p->mended[p->wdone]++;
+        }
+        if (i == p->nonm || r)
+            break;
+        const struct oname *on = &p->onm[i];
+        size_t n = zf[on->zi + 1] - zf[on->zi];
+        uint8_t *a = p->dtext.buf + on->doff;
+        const uint8_t *b = fin->buf + zf[on->zi];
+        if (memcmp(a, b, n) != 0) {
+            memcpy(a, b, n);
+            run = on->run;
+        }
+    }
+    p->fixed = p->nonm;
+    return r;
+}
+
+/* After the writer: the signatures into OUT if it was done first (FIN,
+ * ZF: the signed text), OUT's digest, and OUT's segments into p->w. */
+static int write_finish(struct patch *p, const arena_t *fin, const size_t *zf)
+{
+    const struct cache *pc = p->c->pcache;
+    int r = fix_runs(p, fin, zf);
+    if (!r)
+        fdig_digest(&p->odig, p->out_file.dg);
+    for (size_t i = 0; i < p->nruns && !r; i++) {
+        const struct orun *ru = &p->runs[i];
+        if (!ru->edited) {
+            for (size_t q = ru->k; q < ru->k2 && !r; q++) {
+                const uint8_t *sr = cache_seg_rec(pc, q);
+                r = cache_w_seg(p->w, sr, sr + CACHE_DIGEST,
+                                get32(sr + 2 * CACHE_DIGEST));
+            }
+            continue;
+        }
+        uint8_t td[CACHE_DIGEST], cd[CACHE_DIGEST];
+        /* a content digest no content gives: printed if ever needed */
+        if (!(r = cache_text_digest(p->md, p->dtext.buf + ru->doff, ru->dlen,
+                                    td))) {
+            for (int b = 0; b < CACHE_DIGEST; b++)
+                cd[b] = td[b] ^ 0x5a;
+            r = cache_w_seg(p->w, cd, td, (uint32_t)ru->dlen);
+        }
+    }
+    if (r)
+        return r;
+    p->out_size = cache_w_size(p->w);
+    return p->out_size == p->out_file.size
+               ? 0
+               : decline("OUT's segments and OUT disagree");
 }
 
 /* The new index, streamed to a temporary file beside OUT.zsp (its header
@@ -1914,12 +2103,10 @@ static int commit(struct patch *p, int ri, uint64_t isum,
     const signer_opts_t *o = p->o;
     struct outer sy = {p, 0};
     pthread_t th;
-    int r = write_out(p);
-    if (r)
-        return r;
     bool threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
     if (!threaded)
         sync_run(&sy);
+    int r;
     uint64_t dropped = 0;
     if (p->ndead > 1)
         qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
@@ -2019,6 +2206,18 @@ static void *index_run(void *arg)
     return NULL;
 }
 
+struct writer {
+    struct patch *p;
+    int ret;
+};
+
+static void *write_run(void *arg)
+{
+    struct writer *wr = arg;
+    wr->ret = write_out(wr->p);
+    return NULL;
+}
+
 /* The consistency proof and the pool start on a thread of their own
  * while the index and the input are read (they need only the keys). */
 struct poolstart {
@@ -2102,26 +2301,67 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return -ENOMEM;
     if ((r = sign_prepare(p)) || (r = edits(p)))
         return r;
+    /* the new index and OUT (with stand-ins) made while the HSMs sign */
     struct indexer ix = {p, 0, 0};
-    pthread_t ith;
+    struct writer wr = {p, 0};
+    pthread_t ith, wth;
     bool ithreaded = pthread_create(&ith, NULL, index_run, &ix) == 0;
     if (!ithreaded)
         index_run(&ix);
-    r = sign_finish(p, &hd);
+    bool wthreaded = pthread_create(&wth, NULL, write_run, &wr) == 0;
+    if (!wthreaded)
+        write_run(&wr);
+    arena_t fin = {0};
+    size_t *zf = NULL;
+    r = sign_finish(p, &hd, &fin, &zf);
     trace_mark("patch: signed");
+    if (r == 0) { /* to the writer */
+        p->fin = &fin;
+        p->fzt = zf;
+        atomic_store_explicit(&p->fin_state, FIN_READY, memory_order_release);
+    } else {
+        atomic_store_explicit(&p->fin_state, FIN_STOP, memory_order_release);
+    }
     if (ithreaded)
         pthread_join(ith, NULL);
-    if (r == 2) { /* a signature of another length: the index again */
-        pw_abort(&p->pw);
-        r = 0;
-        index_run(&ix);
+    if (wthreaded)
+        pthread_join(wth, NULL);
+    if (r == 0 || r == 2) { /* the signed text from now on */
+        arena_free(&p->text);
+        p->text = fin;
+        fin.buf = NULL;
+        memcpy(p->ztext, zf, (p->nzn + 1) * sizeof(*zf));
     }
+    if (r == 2 && wr.ret <= 0) {
+        /* a signature of another length: the index and OUT again */
+        pw_abort(&p->pw);
+        if (p->ofd >= 0) {
+            close(p->ofd);
+            p->ofd = -1;
+        }
+        if (p->otmp) {
+            unlink(p->otmp);
+            free(p->otmp);
+            p->otmp = NULL;
+        }
+        index_run(&ix);
+        atomic_store(&p->fin_state, FIN_NONE);
+        wr.ret = write_out(p);
+    }
+    if (r == 2)
+        r = 0;
+    arena_free(&fin);
+    free(zf);
     if (r) {
         if (hd.msg[0])
             snprintf(diag->msg, sizeof(diag->msg), "signing: %.900s", hd.msg);
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
-    if ((r = cache_entries(p)) || (r = commit(p, ix.ret, ix.sum, diag)))
+    if (wr.ret)
+        return wr.ret;
+    if ((r = cache_entries(p)) ||
+        (r = write_finish(p, &p->text, p->ztext)) ||
+        (r = commit(p, ix.ret, ix.sum, diag)))
         return r;
     stats->records_in = p->nx.h.records_in;
     stats->rrsets = p->nx.h.rrsets;
@@ -2147,6 +2387,10 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
                 "names changed, %zu NSEC3 changed\n",
                 (unsigned long long)p->changed_chunks, p->pc.n,
                 p->nt - 1 /* the apex, always printed */, n3);
+        fprintf(stderr,
+                "zonesign: trace: patch: runs of OUT with stand-ins mended "
+                "while it was written %zu, after %zu\n",
+                p->mended[0], p->mended[1]);
     }
     return 0;
 }
@@ -2225,6 +2469,10 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->ed);
     free(p->ztext);
     arena_free(&p->text);
+    free(p->runs);
+    free(p->onm);
+    arena_free(&p->dtext);
+    fdig_free(&p->odig);
     chunk_free(p->ch);
     EVP_MD_CTX_free(p->md);
     cache_w_free(p->w);

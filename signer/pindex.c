@@ -31,7 +31,7 @@
  * input chunk its records came from (id) and how many chunks hold them,
  * and its numbers of RRsets and signed RRsets.  The chain has every NSEC3
  * record's hash and type bitmap.  OUT and OUT.zsc are known by size and
- * XXH3-128 digest: the index is used only while both are the files it was
+ * XXH3-128 digest (OUT's over its blocks' digests, fdig_*): the index is used only while both are the files it was
  * written with (the cache is checked when it is read, OUT as it is copied
  * from), so the three files may be copied or moved together.
  */
@@ -51,7 +51,7 @@
 #include "signer/internal.h"
 
 #define PIDX_MAGIC "ZGPIDX01"
-#define PIDX_VERSION 4
+#define PIDX_VERSION 5
 #define PIDX_ENDIAN 0x01020304u
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
@@ -505,6 +505,73 @@ size_t pchunks_of_line(const struct pchunks *pc, uint64_t line)
 /* ---------------------------------------------------------------- */
 /* The file                                                           */
 
+static int fdig_push(struct fdig *f, uint64_t d)
+{
+    if (f->nb == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 4096;
+        uint64_t *v = realloc(f->bd, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        f->bd = v;
+        f->cap = cap;
+    }
+    f->bd[f->nb++] = d;
+    return 0;
+}
+
+int fdig_feed(struct fdig *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    int r = 0;
+    f->size += n;
+    if (f->plen > 0) { /* a block begun: filled first */
+        size_t k = FDIG_BLOCK - f->plen < n ? FDIG_BLOCK - f->plen : n;
+        memcpy(f->part + f->plen, b, k);
+        f->plen += k;
+        b += k;
+        n -= k;
+        if (f->plen < FDIG_BLOCK)
+            return 0;
+        f->plen = 0;
+        if ((r = fdig_push(f, XXH3_64bits(f->part, FDIG_BLOCK))))
+            return r;
+    }
+    for (; n >= FDIG_BLOCK && !r; b += FDIG_BLOCK, n -= FDIG_BLOCK)
+        r = fdig_push(f, XXH3_64bits(b, FDIG_BLOCK));
+    memcpy(f->part, b, n);
+    f->plen = n;
+    return r;
+}
+
+int fdig_end(struct fdig *f)
+{
+    int r = f->plen ? fdig_push(f, XXH3_64bits(f->part, f->plen)) : 0;
+    f->plen = 0;
+    return r;
+}
+
+void fdig_redo(struct fdig *f, size_t b, const void *p, size_t n)
+{
+    if (b < f->nb)
+        f->bd[b] = XXH3_64bits(p, n);
+    else if (b == f->nb && n == f->plen) /* the block being fed */
+        memcpy(f->part, p, n);
+}
+
+void fdig_digest(const struct fdig *f, uint8_t dg[16])
+{
+    XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
+                             XXH3_128bits(f->bd, f->nb * sizeof(*f->bd)));
+}
+
+void fdig_free(struct fdig *f)
+{
+    free(f->bd);
+    f->bd = NULL;
+    f->nb = f->cap = f->plen = 0;
+    f->size = 0;
+}
+
 int pidx_file_get(const char *path, struct pidx_file *f)
 {
     int fd = open(path, O_RDONLY);
@@ -538,11 +605,20 @@ static size_t pad8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
+uint8_t *file_map(int fd, size_t len)
+{
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
 void pidx_free(struct pidx *x)
 {
     if (!x)
         return;
-    free(x->buf);
+    if (x->buflen)
+        munmap(x->buf, x->buflen);
+    else
+        free(x->buf);
     memset(x, 0, sizeof(*x));
 }
 
@@ -678,28 +754,13 @@ int pidx_read(struct pidx *x, const char *path)
         return -1;
     }
     size_t size = (size_t)st.st_size;
-    /* tens of megabytes read at once: in huge pages where the kernel
-     * gives them (fewer faults to fill) */
-    uint8_t *buf = NULL;
-    if (posix_memalign((void **)&buf, 2u << 20, size) != 0)
-        buf = NULL;
-    else
-        madvise(buf, size, MADV_HUGEPAGE);
-    size_t got = 0;
-    while (buf && got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    /* tens of megabytes: mapped, not copied */
+    uint8_t *buf = file_map(fd, size);
     close(fd);
-    if (!buf || got != size) {
-        free(buf);
+    if (!buf)
         return -1;
-    }
     x->buf = buf;
+    x->buflen = size;
     uint64_t sum;
     memcpy(&sum, buf + size - 8, 8);
     memcpy(&x->h, buf, sizeof(x->h));
@@ -743,8 +804,7 @@ int pidx_read(struct pidx *x, const char *path)
             goto bad;
     return 0;
 bad:
-    free(buf);
-    memset(x, 0, sizeof(*x));
+    pidx_free(x);
     return -1;
 }
 
@@ -922,8 +982,7 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
     const uint8_t *cutkey = NULL;
     size_t cutlen = 0, given = 0, idx = 0;
     const char *tp = out_text, *tend = out_text + out_len;
-    XXH3_state_t ost;
-    XXH3_128bits_reset(&ost);
+    struct fdig ost = {0};
     /* names */
     for (size_t i = 0; i < z->n && !r; idx++) {
         size_t e = zone_run_end(z, i, false);
@@ -1026,7 +1085,8 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
          * mapped whole) */
         if ((size_t)(tp - out_text) >= given + (8u << 20)) {
             size_t to = (size_t)(tp - out_text) & ~(size_t)4095;
-            XXH3_128bits_update(&ost, out_text + given, to - given);
+            if (!r)
+                r = fdig_feed(&ost, out_text + given, to - given);
             madvise((void *)(out_text + given), to - given, MADV_DONTNEED);
             given = to;
         }
@@ -1087,13 +1147,14 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
             pw_put(w, &ck, sizeof(ck));
         }
         pw_end(w);
-        XXH3_128bits_update(&ost, out_text + given, out_len - given);
-        XXH128_canonicalFromHash((XXH128_canonical_t *)h->out.dg,
-                                 XXH3_128bits_digest(&ost));
+        if (!r && !(r = fdig_feed(&ost, out_text + given, out_len - given)) &&
+            !(r = fdig_end(&ost)))
+            fdig_digest(&ost, h->out.dg);
         h->out.size = out_len;
         if (w->err)
             r = w->err;
     }
+    fdig_free(&ost);
     free(chain);
     free(bm);
     free(multi);

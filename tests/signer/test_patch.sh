@@ -123,6 +123,29 @@ check "day 5: kzonecheck" zs_verify_knot tld. "$T/d5.signed"
 check "day 5: ldns-verify-zone" zs_verify_ldns tld. "$T/d5.signed"
 check "day 5: day 5's data, record for record" zs_same_data "$T/d5.zone" "$T/d5.signed"
 
+# OUT is written while the HSMs sign, with stand-in signatures mended when
+# the signatures are in: as OUT is written (mid) or after it is (end).
+# Both orders forced, two days each, each day from the one before: the
+# same bytes, and an index the next day can use (its digest of OUT right)
+for order in mid end; do
+    prev="$T/d0.signed"
+    for k in 1 2; do
+        ZONESIGN_TEST_WRITER=$order patched "writer $order, day $k" \
+            "$T/d$k.zone" "$T/w$order$k.signed" --previous "$prev"
+        prev="$T/w$order$k.signed"
+        read -r wm we <<<"$(sed -n 's/.*stand-ins mended while it was written \([0-9]*\), after \([0-9]*\)$/\1 \2/p' "$prev.err")"
+        if [ $order = mid ]; then
+            check "writer mid, day $k: mended as OUT was written ($wm, $we)" \
+                test "${wm:-0}" -gt 0 -a "${we:-1}" = 0
+        else
+            check "writer end, day $k: mended after OUT was written ($wm, $we)" \
+                test "${we:-0}" -gt 0 -a "${wm:-1}" = 0
+        fi
+    done
+    check "writer $order: day 2 the same as the five-day run's day 2" \
+        cmp -s "$T/w${order}2.signed" "$T/d2.signed"
+done
+
 # --- b: the same input again ------------------------------------------------
 patched "same input" "$T/d5.zone" "$T/b.signed" --previous "$T/d5.signed"
 check "same input: identical to the previous output" cmp -s "$T/b.signed" "$T/d5.signed"
