@@ -881,6 +881,40 @@ out:
     return 0;
 }
 
+int cache_w_segs_from(struct cache_w *w, const struct cache *old, size_t k,
+                      size_t k2)
+{
+    if (k2 <= k)
+        return 0;
+    int r = arena_put(&w->segs, old->segs + k * SEG_SIZE,
+                      (k2 - k) * SEG_SIZE);
+    if (r)
+        return r;
+    w->nsegs += k2 - k;
+    w->zsize += old->segoff[k2] - old->segoff[k];
+    return 0;
+}
+
+void cache_w_seg_set(struct cache_w *w, uint64_t i,
+                     const uint8_t cd[CACHE_DIGEST],
+                     const uint8_t td[CACHE_DIGEST])
+{
+    uint8_t *e = w->segs.buf + i * SEG_SIZE;
+    memcpy(e, cd, CACHE_DIGEST);
+    memcpy(e + CACHE_DIGEST, td, CACHE_DIGEST);
+}
+
+uint64_t cache_w_nsegs(const struct cache_w *w)
+{
+    return w->nsegs;
+}
+
+void cache_w_segs_reset(struct cache_w *w)
+{
+    w->segs.len = 0;
+    w->nsegs = w->zsize = 0;
+}
+
 uint64_t cache_w_size(const struct cache_w *w)
 {
     return w->zsize;

@@ -365,6 +365,16 @@ int cache_w_add(struct cache_w *w, const uint8_t *rdata, uint16_t len);
  * length in octets). */
 int cache_w_seg(struct cache_w *w, const uint8_t cd[CACHE_DIGEST],
                 const uint8_t td[CACHE_DIGEST], uint32_t len);
+/* OLD's segments [K, K2), as they are (their octets copied unchanged). */
+int cache_w_segs_from(struct cache_w *w, const struct cache *old, size_t k,
+                      size_t k2);
+/* Segment I's digests set (it was added with others). */
+void cache_w_seg_set(struct cache_w *w, uint64_t i,
+                     const uint8_t cd[CACHE_DIGEST],
+                     const uint8_t td[CACHE_DIGEST]);
+/* The segments added so far; none again. */
+uint64_t cache_w_nsegs(const struct cache_w *w);
+void cache_w_segs_reset(struct cache_w *w);
 /* Writes the cache for the zone file of ZSIZE bytes (which its segments
  * must tile; origin of Z, SOA SERIAL) to a synced temporary file beside
  * PATH, whose name goes to *TMP (caller renames it to PATH, or unlinks

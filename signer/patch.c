@@ -334,8 +334,10 @@ struct kept {
 struct orun {
     size_t k, k2;      /* P's segments [k, k2) */
     bool edited;
+    bool pending;      /* its text digest to be made (stand-ins) */
     uint64_t at;       /* its offset in OUT */
     size_t doff, dlen; /* edited: its octets in p->dtext */
+    uint64_t segi;     /* edited: its segment in p->w */
 };
 
 /* Where a name's text went: in p->dtext, in run RUN. */
@@ -386,6 +388,8 @@ struct patch {
     arena_t dtext;
     struct fdig odig; /* OUT's digest */
     size_t fixed;     /* p->onm[0, fixed) have their signatures */
+    size_t pend;      /* p->runs[0, pend) have their digests */
+    EVP_MD_CTX *wmd;  /* the writer's */
     size_t mended[2]; /* runs mended while OUT was written, after */
     bool wdone;       /* OUT written */
     uint64_t wpos;    /* OUT's octets written */
@@ -721,6 +725,7 @@ static int load(struct patch *p)
     }
     if (changed > p->inlen / 2)
         return decline("more than half of the input changed");
+    trace_mark("patch: chunks matched");
     /* the first chunk and the changed ones, parsed in one scanner */
     uint64_t *off = malloc(3 * p->changed_chunks * sizeof(*off));
     if (!off)
@@ -757,6 +762,7 @@ static int load(struct patch *p)
             fprintf(stderr, "zonesign: trace: patch: %s\n", d.msg);
         return decline("the changed parts do not pass the checks");
     }
+    trace_mark("patch: changed parts checked");
     return 0;
 }
 
@@ -1298,7 +1304,7 @@ static int sign_prepare(struct patch *p)
     struct chunk *ch;
     int r;
     if (!(p->ch = ch = calloc(1, sizeof(*ch))) || cache_md_new(&p->md) != 0 ||
-        cache_w_new(&p->w) != 0)
+        cache_md_new(&p->wmd) != 0 || cache_w_new(&p->w) != 0)
         return -ENOMEM;
     ch->start = 0;
     ch->end = z->n;
@@ -1623,6 +1629,17 @@ static int oname_push(struct patch *p, struct oname on)
 
 static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf);
 
+/* An edited segment's digests: its text digest TD, and a content digest
+ * CD no content gives (so a later cache road prints it if ever needed). */
+static int seg_digests(struct patch *p, const uint8_t *t, size_t n,
+                       uint8_t cd[CACHE_DIGEST], uint8_t td[CACHE_DIGEST])
+{
+    int r = cache_text_digest(p->wmd, t, n, td);
+    for (int b = 0; !r && b < CACHE_DIGEST; b++)
+        cd[b] = td[b] ^ 0x5a;
+    return r;
+}
+
 /* Step 3e: OUT written beside itself from P and the names' text (which
  * may hold stand-in signatures): its runs into p->runs, the edited ones'
  * octets kept in p->dtext, and where each name's text went (p->onm).
@@ -1645,7 +1662,8 @@ static int write_out(struct patch *p)
          at_end = order && strcmp(order, "end") == 0;
     size_t nedited = 0;
     int r = 0;
-    p->nruns = p->nonm = p->ndead = p->fixed = 0;
+    p->nruns = p->nonm = p->ndead = p->fixed = p->pend = 0;
+    cache_w_segs_reset(p->w);
     p->mended[0] = p->mended[1] = 0;
     p->wdone = false;
     p->dtext.len = 0;
@@ -1676,10 +1694,11 @@ static int write_out(struct patch *p)
             k2++;
         uint64_t rs = cache_seg_off(pc, k),
                  re = k2 < nsegs ? cache_seg_off(pc, k2) : size;
-        struct orun ru = {k, k2, dirty[k] != 0, st.opos, 0, 0};
+        struct orun ru = {k, k2, dirty[k] != 0, false, st.opos, 0, 0, 0};
         if (!ru.edited) {
-            if (!(r = st_copy(&st, rs, re - rs, NULL)))
-                r = orun_push(p, ru);
+            if (!(r = st_copy(&st, rs, re - rs, NULL)) &&
+                !(r = orun_push(p, ru)))
+                r = cache_w_segs_from(p->w, pc, k, k2);
             k = k2;
             continue;
         }
@@ -1730,9 +1749,18 @@ static int write_out(struct patch *p)
         ru.dlen = p->dtext.len - ru.doff;
         if (!r && ru.dlen > UINT32_MAX)
             r = -EOVERFLOW;
-        if (!r && ru.dlen > 0 && !(r = orun_push(p, ru))) {
-            r = st_put(&st, p->dtext.buf + ru.doff, ru.dlen);
-            nedited++;
+        if (!r && ru.dlen > 0) {
+            /* its segment: its digests now, or once the stand-ins are
+             * mended */
+            ru.segi = cache_w_nsegs(p->w);
+            ru.pending = !st.kick;
+            uint8_t cd[CACHE_DIGEST] = {0}, td[CACHE_DIGEST] = {0};
+            if (!ru.pending)
+                r = seg_digests(p, p->dtext.buf + ru.doff, ru.dlen, cd, td);
+            if (!r && !(r = cache_w_seg(p->w, cd, td, (uint32_t)ru.dlen)) &&
+                !(r = orun_push(p, ru)) &&
+                !(r = st_put(&st, p->dtext.buf + ru.doff, ru.dlen)))
+                nedited++;
         }
         k = k2;
     }
@@ -1819,38 +1847,27 @@ static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf)
         }
     }
     p->fixed = p->nonm;
+    /* the segments written with stand-ins: their digests */
+    for (; p->pend < p->nruns && !r; p->pend++) {
+        struct orun *ru = &p->runs[p->pend];
+        uint8_t cd[CACHE_DIGEST], td[CACHE_DIGEST];
+        if (!ru->pending)
+            continue;
+        if (!(r = seg_digests(p, p->dtext.buf + ru->doff, ru->dlen, cd, td)))
+            cache_w_seg_set(p->w, ru->segi, cd, td);
+        ru->pending = false;
+    }
     return r;
 }
 
 /* After the writer: the signatures into OUT if it was done first (FIN,
- * ZF: the signed text), OUT's digest, and OUT's segments into p->w. */
+ * ZF: the signed text), and OUT's digest. */
 static int write_finish(struct patch *p, const arena_t *fin, const size_t *zf)
 {
-    const struct cache *pc = p->c->pcache;
     int r = fix_runs(p, fin, zf);
-    if (!r)
-        fdig_digest(&p->odig, p->out_file.dg);
-    for (size_t i = 0; i < p->nruns && !r; i++) {
-        const struct orun *ru = &p->runs[i];
-        if (!ru->edited) {
-            for (size_t q = ru->k; q < ru->k2 && !r; q++) {
-                const uint8_t *sr = cache_seg_rec(pc, q);
-                r = cache_w_seg(p->w, sr, sr + CACHE_DIGEST,
-                                get32(sr + 2 * CACHE_DIGEST));
-            }
-            continue;
-        }
-        uint8_t td[CACHE_DIGEST], cd[CACHE_DIGEST];
-        /* a content digest no content gives: printed if ever needed */
-        if (!(r = cache_text_digest(p->md, p->dtext.buf + ru->doff, ru->dlen,
-                                    td))) {
-            for (int b = 0; b < CACHE_DIGEST; b++)
-                cd[b] = td[b] ^ 0x5a;
-            r = cache_w_seg(p->w, cd, td, (uint32_t)ru->dlen);
-        }
-    }
     if (r)
         return r;
+    fdig_digest(&p->odig, p->out_file.dg);
     p->out_size = cache_w_size(p->w);
     return p->out_size == p->out_file.size
                ? 0
@@ -2475,6 +2492,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     fdig_free(&p->odig);
     chunk_free(p->ch);
     EVP_MD_CTX_free(p->md);
+    EVP_MD_CTX_free(p->wmd);
     cache_w_free(p->w);
     free(p->otmp);
     free(p->ctmp);
