@@ -645,52 +645,79 @@ static int load(struct patch *p)
     if (ck.ret)
         return decline("input not a regular file, or not fit for chunks");
     trace_mark("patch: chunked");
-    /* step 2: chunks matched by digest (the first never: it is read) */
-    size_t nold = (size_t)h->nchunks, slots = 16;
-    while (slots < 2 * nold)
-        slots *= 2;
-    uint32_t *slot = malloc(slots * sizeof(*slot));
+    /* step 2: chunks matched by digest (the first never: it is read).
+     * The input mostly keeps P's order: a chunk is looked for just after
+     * the last one matched (a few ahead: chunks changed or removed
+     * between); those not found there, among the old chunks not matched
+     * yet (a small table: moved chunks are found too) */
+    size_t nold = (size_t)h->nchunks;
     p->match = malloc(p->pc.n * sizeof(*p->match));
     p->gone = calloc(h->next_id + 1, 1);
-    if (!slot || !p->match || !p->gone) {
-        free(slot);
-        return -ENOMEM;
-    }
-    memset(slot, 0xff, slots * sizeof(*slot));
-    for (size_t k = 1; k < nold; k++) {
-        size_t s = (size_t)get32(p->x.chunks[k].dg) & (slots - 1);
-        while (slot[s] != UINT32_MAX)
-            s = (s + 1) & (slots - 1);
-        slot[s] = (uint32_t)k;
-    }
     uint8_t *used = calloc(nold + 1, 1);
-    if (!used) {
-        free(slot);
+    if (!p->match || !p->gone || !used) {
+        free(used);
         return -ENOMEM;
     }
-    uint64_t changed = 0;
+    const size_t ahead = 8;
+    size_t next = 1, missed = 0;
     for (size_t j = 0; j < p->pc.n; j++) {
         p->match[j] = UINT32_MAX;
-        for (size_t s = (size_t)get32(p->pc.dg[j]) & (slots - 1);
-             j > 0 && slot[s] != UINT32_MAX; s = (s + 1) & (slots - 1)) {
-            uint32_t k = slot[s];
+        for (size_t k = next; j > 0 && k < nold && k < next + ahead; k++)
             if (!used[k] &&
                 memcmp(p->x.chunks[k].dg, p->pc.dg[j], PIDX_DIGEST) == 0) {
                 used[k] = 1;
-                p->match[j] = k;
+                p->match[j] = (uint32_t)k;
+                next = k + 1;
                 break;
             }
+        missed += j > 0 && p->match[j] == UINT32_MAX;
+    }
+    if (missed > 0) {
+        size_t nfree = 0, slots = 16;
+        for (size_t k = 1; k < nold; k++)
+            nfree += !used[k];
+        while (slots < 2 * nfree)
+            slots *= 2;
+        uint32_t *slot = malloc(slots * sizeof(*slot));
+        if (!slot) {
+            free(used);
+            return -ENOMEM;
         }
+        memset(slot, 0xff, slots * sizeof(*slot));
+        for (size_t k = 1; k < nold; k++) {
+            if (used[k])
+                continue;
+            size_t s = (size_t)get32(p->x.chunks[k].dg) & (slots - 1);
+            while (slot[s] != UINT32_MAX)
+                s = (s + 1) & (slots - 1);
+            slot[s] = (uint32_t)k;
+        }
+        for (size_t j = 1; j < p->pc.n; j++) {
+            if (p->match[j] != UINT32_MAX)
+                continue;
+            for (size_t s = (size_t)get32(p->pc.dg[j]) & (slots - 1);
+                 slot[s] != UINT32_MAX; s = (s + 1) & (slots - 1)) {
+                uint32_t k = slot[s];
+                if (!used[k] && memcmp(p->x.chunks[k].dg, p->pc.dg[j],
+                                       PIDX_DIGEST) == 0) {
+                    used[k] = 1;
+                    p->match[j] = k;
+                    break;
+                }
+            }
+        }
+        free(slot);
+    }
+    uint64_t changed = 0;
+    for (size_t j = 0; j < p->pc.n; j++)
         if (p->match[j] == UINT32_MAX) {
             changed += p->pc.off[j + 1] - p->pc.off[j];
             p->changed_chunks++;
         }
-    }
     for (size_t k = 0; k < nold; k++)
         if (!used[k] && p->x.chunks[k].id <= h->next_id)
             p->gone[p->x.chunks[k].id] = 1;
     free(used);
-    free(slot);
     /* a name with records in several chunks, one of them gone: all of
      * them are read again (until no more such names) */
     if (h->nmulti) {
