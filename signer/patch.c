@@ -192,7 +192,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
     struct pchunks pc = {0};
     struct pidx_hdr h;
-    struct pwriter w = {.fd = -1};
+    struct pwriter w = {.fd = -1, .dfd = -1};
     char *in = NULL, *out = NULL;
     size_t inlen = 0, outlen = 0;
     const char *why = NULL;
@@ -1362,6 +1362,7 @@ static int sign_finish(struct patch *p, hsm_diag_t *hd, arena_t *fin,
     struct sctx *c = p->c;
     size_t *zt = malloc((p->nzn + 1) * sizeof(*zt));
     int r = zt ? chunk_sign(c, p->ch, hd) : -ENOMEM;
+    trace_mark("patch: HSMs done");
     if (!r)
         r = print_names(p, fin, zt);
     if (!r)
@@ -2343,8 +2344,12 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     p->zsp_out = path_ext(p->o->output, ".zsp");
     if (!p->zsc_out || !p->zsp_out)
         return -ENOMEM;
-    if ((r = sign_prepare(p)) || (r = edits(p)))
+    if ((r = sign_prepare(p)))
         return r;
+    trace_mark("patch: jobs and stand-ins");
+    if ((r = edits(p)))
+        return r;
+    trace_mark("patch: edits");
     /* the new index and OUT (with stand-ins) made while the HSMs sign */
     struct indexer ix = {p, 0, 0};
     struct writer wr = {p, 0};
@@ -2450,7 +2455,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         return -ENOMEM;
     p->c = c;
     p->o = o;
-    p->pfd = p->ofd = p->pw.fd = -1;
+    p->pfd = p->ofd = p->pw.fd = p->pw.dfd = -1;
     if (!o->previous || o->no_cache || o->previous_cache)
         r = 1;
     else if (o->no_patch)

@@ -630,15 +630,22 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
     return XXH3_64bits(&t, sizeof(t));
 }
 
+/* The index is written in PW_BUF pieces past the page cache (O_DIRECT)
+ * where the file system allows: it is read once, by the next run, and
+ * page-cache memory filled by copying costs more than the disk's DMA;
+ * the last piece and the header go through the page cache (they are not
+ * whole blocks). */
 #define PW_BUF (4u << 20)
+#define PW_BLOCK 4096u
 
 int pw_open(struct pwriter *w, const char *path)
 {
     size_t plen = strlen(path);
     memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    w->fd = w->dfd = -1;
     w->tmp = malloc(plen + 16);
-    w->buf = malloc(PW_BUF);
+    if (posix_memalign((void **)&w->buf, PW_BLOCK, PW_BUF) != 0)
+        w->buf = NULL;
     w->st = XXH3_createState();
     if (!w->tmp || !w->buf || !w->st) {
         pw_abort(w);
@@ -652,6 +659,7 @@ int pw_open(struct pwriter *w, const char *path)
         return -EIO;
     }
     fchmod(w->fd, 0644);
+    w->dfd = open(w->tmp, O_WRONLY | O_DIRECT);
     XXH3_64bits_reset(w->st);
     /* the header's place: written last (pidx_write_end), outside the
      * body's digest */
@@ -666,15 +674,29 @@ static void pw_flush(struct pwriter *w)
     /* the body's digest over whole buffers, not piece by piece */
     XXH3_64bits_update(w->st, w->buf + w->hfrom, w->len - w->hfrom);
     w->hfrom = 0;
+    /* whole blocks at a block's offset: directly (if refused, through
+     * the page cache from then on) */
+    size_t direct = w->dfd >= 0 && w->foff % PW_BLOCK == 0
+                        ? w->len / PW_BLOCK * PW_BLOCK
+                        : 0;
     for (size_t o = 0; !w->err && o < w->len;) {
-        ssize_t n = write(w->fd, w->buf + o, w->len - o);
+        bool d = o < direct;
+        ssize_t n = pwrite(d ? w->dfd : w->fd, w->buf + o,
+                           (d ? direct : w->len) - o, (off_t)(w->foff + o));
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && d && errno == EINVAL) {
+            close(w->dfd);
+            w->dfd = -1;
+            direct = 0;
+            continue;
+        }
         if (n <= 0)
             w->err = -EIO;
         else
             o += (size_t)n;
     }
+    w->foff += w->len;
     w->len = 0;
 }
 
@@ -715,6 +737,8 @@ void pw_abort(struct pwriter *w)
 {
     if (w->fd >= 0)
         close(w->fd);
+    if (w->dfd >= 0)
+        close(w->dfd);
     if (w->tmp)
         unlink(w->tmp);
     free(w->tmp);
@@ -722,7 +746,7 @@ void pw_abort(struct pwriter *w)
     if (w->st)
         XXH3_freeState(w->st);
     memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    w->fd = w->dfd = -1;
 }
 
 int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
