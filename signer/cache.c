@@ -909,6 +909,11 @@ uint64_t cache_w_nsegs(const struct cache_w *w)
     return w->nsegs;
 }
 
+int cache_w_segs_reserve(struct cache_w *w, size_t n)
+{
+    return arena_reserve(&w->segs, n * SEG_SIZE);
+}
+
 void cache_w_segs_reset(struct cache_w *w)
 {
     w->segs.len = 0;

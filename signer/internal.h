@@ -375,6 +375,8 @@ void cache_w_seg_set(struct cache_w *w, uint64_t i,
 /* The segments added so far; none again. */
 uint64_t cache_w_nsegs(const struct cache_w *w);
 void cache_w_segs_reset(struct cache_w *w);
+/* Room for N segments more, taken at once. */
+int cache_w_segs_reserve(struct cache_w *w, size_t n);
 /* Writes the cache for the zone file of ZSIZE bytes (which its segments
  * must tile; origin of Z, SOA SERIAL) to a synced temporary file beside
  * PATH, whose name goes to *TMP (caller renames it to PATH, or unlinks
@@ -564,6 +566,8 @@ struct fdig {
     uint8_t part[FDIG_BLOCK];
 };
 int fdig_feed(struct fdig *f, const void *p, size_t n);
+/* Room for the digests of a file of SIZE octets, taken at once. */
+int fdig_reserve(struct fdig *f, uint64_t size);
 /* The last, shorter block digested (no more feeding). */
 int fdig_end(struct fdig *f);
 /* Block B digested again from its octets (FDIG_BLOCK, or fewer for the

@@ -1491,7 +1491,7 @@ static int edits(struct patch *p)
  * writes of OUT start as it is written, so the sync at the end waits for
  * less.  OUT is written while the HSMs sign, with the stand-in
  * signatures (sign_prepare); write_finish puts the signatures in. */
-#define STREAM_BUF (4u << 20)
+#define STREAM_BUF (1u << 20)
 
 #define STREAM_IOV 512
 
@@ -1708,6 +1708,18 @@ static int write_out(struct patch *p)
     for (size_t k = 0; k < nsegs; k++)
         half += dirty[k] && (k == 0 || !dirty[k - 1]);
     half = (half + 1) / 2;
+    /* the memory it all needs, taken at once (fresh memory costs more
+     * than its size, the more so when it grows by copies) */
+    uint64_t dbytes = p->text.len;
+    for (size_t k = 0; k < nsegs; k++)
+        if (dirty[k])
+            dbytes += (k + 1 < nsegs ? cache_seg_off(pc, k + 1) : size) -
+                      cache_seg_off(pc, k);
+    if ((r = arena_reserve(&p->dtext, (size_t)dbytes)) ||
+        (r = cache_w_segs_reserve(p->w, nsegs + p->ned)) ||
+        (r = fdig_reserve(&st.ist, size)) ||
+        (r = fdig_reserve(&p->odig, size + dbytes)))
+        goto out;
     p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
     if (!p->otmp || (p->ofd = mkstemp(p->otmp)) < 0) {
         r = -EIO;
@@ -2123,6 +2135,29 @@ out:
     return r;
 }
 
+struct indexer {
+    struct patch *p;
+    int ret;
+    uint64_t sum;
+    pthread_t th;
+    bool threaded; /* and not joined yet */
+};
+
+static void index_join(struct indexer *ix)
+{
+    if (ix->threaded)
+        pthread_join(ix->th, NULL);
+    ix->threaded = false;
+}
+
+static void *index_run(void *arg)
+{
+    struct indexer *ix = arg;
+    ix->ret = new_index(ix->p, &ix->sum);
+    trace_mark("patch: index body written");
+    return NULL;
+}
+
 /* OUT synced on a thread of its own while OUT's cache is written. */
 struct outer {
     struct patch *p;
@@ -2141,8 +2176,7 @@ static void *sync_run(void *arg)
 
 /* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place.  OUT is synced on a
  * thread while its cache is written (and synced) and its index made. */
-static int commit(struct patch *p, int ri, uint64_t isum,
-                  signer_diag_t *diag)
+static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
@@ -2163,6 +2197,9 @@ static int commit(struct patch *p, int ri, uint64_t isum,
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)dropped);
     trace_mark("patch: cache written");
+    index_join(ix);
+    int ri = ix->ret;
+    uint64_t isum = ix->sum;
     if (threaded)
         pthread_join(th, NULL);
     trace_mark("patch: synced");
@@ -2237,19 +2274,6 @@ static double secs(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-struct indexer {
-    struct patch *p;
-    int ret;
-    uint64_t sum;
-};
-
-static void *index_run(void *arg)
-{
-    struct indexer *ix = arg;
-    ix->ret = new_index(ix->p, &ix->sum);
-    trace_mark("patch: index body written");
-    return NULL;
-}
 
 struct writer {
     struct patch *p;
@@ -2351,11 +2375,11 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return r;
     trace_mark("patch: edits");
     /* the new index and OUT (with stand-ins) made while the HSMs sign */
-    struct indexer ix = {p, 0, 0};
+    struct indexer ix = {p, 0, 0, 0, false};
     struct writer wr = {p, 0};
-    pthread_t ith, wth;
-    bool ithreaded = pthread_create(&ith, NULL, index_run, &ix) == 0;
-    if (!ithreaded)
+    pthread_t wth;
+    ix.threaded = pthread_create(&ix.th, NULL, index_run, &ix) == 0;
+    if (!ix.threaded)
         index_run(&ix);
     bool wthreaded = pthread_create(&wth, NULL, write_run, &wr) == 0;
     if (!wthreaded)
@@ -2371,15 +2395,19 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     } else {
         atomic_store_explicit(&p->fin_state, FIN_STOP, memory_order_release);
     }
-    if (ithreaded)
-        pthread_join(ith, NULL);
     if (wthreaded)
         pthread_join(wth, NULL);
+    /* the index is joined when it is needed (commit), or now if it is not
+     * (it reads the lengths in p->ztext: the same in the signed text if
+     * r is 0) */
+    if (r != 0)
+        index_join(&ix);
     if (r == 0 || r == 2) { /* the signed text from now on */
         arena_free(&p->text);
         p->text = fin;
         fin.buf = NULL;
-        memcpy(p->ztext, zf, (p->nzn + 1) * sizeof(*zf));
+        if (r == 2)
+            memcpy(p->ztext, zf, (p->nzn + 1) * sizeof(*zf));
     }
     if (r == 2 && wr.ret <= 0) {
         /* a signature of another length: the index and OUT again */
@@ -2406,11 +2434,13 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
             snprintf(diag->msg, sizeof(diag->msg), "signing: %.900s", hd.msg);
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
+    if (!wr.ret && !(r = cache_entries(p)) &&
+        !(r = write_finish(p, &p->text, p->ztext)))
+        r = commit(p, &ix, diag);
+    index_join(&ix);
     if (wr.ret)
         return wr.ret;
-    if ((r = cache_entries(p)) ||
-        (r = write_finish(p, &p->text, p->ztext)) ||
-        (r = commit(p, ix.ret, ix.sum, diag)))
+    if (r)
         return r;
     stats->records_in = p->nx.h.records_in;
     stats->rrsets = p->nx.h.rrsets;

@@ -153,13 +153,14 @@ struct cscan {
     uint64_t *off, *lines;
     uint8_t (*dg)[PIDX_DIGEST];
     size_t n, nd, cap, dcap, given;
+    size_t want; /* the arrays' first size, in cuts */
     int ret; /* 0, -1 unfit, -ENOMEM */
 };
 
 static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
 {
     if (cs->n == cs->cap) {
-        size_t c = cs->cap ? 2 * cs->cap : 4096;
+        size_t c = cs->cap ? 2 * cs->cap : cs->want > 4096 ? cs->want : 4096;
         uint64_t *o = realloc(cs->off, c * sizeof(*o));
         if (!o)
             return -ENOMEM;
@@ -172,7 +173,7 @@ static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
     }
     if (hash_before && cs->n > 0) {
         if (cs->nd == cs->dcap) {
-            size_t c = cs->dcap ? 2 * cs->dcap : 4096;
+            size_t c = cs->dcap ? 2 * cs->dcap : cs->cap;
             void *d = realloc(cs->dg, c * sizeof(*cs->dg));
             if (!d)
                 return -ENOMEM;
@@ -322,15 +323,25 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
 {
     size_t n = a->n + (b2 ? b2->n : 0);
     pc->n = n;
-    pc->off = malloc((n + 1) * sizeof(*pc->off));
-    pc->line = malloc((n + 1) * sizeof(*pc->line));
-    pc->dg = malloc((n + 1) * sizeof(*pc->dg));
-    if (!pc->off || !pc->line || !pc->dg)
-        return -ENOMEM;
-    memcpy(pc->off, a->off, a->n * sizeof(*pc->off));
-    memcpy(pc->line, a->lines, a->n * sizeof(*pc->line));
-    if (a->nd)
-        memcpy(pc->dg, a->dg, a->nd * sizeof(*pc->dg));
+    if (a->cap > n && a->dcap > n) {
+        /* the first scan's arrays, large enough: taken over (their pages
+         * are in use already; fresh memory costs more than its size) */
+        pc->off = a->off;
+        pc->line = a->lines;
+        pc->dg = a->dg;
+        a->off = a->lines = NULL;
+        a->dg = NULL;
+    } else {
+        pc->off = malloc((n + 1) * sizeof(*pc->off));
+        pc->line = malloc((n + 1) * sizeof(*pc->line));
+        pc->dg = malloc((n + 1) * sizeof(*pc->dg));
+        if (!pc->off || !pc->line || !pc->dg)
+            return -ENOMEM;
+        memcpy(pc->off, a->off, a->n * sizeof(*pc->off));
+        memcpy(pc->line, a->lines, a->n * sizeof(*pc->line));
+        if (a->nd)
+            memcpy(pc->dg, a->dg, a->nd * sizeof(*pc->dg));
+    }
     if (b2) {
         size_t k = a->n;
         if (b2->n) {
@@ -338,8 +349,8 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
             for (size_t i = 0; i < b2->n; i++)
                 pc->line[k + i] = b2->lines[i] + lines_a;
             /* the chunk across the join, then the second scan's */
-            XXH128_hash_t h = XXH3_128bits(a->b + a->off[k - 1],
-                                           b2->off[0] - a->off[k - 1]);
+            XXH128_hash_t h = XXH3_128bits(a->b + pc->off[k - 1],
+                                           b2->off[0] - pc->off[k - 1]);
             XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k - 1], h);
             if (b2->nd)
                 memcpy(pc->dg + k, b2->dg, b2->nd * sizeof(*pc->dg));
@@ -390,8 +401,11 @@ static void cs_second(struct cscan *s2, const char *b, size_t len, size_t m)
 
 int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
 {
+    /* room for a cut every 64 octets (a TLD has one every ~200): taken
+     * from the address space at once, its pages used only as needed, and
+     * never copied as they grow */
     struct cscan a = {.b = b, .len = len, .to = len, .line = 1,
-                      .lean = lean},
+                      .lean = lean, .want = len / 64 + 1},
                  s2, s0;
     memset(pc, 0, sizeof(*pc));
     int r = cs_cut(&a, 0, false);
@@ -408,6 +422,7 @@ int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
     bool two = false;
     if (m < len && owner_char(b[m])) {
         cs_second(&s2, b, len, m);
+        s2.want = (len - m) / 64 + 1;
         s0 = s2; /* what the second half assumes */
         two = s2.prev_tok && !s2.prev_bs &&
               pthread_create(&th, NULL, cs_run, &s2) == 0;
@@ -440,6 +455,7 @@ int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
         a.b = b;
         a.len = a.to = len;
         a.line = 1;
+        a.want = len / 64 + 1;
         if ((r = cs_cut(&a, 0, false)))
             return r;
         cs_run(&a);
@@ -516,6 +532,19 @@ static int fdig_push(struct fdig *f, uint64_t d)
         f->cap = cap;
     }
     f->bd[f->nb++] = d;
+    return 0;
+}
+
+int fdig_reserve(struct fdig *f, uint64_t size)
+{
+    size_t cap = (size_t)(size / FDIG_BLOCK) + 2;
+    if (cap <= f->cap)
+        return 0;
+    uint64_t *v = realloc(f->bd, cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    f->bd = v;
+    f->cap = cap;
     return 0;
 }
 
@@ -635,7 +664,7 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
  * page-cache memory filled by copying costs more than the disk's DMA;
  * the last piece and the header go through the page cache (they are not
  * whole blocks). */
-#define PW_BUF (4u << 20)
+#define PW_BUF (1u << 20)
 #define PW_BLOCK 4096u
 
 int pw_open(struct pwriter *w, const char *path)
