@@ -407,6 +407,15 @@ struct patch {
     uint64_t made, out_size;
     struct pidx_file out_file; /* OUT as written */
     uint64_t changed_chunks;
+    /* the old names of gone chunks, found on a thread while the changed
+     * parts are parsed */
+    struct {
+        size_t *v;
+        size_t n;
+        int ret;
+        pthread_t th;
+        bool threaded;
+    } goneold;
 };
 
 static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
@@ -594,6 +603,45 @@ static void *chunk_input(void *arg)
 }
 
 /* Steps 1 and 2: the index, the chunks, the changed parts parsed. */
+/* The old names whose records came from chunks that are gone (in
+ * canonical order): p->goneold. */
+static void *gone_scan(void *arg)
+{
+    struct patch *p = arg;
+    const struct pidx *x = &p->x;
+    size_t n = 0, cap = 1024;
+    size_t *v = malloc(cap * sizeof(*v));
+    p->goneold.ret = v ? 0 : -ENOMEM;
+    for (uint64_t i = 0; v && i < x->h.nnames; i++) {
+        const struct pidx_name *nm = &x->names[i];
+        if (!((nm->flags & PN_INPUT) && nm->chunk <= x->h.next_id &&
+              p->gone[nm->chunk]))
+            continue;
+        if (n == cap) {
+            size_t *q = realloc(v, 2 * cap * sizeof(*q));
+            if (!q) {
+                free(v);
+                v = NULL;
+                p->goneold.ret = -ENOMEM;
+                break;
+            }
+            v = q;
+            cap *= 2;
+        }
+        v[n++] = (size_t)i;
+    }
+    p->goneold.v = v;
+    p->goneold.n = v ? n : 0;
+    return NULL;
+}
+
+static void gone_join(struct patch *p)
+{
+    if (p->goneold.threaded)
+        pthread_join(p->goneold.th, NULL);
+    p->goneold.threaded = false;
+}
+
 static int load(struct patch *p)
 {
     struct sctx *c = p->c;
@@ -753,6 +801,10 @@ static int load(struct patch *p)
     if (changed > p->inlen / 2)
         return decline("more than half of the input changed");
     trace_mark("patch: chunks matched");
+    p->goneold.threaded = pthread_create(&p->goneold.th, NULL, gone_scan,
+                                         p) == 0;
+    if (!p->goneold.threaded)
+        gone_scan(p);
     /* the first chunk and the changed ones, parsed in one scanner */
     uint64_t *off = malloc(3 * p->changed_chunks * sizeof(*off));
     if (!off)
@@ -803,27 +855,11 @@ static int touched(struct patch *p)
     size_t skip = z->okey_len;
     /* names of chunks that are gone (the multi-chunk names: all of theirs
      * must be gone, they are checked below with the others) */
-    size_t nold = 0, cap = 1024;
-    size_t *old = malloc(cap * sizeof(*old));
-    if (!old)
-        return -ENOMEM;
-    for (uint64_t i = 0; i < x->h.nnames; i++) {
-        const struct pidx_name *nm = &x->names[i];
-        bool hit = (nm->flags & PN_INPUT) && nm->chunk <= x->h.next_id &&
-                   p->gone[nm->chunk];
-        if (!hit)
-            continue;
-        if (nold == cap) {
-            size_t *q = realloc(old, 2 * cap * sizeof(*q));
-            if (!q) {
-                free(old);
-                return -ENOMEM;
-            }
-            old = q;
-            cap *= 2;
-        }
-        old[nold++] = (size_t)i;
-    }
+    gone_join(p);
+    if (p->goneold.ret)
+        return p->goneold.ret;
+    size_t nold = p->goneold.n, *old = p->goneold.v;
+    p->goneold.v = NULL;
     /* merged with the new zone's names, in canonical order */
     size_t nz = 0;
     for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
@@ -1450,12 +1486,12 @@ static int edits(struct patch *p)
     uint64_t size = x->h.out.size;
     if (nsegs == 0)
         return decline("previous cache without segments");
+    size_t lb = 0; /* the edits are in order: each search starts there */
     for (size_t j = 0; j < p->ned; j++) {
         struct pedit *e = &p->ed[j];
         if (j > 0 && ed_cmp(&p->ed[j - 1], e) == 0)
             return decline("one name edited twice");
-        size_t lb;
-        e->oi = old_find(x, e->key, e->klen, &lb);
+        e->oi = old_find_from(x, e->key, e->klen, &lb);
         e->lb = lb;
         if (e->oi >= 0) {
             e->s = x->names[e->oi].off;
@@ -2523,6 +2559,8 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         if (p->ctmp)
             unlink(p->ctmp);
     }
+    gone_join(p);
+    free(p->goneold.v);
     if (p->pfd >= 0)
         close(p->pfd);
     pw_abort(&p->pw);
