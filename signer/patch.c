@@ -1520,42 +1520,60 @@ static int edits(struct patch *p)
     return 0;
 }
 
-/* P read and OUT written through two buffers of STREAM_BUF octets: P is
- * read in order, once, in large reads (a P cut short meanwhile is a
- * short read, not a SIGBUS), and OUT written in large writes, the
- * unchanged runs straight from where P was read into; the disk
- * writes of OUT start as it is written, so the sync at the end waits for
- * less.  OUT is written while the HSMs sign, with the stand-in
- * signatures (sign_prepare); write_finish puts the signatures in. */
+/* P read and OUT written through two batches, each with a buffer of P
+ * (ib) and one of assembled text (ob), STREAM_BUF octets each: P is read
+ * in order, once, in large reads (a P cut short meanwhile is a short
+ * read, not a SIGBUS), and OUT written in large writes, the unchanged
+ * runs straight from where P was read into.  A batch filled is written
+ * (and digested) by a thread of its own while the other is filled; the
+ * disk writes of OUT start as it is written once its text is final, so
+ * the sync at the end waits for less.  OUT is written while the HSMs
+ * sign, with the stand-in signatures (sign_prepare); fix_runs puts the
+ * signatures in. */
 #define STREAM_BUF (1u << 20)
 
-#define STREAM_IOV 512
+#define STREAM_IOV 4096
+
+struct sbatch {
+    uint8_t *ib, *ob;
+    uint64_t ioff; /* P's offset of ib[0] */
+    size_t ilen, olen;
+    /* OUT's pieces: runs of P in ib as they lie (not copied), and what
+     * was assembled in ob */
+    struct iovec iov[STREAM_IOV];
+    int niov;
+};
 
 struct stream {
     int in, out;
-    uint8_t *ib, *ob;
-    uint64_t ioff;    /* P's offset of ib[0] */
-    size_t ilen, olen;
+    struct sbatch b[2], *c; /* c: the batch being filled */
+    uint64_t icons;         /* P consumed up to here */
     uint64_t written, synced, opos;
     bool kick; /* start OUT's disk writes as it goes (its text is final) */
-    /* OUT's pieces not yet written: runs of P in ib as they lie (not
-     * copied), and what was assembled in ob */
-    struct iovec iov[STREAM_IOV];
-    int niov;
     /* P as read (in order, every octet once: it must be the file the
-     * index was written with), and OUT as written (with the stand-ins:
-     * their blocks are digested again when the signatures are in) */
+     * index was written with), and OUT as written (by the writing
+     * thread; with the stand-ins: their blocks are digested again when
+     * the signatures are in) */
     struct fdig ist, *ost;
     uint64_t iread;
+    /* the writing thread: the batch handed to it (NULL: none, it is
+     * idle), its first error */
+    pthread_t th;
+    bool threaded, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sbatch *handed;
+    int err;
 };
 
-static int st_flush(struct stream *st)
+/* Batch B to OUT: digested, written, its disk writes started. */
+static int batch_write(struct stream *st, struct sbatch *b)
 {
     int r = 0;
-    for (int i = 0; i < st->niov && !r; i++)
-        r = fdig_feed(st->ost, st->iov[i].iov_base, st->iov[i].iov_len);
-    struct iovec *v = st->iov;
-    int n = st->niov;
+    for (int i = 0; i < b->niov && !r; i++)
+        r = fdig_feed(st->ost, b->iov[i].iov_base, b->iov[i].iov_len);
+    struct iovec *v = b->iov;
+    int n = b->niov;
     while (n > 0 && !r) {
         ssize_t w = writev(st->out, v, n);
         if (w < 0 && errno == EINTR)
@@ -1576,8 +1594,6 @@ static int st_flush(struct stream *st)
             v->iov_len -= (size_t)w;
         }
     }
-    st->niov = 0;
-    st->olen = 0;
     if (!r && st->kick && st->written >= st->synced + (32u << 20)) {
         sync_file_range(st->out, (off_t)st->synced,
                         (off_t)(st->written - st->synced),
@@ -1587,42 +1603,114 @@ static int st_flush(struct stream *st)
     return r;
 }
 
-/* A piece of OUT at P (in ib or ob, N octets), after the ones before. */
-static int st_piece(struct stream *st, const uint8_t *p, size_t n)
+static void *batch_run(void *arg)
 {
-    st->opos += n;
-    if (st->niov > 0) {
-        struct iovec *l = &st->iov[st->niov - 1];
-        if ((const uint8_t *)l->iov_base + l->iov_len == p) {
-            l->iov_len += n; /* the run goes on */
-            return 0;
+    struct stream *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->handed && !st->stop)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (!st->handed)
+            break;
+        struct sbatch *b = st->handed;
+        pthread_mutex_unlock(&st->mu);
+        int r = batch_write(st, b);
+        pthread_mutex_lock(&st->mu);
+        if (r && !st->err)
+            st->err = r;
+        st->handed = NULL;
+        pthread_cond_broadcast(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* Waits until the writing thread is idle: its error, or 0. */
+static int st_idle(struct stream *st)
+{
+    if (!st->threaded)
+        return st->err;
+    pthread_mutex_lock(&st->mu);
+    while (st->handed)
+        pthread_cond_wait(&st->cv, &st->mu);
+    int r = st->err;
+    pthread_mutex_unlock(&st->mu);
+    return r;
+}
+
+/* The batch being filled handed to the writing thread (or written here);
+ * the other is filled from now on, with what is left of P in the first
+ * one's ib (not consumed yet) carried over. */
+static int st_flush(struct stream *st)
+{
+    struct sbatch *b = st->c, *nb = b == &st->b[0] ? &st->b[1] : &st->b[0];
+    int r = st_idle(st); /* the other batch written: free */
+    if (r)
+        return r;
+    if (b->niov > 0) {
+        if (st->threaded) {
+            pthread_mutex_lock(&st->mu);
+            st->handed = b;
+            pthread_cond_broadcast(&st->cv);
+            pthread_mutex_unlock(&st->mu);
+        } else if ((r = st->err = batch_write(st, b))) {
+            return r;
         }
     }
-    if (st->niov == STREAM_IOV) {
-        int r = st_flush(st);
-        if (r)
-            return r;
+    /* (the handed batch's ib is only read meanwhile) */
+    nb->niov = 0;
+    nb->olen = 0;
+    nb->ioff = st->icons;
+    nb->ilen = 0;
+    if (st->icons >= b->ioff && st->icons < b->ioff + b->ilen) {
+        nb->ilen = (size_t)(b->ioff + b->ilen - st->icons);
+        memcpy(nb->ib, b->ib + (st->icons - b->ioff), nb->ilen);
     }
-    st->iov[st->niov++] = (struct iovec){(void *)p, n};
+    st->c = nb;
+    if (!st->threaded)
+        b->niov = 0, b->olen = 0;
     return 0;
+}
+
+/* Everything handed written: OUT is all there. */
+static int st_drain(struct stream *st)
+{
+    int r = st_flush(st);
+    return r ? r : st_idle(st);
+}
+
+/* A piece of OUT at P (in the batch's ib or ob, N octets), after the ones
+ * before; there is room (st_room). */
+static void st_piece(struct stream *st, const uint8_t *p, size_t n)
+{
+    struct sbatch *b = st->c;
+    st->opos += n;
+    if (b->niov > 0) {
+        struct iovec *l = &b->iov[b->niov - 1];
+        if ((const uint8_t *)l->iov_base + l->iov_len == p) {
+            l->iov_len += n; /* the run goes on */
+            return;
+        }
+    }
+    b->iov[b->niov++] = (struct iovec){(void *)p, n};
 }
 
 /* Assembled octets to OUT (copied into ob). */
 static int st_put(struct stream *st, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        /* room for the octets and their piece first: a flush empties ob */
-        if (st->olen == STREAM_BUF || st->niov == STREAM_IOV) {
+        /* room for the octets and their piece first: a flush changes
+         * the batch */
+        if (st->c->olen == STREAM_BUF || st->c->niov == STREAM_IOV) {
             int r = st_flush(st);
             if (r)
                 return r;
         }
-        size_t k = STREAM_BUF - st->olen < n ? STREAM_BUF - st->olen : n;
-        memcpy(st->ob + st->olen, p, k);
-        int r = st_piece(st, st->ob + st->olen, k);
-        if (r)
-            return r;
-        st->olen += k;
+        struct sbatch *b = st->c;
+        size_t k = STREAM_BUF - b->olen < n ? STREAM_BUF - b->olen : n;
+        memcpy(b->ob + b->olen, p, k);
+        st_piece(st, b->ob + b->olen, k);
+        b->olen += k;
         p += k;
         n -= k;
     }
@@ -1630,37 +1718,84 @@ static int st_put(struct stream *st, const uint8_t *p, size_t n)
 }
 
 /* P's octets [OFF, OFF + N) to OUT as they lie (ARENA: appended there
- * instead). */
+ * instead); P is consumed in order. */
 static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
 {
+    if (off != st->icons)
+        return -ESTALE; /* not in order: never so */
     while (n > 0) {
-        if (off < st->ioff || off >= st->ioff + st->ilen) {
-            /* ib is read again: what points into it goes out first */
+        struct sbatch *b = st->c;
+        if (off < b->ioff || off >= b->ioff + b->ilen ||
+            (!a && b->niov == STREAM_IOV)) {
+            /* another batch (what points into this one's ib goes out
+             * first), and P read further into its ib */
             int r = st_flush(st);
             if (r)
                 return r;
-            ssize_t got;
-            do
-                got = pread(st->in, st->ib, STREAM_BUF, (off_t)off);
-            while (got < 0 && errno == EINTR);
-            if (got <= 0 || off != st->iread)
-                return -ESTALE; /* cut short, or not read in order */
-            st->ioff = off;
-            st->ilen = (size_t)got;
-            if ((r = fdig_feed(&st->ist, st->ib, st->ilen)))
-                return r;
-            st->iread += st->ilen;
+            b = st->c;
+            if (off >= b->ioff + b->ilen) {
+                ssize_t got;
+                do
+                    got = pread(st->in, b->ib, STREAM_BUF, (off_t)off);
+                while (got < 0 && errno == EINTR);
+                if (got <= 0 || off != st->iread)
+                    return -ESTALE; /* cut short, or not read in order */
+                b->ioff = off;
+                b->ilen = (size_t)got;
+                if ((r = fdig_feed(&st->ist, b->ib, b->ilen)))
+                    return r;
+                st->iread += b->ilen;
+            }
         }
-        size_t at = (size_t)(off - st->ioff), k = st->ilen - at;
+        size_t at = (size_t)(off - b->ioff), k = b->ilen - at;
         if (k > n)
             k = (size_t)n;
-        int r = a ? arena_put(a, st->ib + at, k) : st_piece(st, st->ib + at, k);
-        if (r)
-            return r;
+        if (a) {
+            int r = arena_put(a, b->ib + at, k);
+            if (r)
+                return r;
+        } else {
+            st_piece(st, b->ib + at, k);
+        }
         off += k;
         n -= k;
+        st->icons = off;
     }
     return 0;
+}
+
+static int st_open(struct stream *st)
+{
+    for (int i = 0; i < 2; i++)
+        if (!(st->b[i].ib = malloc(STREAM_BUF)) ||
+            !(st->b[i].ob = malloc(STREAM_BUF)))
+            return -ENOMEM;
+    st->c = &st->b[0];
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->threaded = pthread_create(&st->th, NULL, batch_run, st) == 0;
+    return 0;
+}
+
+static void st_close(struct stream *st)
+{
+    if (st->threaded) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = true;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->th, NULL);
+        st->threaded = false;
+    }
+    if (st->c) {
+        pthread_mutex_destroy(&st->mu);
+        pthread_cond_destroy(&st->cv);
+    }
+    for (int i = 0; i < 2; i++) {
+        free(st->b[i].ib);
+        free(st->b[i].ob);
+    }
+    fdig_free(&st->ist);
 }
 
 static int orun_push(struct patch *p, struct orun ru)
@@ -1714,7 +1849,7 @@ static int write_out(struct patch *p)
     size_t nsegs = cache_nsegs(pc);
     uint64_t size = p->x.h.out.size;
     uint8_t *dirty = calloc(nsegs, 1);
-    struct stream st = {.in = p->pfd, .ost = &p->odig};
+    struct stream st = {.in = p->pfd, .ost = &p->odig, .err = 0};
     /* the names' text: with stand-ins until the signed text is there */
     uint8_t *const *text = &p->text.buf;
     const size_t *zt = p->ztext;
@@ -1732,9 +1867,7 @@ static int write_out(struct patch *p)
     p->wdone = false;
     p->dtext.len = 0;
     fdig_free(&p->odig);
-    st.ib = malloc(STREAM_BUF);
-    st.ob = malloc(STREAM_BUF);
-    if (!dirty || !st.ib || !st.ob) {
+    if (!dirty) {
         r = -ENOMEM;
         goto out;
     }
@@ -1763,6 +1896,8 @@ static int write_out(struct patch *p)
     }
     fchmod(p->ofd, 0644);
     st.out = p->ofd;
+    if ((r = st_open(&st)))
+        goto out;
     size_t j = 0;
     for (size_t k = 0; k < nsegs && !r;) {
         size_t k2 = k;
@@ -1790,7 +1925,7 @@ static int write_out(struct patch *p)
                 r = -ECANCELED;
                 break;
             }
-            if (fs == FIN_READY && !(r = st_flush(&st))) {
+            if (fs == FIN_READY && !(r = st_drain(&st))) {
                 p->wpos = st.written;
                 if ((r = fix_runs(p, p->fin, p->fzt)))
                     break;
@@ -1841,7 +1976,7 @@ static int write_out(struct patch *p)
         k = k2;
     }
     if (!r)
-        r = st_flush(&st);
+        r = st_drain(&st);
     if (!r && !(r = fdig_end(&st.ist)) && !(r = fdig_end(&p->odig))) {
         /* P as the index knows it? */
         uint8_t dg[16];
@@ -1852,9 +1987,7 @@ static int write_out(struct patch *p)
         p->wdone = true;
     }
 out:
-    fdig_free(&st.ist);
-    free(st.ib);
-    free(st.ob);
+    st_close(&st);
     free(dirty);
     if (r == -ESTALE)
         return decline("the previous zone is not the one its index was "
