@@ -2449,6 +2449,32 @@ struct writer {
     int ret;
 };
 
+/* The signing (sign_finish), whose signed text goes to the writer as
+ * soon as it is there (FIN_STOP if there is none). */
+struct signing {
+    struct patch *p;
+    hsm_diag_t hd;
+    arena_t fin;
+    size_t *zf;
+    int ret;
+};
+
+static void *sign_run(void *arg)
+{
+    struct signing *sg = arg;
+    struct patch *p = sg->p;
+    sg->ret = sign_finish(p, &sg->hd, &sg->fin, &sg->zf);
+    trace_mark("patch: signed");
+    if (sg->ret == 0) {
+        p->fin = &sg->fin;
+        p->fzt = sg->zf;
+        atomic_store_explicit(&p->fin_state, FIN_READY, memory_order_release);
+    } else {
+        atomic_store_explicit(&p->fin_state, FIN_STOP, memory_order_release);
+    }
+    return NULL;
+}
+
 static void *write_run(void *arg)
 {
     struct writer *wr = arg;
@@ -2540,10 +2566,22 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     if ((r = sign_prepare(p)))
         return r;
     trace_mark("patch: jobs and stand-ins");
-    if ((r = edits(p)))
+    /* the HSMs sign from now on (on a thread of their own, which hands the
+     * signed text to the writer); meanwhile the edits, then the new index
+     * and OUT (with stand-ins) */
+    struct signing sg = {p, {{0}}, {0}, NULL, 0};
+    pthread_t sth;
+    bool sthreaded = pthread_create(&sth, NULL, sign_run, &sg) == 0;
+    if (!sthreaded)
+        sign_run(&sg);
+    if ((r = edits(p))) {
+        if (sthreaded)
+            pthread_join(sth, NULL);
+        arena_free(&sg.fin);
+        free(sg.zf);
         return r;
+    }
     trace_mark("patch: edits");
-    /* the new index and OUT (with stand-ins) made while the HSMs sign */
     struct indexer ix = {p, 0, 0, 0, false};
     struct writer wr = {p, 0};
     pthread_t wth;
@@ -2553,17 +2591,12 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     bool wthreaded = pthread_create(&wth, NULL, write_run, &wr) == 0;
     if (!wthreaded)
         write_run(&wr);
-    arena_t fin = {0};
-    size_t *zf = NULL;
-    r = sign_finish(p, &hd, &fin, &zf);
-    trace_mark("patch: signed");
-    if (r == 0) { /* to the writer */
-        p->fin = &fin;
-        p->fzt = zf;
-        atomic_store_explicit(&p->fin_state, FIN_READY, memory_order_release);
-    } else {
-        atomic_store_explicit(&p->fin_state, FIN_STOP, memory_order_release);
-    }
+    if (sthreaded)
+        pthread_join(sth, NULL);
+    r = sg.ret;
+    hd = sg.hd;
+    arena_t fin = sg.fin;
+    size_t *zf = sg.zf;
     if (wthreaded)
         pthread_join(wth, NULL);
     /* the index is joined when it is needed (commit), or now if it is not
