@@ -2356,6 +2356,7 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         sync_run(&sy);
     int r;
     uint64_t dropped = 0;
+    trace_mark("patch: sync started");
     if (p->ndead > 1)
         qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
     if (p->nlive > 1)
@@ -2637,8 +2638,10 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
     if (!wr.ret && !(r = cache_entries(p)) &&
-        !(r = write_finish(p, &p->text, p->ztext)))
+        !(r = write_finish(p, &p->text, p->ztext))) {
+        trace_mark("patch: OUT finished");
         r = commit(p, &ix, diag);
+    }
     index_join(&ix);
     if (wr.ret)
         return wr.ret;
