@@ -2359,8 +2359,6 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     trace_mark("patch: sync started");
     if (p->ndead > 1)
         qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
-    if (p->nlive > 1)
-        qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
     r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out, c->z,
                           c->serial, &p->ctmp, &dropped);
     if (tracing())
@@ -2598,6 +2596,11 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     hd = sg.hd;
     arena_t fin = sg.fin;
     size_t *zf = sg.zf;
+    /* while OUT is still being written: OUT.zsc's new entries, and the
+     * reused signatures in order (the segments, the writer's, are apart) */
+    int ce = r == 0 || r == 2 ? cache_entries(p) : 0;
+    if (ce == 0 && p->nlive > 1)
+        qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
     if (wthreaded)
         pthread_join(wth, NULL);
     /* the index is joined when it is needed (commit), or now if it is not
@@ -2637,8 +2640,7 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
             snprintf(diag->msg, sizeof(diag->msg), "signing: %.900s", hd.msg);
         return r >= HSM_ERROR_BASE && r < HSM_ERROR_MAX ? SIGNER_EHSM : r;
     }
-    if (!wr.ret && !(r = cache_entries(p)) &&
-        !(r = write_finish(p, &p->text, p->ztext))) {
+    if (!wr.ret && !(r = ce) && !(r = write_finish(p, &p->text, p->ztext))) {
         trace_mark("patch: OUT finished");
         r = commit(p, &ix, diag);
     }
