@@ -704,14 +704,17 @@ static void pw_flush(struct pwriter *w)
     XXH3_64bits_update(w->st, w->buf + w->hfrom, w->len - w->hfrom);
     w->hfrom = 0;
     /* whole blocks at a block's offset: directly (if refused, through
-     * the page cache from then on) */
+     * the page cache from then on); but the first block, where the header
+     * goes at the end, through the page cache (so it is not read back) */
     size_t direct = w->dfd >= 0 && w->foff % PW_BLOCK == 0
                         ? w->len / PW_BLOCK * PW_BLOCK
-                        : 0;
+                        : 0,
+           from = w->foff == 0 && direct ? PW_BLOCK : 0;
     for (size_t o = 0; !w->err && o < w->len;) {
-        bool d = o < direct;
+        bool d = o >= from && o < direct;
         ssize_t n = pwrite(d ? w->dfd : w->fd, w->buf + o,
-                           (d ? direct : w->len) - o, (off_t)(w->foff + o));
+                           (d ? direct : o < from ? from : w->len) - o,
+                           (off_t)(w->foff + o));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && d && errno == EINVAL) {
