@@ -548,6 +548,9 @@ int pw_finish(struct pwriter *w, uint64_t *sum);
 void pw_abort(struct pwriter *w);
 int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
                    uint64_t sum);
+/* *P (an array of *CAP elements of SIZE octets) grown to hold NEED,
+ * doubling; 0 or -ENOMEM. */
+int vec_grow(void **p, size_t *cap, size_t need, size_t size);
 /* FD's first LEN octets mapped read-only, faulted in at once (a file
  * just written or read is in the page cache: this costs page tables, not
  * copies into fresh memory); NULL if it cannot be.  munmap to free. */

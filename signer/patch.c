@@ -1800,30 +1800,18 @@ static void st_close(struct stream *st)
 
 static int orun_push(struct patch *p, struct orun ru)
 {
-    if (p->nruns == p->runcap) {
-        size_t cap = p->runcap ? 2 * p->runcap : 1024;
-        struct orun *v = realloc(p->runs, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        p->runs = v;
-        p->runcap = cap;
-    }
-    p->runs[p->nruns++] = ru;
-    return 0;
+    int r = vec_grow((void **)&p->runs, &p->runcap, p->nruns + 1, sizeof(ru));
+    if (!r)
+        p->runs[p->nruns++] = ru;
+    return r;
 }
 
 static int oname_push(struct patch *p, struct oname on)
 {
-    if (p->nonm == p->onmcap) {
-        size_t cap = p->onmcap ? 2 * p->onmcap : 1024;
-        struct oname *v = realloc(p->onm, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        p->onm = v;
-        p->onmcap = cap;
-    }
-    p->onm[p->nonm++] = on;
-    return 0;
+    int r = vec_grow((void **)&p->onm, &p->onmcap, p->nonm + 1, sizeof(on));
+    if (!r)
+        p->onm[p->nonm++] = on;
+    return r;
 }
 
 static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf);
@@ -1873,17 +1861,18 @@ static int write_out(struct patch *p)
     }
     for (size_t j = 0; j < p->ned; j++)
         dirty[p->ed[j].seg] = 1;
-    size_t half = 0; /* (ZONESIGN_TEST_WRITER=mid: half the edited runs) */
-    for (size_t k = 0; k < nsegs; k++)
-        half += dirty[k] && (k == 0 || !dirty[k - 1]);
-    half = (half + 1) / 2;
     /* the memory it all needs, taken at once (fresh memory costs more
-     * than its size, the more so when it grows by copies) */
+     * than its size, the more so when it grows by copies); the edited
+     * runs counted (ZONESIGN_TEST_WRITER=mid waits after half of them) */
     uint64_t dbytes = p->text.len;
+    size_t half = 0;
     for (size_t k = 0; k < nsegs; k++)
-        if (dirty[k])
+        if (dirty[k]) {
+            half += k == 0 || !dirty[k - 1];
             dbytes += (k + 1 < nsegs ? cache_seg_off(pc, k + 1) : size) -
                       cache_seg_off(pc, k);
+        }
+    half = (half + 1) / 2;
     if ((r = arena_reserve(&p->dtext, (size_t)dbytes)) ||
         (r = cache_w_segs_reserve(p->w, nsegs + p->ned)) ||
         (r = fdig_reserve(&st.ist, size)) ||

@@ -523,16 +523,10 @@ size_t pchunks_of_line(const struct pchunks *pc, uint64_t line)
 
 static int fdig_push(struct fdig *f, uint64_t d)
 {
-    if (f->nb == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 4096;
-        uint64_t *v = realloc(f->bd, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        f->bd = v;
-        f->cap = cap;
-    }
-    f->bd[f->nb++] = d;
-    return 0;
+    int r = vec_grow((void **)&f->bd, &f->cap, f->nb + 1, sizeof(*f->bd));
+    if (!r)
+        f->bd[f->nb++] = d;
+    return r;
 }
 
 int fdig_reserve(struct fdig *f, uint64_t size)
@@ -930,7 +924,7 @@ uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
     return streamed ? XXH3_64bits_digest(&st) : XXH3_64bits(buf, n);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
+int vec_grow(void **p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return 0;
@@ -1076,7 +1070,7 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
                 seen |= multi[m].chunk == k;
             if (seen)
                 continue;
-            if ((r = grow((void **)&multi, &mcap, h->nmulti + 2,
+            if ((r = vec_grow((void **)&multi, &mcap, h->nmulti + 2,
                           sizeof(*multi))))
                 break;
             if (nch == 1)
@@ -1166,9 +1160,9 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
             size_t bo = hl + 1 + n3.rdata[hl];
             l.bmoff = h->bm_len;
             l.bmlen = (uint32_t)(n3.rdlen - bo);
-            if ((r = grow((void **)&chain, &ccap, h->nchain + 1,
+            if ((r = vec_grow((void **)&chain, &ccap, h->nchain + 1,
                           sizeof(*chain))) ||
-                (r = grow((void **)&bm, &bcap, h->bm_len + l.bmlen, 1)))
+                (r = vec_grow((void **)&bm, &bcap, h->bm_len + l.bmlen, 1)))
                 break;
             memcpy(bm + h->bm_len, n3.rdata + bo, l.bmlen);
             h->bm_len += l.bmlen;
