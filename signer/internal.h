@@ -62,7 +62,8 @@ int arena_put(arena_t *a, const void *p, size_t n);
 void arena_free(arena_t *a);
 
 /* ZONESIGN_TRACE=1: one line on stderr with wall and process CPU seconds
- * since the first call (for measuring the phases; off by default). */
+ * since the first call, and the calling thread's CPU seconds (for
+ * measuring the phases; off by default). */
 void trace_mark(const char *what);
 
 /* fsyncs the directory holding PATH (after a rename into it). */

@@ -903,10 +903,15 @@ static int touched(struct patch *p)
             }
             if (!(t->raw & PN_DELEG))
                 t->raw &= (uint8_t)~PN_DS;
-            t->oi = old_find_from(x, r.key, r.klen, &cursor);
+            /* a name of a gone chunk is where the merge found it; the
+             * others (new, or moved from a chunk still there) searched */
+            if (d == 0) {
+                t->oi = (int64_t)old[k++];
+                cursor = old[k - 1];
+            } else {
+                t->oi = old_find_from(x, r.key, r.klen, &cursor);
+            }
             i = e;
-            if (d == 0)
-                k++;
         } else {
             const struct pidx_name *nm = &x->names[old[k]];
             t->key = x->keys + nm->koff;
@@ -1487,11 +1492,21 @@ static int edits(struct patch *p)
     if (nsegs == 0)
         return decline("previous cache without segments");
     size_t lb = 0; /* the edits are in order: each search starts there */
+    size_t tj = 0; /* the names that may have changed know their old place */
     for (size_t j = 0; j < p->ned; j++) {
         struct pedit *e = &p->ed[j];
         if (j > 0 && ed_cmp(&p->ed[j - 1], e) == 0)
             return decline("one name edited twice");
-        e->oi = old_find_from(x, e->key, e->klen, &lb);
+        int d = 1;
+        while (tj < p->nt && (d = key_cmp(p->t[tj].key, p->t[tj].klen,
+                                          e->key, e->klen)) < 0)
+            tj++;
+        if (d == 0 && p->t[tj].oi >= 0) {
+            e->oi = p->t[tj].oi;
+            lb = (size_t)e->oi;
+        } else {
+            e->oi = old_find_from(x, e->key, e->klen, &lb);
+        }
         e->lb = lb;
         if (e->oi >= 0) {
             e->s = x->names[e->oi].off;
@@ -2118,6 +2133,77 @@ static int multi_push(struct pidx *nx, size_t *n, size_t *cap, uint64_t name,
     return 0;
 }
 
+/* The old names [I, END) unchanged, to the new index: each moved by
+ * DELTA in OUT, its key after the keys before it (*KL), a kept name's
+ * chunk its new id, a name in several chunks listed again (*NN: the new
+ * index of name I).  In batches, not name by name: most of a large
+ * zone's names are such. */
+struct span_out {
+    struct patch *p;
+    const uint32_t *ids;
+    struct piece **kp;
+    size_t *nkp, *kpcap, *nm, *mcap, *ki, *mi;
+    uint64_t *nn, *kl, *rrsets, *nsigned;
+};
+
+static int names_span(struct span_out *so, uint64_t i, uint64_t end,
+                      int64_t delta)
+{
+    struct patch *p = so->p;
+    const struct pidx *x = &p->x;
+    struct pidx_name b[256];
+    int r = 0;
+    while (i < end && !r) {
+        size_t k = end - i < 256 ? (size_t)(end - i) : 256;
+        memcpy(b, &x->names[i], k * sizeof(*b));
+        uint64_t kl0 = *so->kl, kl = kl0, rs = 0, sg = 0;
+        uint64_t nk = *so->ki < p->nkept ? p->kept[*so->ki].oi : UINT64_MAX;
+        uint64_t nmu = *so->mi < x->h.nmulti ? x->multi[*so->mi].name
+                                              : UINT64_MAX;
+        for (size_t q = 0; q < k; q++) {
+            struct pidx_name *n = &b[q];
+            uint64_t oi = i + q;
+            n->off = (uint64_t)((int64_t)n->off + delta);
+            n->koff = (uint32_t)kl;
+            kl += n->klen;
+            rs += n->rrsets;
+            sg += n->nsigned;
+            while (nk < oi) /* (kept names are sorted, and all old) */
+                nk = ++*so->ki < p->nkept ? p->kept[*so->ki].oi : UINT64_MAX;
+            if (nk == oi)
+                n->chunk = so->ids[p->kept[*so->ki].ck];
+            while (nmu < oi)
+                nmu = ++*so->mi < x->h.nmulti ? x->multi[*so->mi].name
+                                              : UINT64_MAX;
+            for (; nmu == oi && !r;
+                 nmu = ++*so->mi < x->h.nmulti ? x->multi[*so->mi].name
+                                               : UINT64_MAX)
+                r = multi_push(&p->nx, so->nm, so->mcap, *so->nn + q,
+                               x->multi[*so->mi].chunk);
+        }
+        if (r)
+            break;
+        /* their keys: one piece where the old keys lie end to end */
+        const struct pidx_name *f = &x->names[i], *l = &x->names[i + k - 1];
+        if ((uint64_t)l->koff + l->klen - f->koff == kl - kl0) {
+            r = pieces_add(so->kp, so->nkp, so->kpcap, x->keys + f->koff,
+                           (size_t)(kl - kl0));
+        } else {
+            for (size_t q = 0; q < k && !r; q++)
+                r = pieces_add(so->kp, so->nkp, so->kpcap,
+                               x->keys + x->names[i + q].koff,
+                               x->names[i + q].klen);
+        }
+        pw_put(&p->pw, b, k * sizeof(*b));
+        *so->kl = kl;
+        *so->rrsets += rs;
+        *so->nsigned += sg;
+        *so->nn += k;
+        i += k;
+    }
+    return r;
+}
+
 static int new_index(struct patch *p, uint64_t *sum)
 {
     const struct pidx *x = &p->x;
@@ -2147,15 +2233,22 @@ static int new_index(struct patch *p, uint64_t *sum)
     int64_t delta = 0;
     size_t j = 0, mi = 0, ki = 0;
     size_t zi = 0, zrec = 0; /* the new zone's zi-th name starts at zrec */
-    for (uint64_t i = 0; i <= x->h.nnames && !r; i++) {
+    struct span_out so = {p, ids, &kp, &nkp, &kpcap, &nm, &mcap, &ki, &mi,
+                          &nn, &kl, &rrsets, &nsigned};
+    for (uint64_t i = 0; i <= x->h.nnames && !r;) {
+        /* the old names before the next edit: unchanged */
+        uint64_t stop = j < p->ned && p->ed[j].lb < x->h.nnames
+                            ? p->ed[j].lb
+                            : x->h.nnames;
+        if (stop > i && (r = names_span(&so, i, stop, delta)))
+            break;
+        if (stop > i)
+            i = stop;
         /* the edits before old name i (or at it) */
-        const uint8_t *ok = i < x->h.nnames ? x->keys + x->names[i].koff
-                                              : NULL;
-        size_t okl = i < x->h.nnames ? x->names[i].klen : 0;
-        bool replaced = false;
-        while (j < p->ned && !r && (!ok || p->ed[j].lb <= i)) {
+        bool last = i == x->h.nnames, replaced = false;
+        while (j < p->ned && !r && (last || p->ed[j].lb <= i)) {
             const struct pedit *e = &p->ed[j++];
-            replaced |= ok && e->oi == (int64_t)i;
+            replaced |= !last && e->oi == (int64_t)i;
             if (e->zi < 0) {
                 delta -= (int64_t)(e->e - e->s);
                 continue;
@@ -2220,30 +2313,12 @@ static int new_index(struct patch *p, uint64_t *sum)
             nn++;
             delta += (int64_t)tl - (int64_t)(e->e - e->s);
         }
-        if (!ok || r)
+        if (last || r)
             break;
-        if (replaced)
-            continue;
-        struct pidx_name n = x->names[i];
-        n.off = (uint64_t)((int64_t)n.off + delta);
-        while (ki < p->nkept && p->kept[ki].oi < i)
-            ki++;
-        if (ki < p->nkept && p->kept[ki].oi == i)
-            n.chunk = ids[p->kept[ki].ck];
-        n.koff = (uint32_t)kl;
-        if ((r = pieces_add(&kp, &nkp, &kpcap, ok, okl)))
+        /* old name i itself, unless an edit took its place */
+        if (!replaced && (r = names_span(&so, i, i + 1, delta)))
             break;
-        kl += okl;
-        rrsets += n.rrsets;
-        nsigned += n.nsigned;
-        while (mi < x->h.nmulti && x->multi[mi].name < i)
-            mi++;
-        for (; mi < x->h.nmulti && x->multi[mi].name == i && !r; mi++)
-            r = multi_push(nx, &nm, &mcap, nn, x->multi[mi].chunk);
-        if (r)
-            break;
-        pw_put(w, &n, sizeof(n));
-        nn++;
+        i++;
     }
     if (r)
         goto out;
@@ -2274,13 +2349,17 @@ static int new_index(struct patch *p, uint64_t *sum)
     if (nm)
         pw_put(w, nx->multi, nm * sizeof(*nx->multi));
     pw_end(w);
-    for (size_t q = 0; q < p->pc.n; q++) {
-        struct pidx_chunk ck = {0};
-        memcpy(ck.dg, p->pc.dg[q], PIDX_DIGEST);
-        ck.id = ids[q];
-        ck.nrec = p->match[q] != UINT32_MAX ? x->chunks[p->match[q]].nrec
-                                            : p->nrec[q];
-        pw_put(w, &ck, sizeof(ck));
+    for (size_t q = 0; q < p->pc.n;) {
+        struct pidx_chunk ck[256];
+        size_t k = p->pc.n - q < 256 ? p->pc.n - q : 256;
+        for (size_t a = 0; a < k; a++, q++) {
+            memcpy(ck[a].dg, p->pc.dg[q], PIDX_DIGEST);
+            ck[a].id = ids[q];
+            ck[a].nrec = p->match[q] != UINT32_MAX
+                             ? x->chunks[p->match[q]].nrec
+                             : p->nrec[q];
+        }
+        pw_put(w, ck, k * sizeof(*ck));
     }
     pw_end(w);
     nx->h.nchain = p->nnc;

@@ -43,9 +43,10 @@ void trace_mark(const char *what)
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     if (on == 0)
         return;
-    struct timespec w, c;
+    struct timespec w, c, t;
     clock_gettime(CLOCK_MONOTONIC, &w);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     pthread_mutex_lock(&mu);
     if (on < 0) {
         on = getenv("ZONESIGN_TRACE") != NULL;
@@ -53,11 +54,14 @@ void trace_mark(const char *what)
         c0 = c;
     }
     if (on)
-        fprintf(stderr, "zonesign: trace: %-24s wall %.3f cpu %.3f\n", what,
+        fprintf(stderr,
+                "zonesign: trace: %-24s wall %.3f cpu %.3f thread %.3f\n",
+                what,
                 (double)(w.tv_sec - w0.tv_sec) +
                     (double)(w.tv_nsec - w0.tv_nsec) / 1e9,
                 (double)(c.tv_sec - c0.tv_sec) +
-                    (double)(c.tv_nsec - c0.tv_nsec) / 1e9);
+                    (double)(c.tv_nsec - c0.tv_nsec) / 1e9,
+                (double)t.tv_sec + (double)t.tv_nsec / 1e9);
     pthread_mutex_unlock(&mu);
 }
 
