@@ -234,19 +234,47 @@ static int ent_cmp(const void *a, const void *b)
     return memcmp(a, b, CACHE_DIGEST);
 }
 
-/* Writes N bytes to F and into the running checksum. */
-static int put_all(FILE *f, EVP_MD_CTX *m, const void *p, size_t n)
+/* A cache file being written: the file, its running checksum (SHA-256,
+ * kept in the file), and optionally the whole file's digest as the patch
+ * index records it (XXH3-128, so it need not be read back). */
+struct cput {
+    FILE *f;
+    EVP_MD_CTX *m;
+    XXH3_state_t *x;
+    uint64_t n;
+};
+
+/* Writes N bytes to the file and into the running checksum (if SUMMED). */
+static int put_raw(struct cput *o, const void *p, size_t n, bool summed)
 {
     if (n == 0)
         return 0;
-    if (!EVP_DigestUpdate(m, p, n) || fwrite(p, 1, n, f) != n)
+    if ((summed && !EVP_DigestUpdate(o->m, p, n)) || fwrite(p, 1, n, o->f) != n)
         return -EIO;
+    if (o->x)
+        XXH3_128bits_update(o->x, p, n);
+    o->n += n;
     return 0;
 }
 
+static int put_all(struct cput *o, const void *p, size_t n)
+{
+    return put_raw(o, p, n, true);
+}
+
+/* The checksum at the end of the file. */
+static int put_sum(struct cput *o)
+{
+    uint8_t h[EVP_MAX_MD_SIZE];
+    unsigned l = 0;
+    if (!EVP_DigestFinal_ex(o->m, h, &l) || l != 32)
+        return -EIO;
+    return put_raw(o, h, 32, false);
+}
+
 /* The cache's header: format, the zone file's size, serial, origin. */
-static int put_header(FILE *f, EVP_MD_CTX *m, uint64_t zsize,
-                      uint32_t serial, const zone_t *z)
+static int put_header(struct cput *o, uint64_t zsize, uint32_t serial,
+                      const zone_t *z)
 {
     uint8_t h[32];
     memcpy(h, MAGIC, 4);
@@ -256,8 +284,8 @@ static int put_header(FILE *f, EVP_MD_CTX *m, uint64_t zsize,
     put64(h + 16, zsize);
     put32(h + 24, serial);
     put32(h + 28, (uint32_t)z->origin_len);
-    int r = put_all(f, m, h, 32);
-    return r ? r : put_all(f, m, z->origin, z->origin_len);
+    int r = put_all(o, h, 32);
+    return r ? r : put_all(o, z->origin, z->origin_len);
 }
 
 /* A temporary file TMP (its template) to write a cache to; NULL and
@@ -294,36 +322,31 @@ static int tmp_close(FILE *f, const char *tmp, bool sync, int r)
     return r;
 }
 
-static int write_body(FILE *f, EVP_MD_CTX *m, struct cache_w *w,
-                      const zone_t *z, uint32_t serial)
+static int write_body(struct cput *o, struct cache_w *w, const zone_t *z,
+                      uint32_t serial)
 {
     uint8_t h[64];
     int r;
-    if ((r = put_header(f, m, w->zsize, serial, z)))
+    if ((r = put_header(o, w->zsize, serial, z)))
         return r;
     if (w->n > 1)
         qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
     put64(h, w->n);
-    if ((r = put_all(f, m, h, 8)))
+    if ((r = put_all(o, h, 8)))
         return r;
     for (size_t i = 0; i < w->n; i++) {
         memcpy(h, w->ent[i].dg, CACHE_DIGEST);
         put64(h + CACHE_DIGEST, w->ent[i].off);
-        if ((r = put_all(f, m, h, IDX_SIZE)))
+        if ((r = put_all(o, h, IDX_SIZE)))
             return r;
     }
     put64(h, w->data.len);
-    if ((r = put_all(f, m, h, 8)) ||
-        (r = put_all(f, m, w->data.buf, w->data.len)))
+    if ((r = put_all(o, h, 8)) || (r = put_all(o, w->data.buf, w->data.len)))
         return r;
     put64(h, w->nsegs);
-    if ((r = put_all(f, m, h, 8)) ||
-        (r = put_all(f, m, w->segs.buf, w->segs.len)))
+    if ((r = put_all(o, h, 8)) || (r = put_all(o, w->segs.buf, w->segs.len)))
         return r;
-    unsigned l = 0;
-    if (!EVP_DigestFinal_ex(m, h, &l) || fwrite(h, 1, 32, f) != 32)
-        return -EIO;
-    return 0;
+    return put_sum(o);
 }
 
 int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
@@ -344,7 +367,8 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     }
     if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
         goto out;
-    r = tmp_close(f, tmp, true, write_body(f, m, w, z, serial));
+    struct cput o = {f, m, NULL, 0};
+    r = tmp_close(f, tmp, true, write_body(&o, w, z, serial));
 out:
     if (r)
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
@@ -767,7 +791,8 @@ static uint64_t dropped_before(const struct span *sp, const uint64_t *sum,
 int cache_patch_write(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
                       void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, char **tmpname, uint64_t *dropped)
+                      uint32_t serial, char **tmpname, uint64_t *dropped,
+                      uint64_t *fsize, uint8_t fdg[16])
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -814,13 +839,16 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     for (size_t i = 0; i < nsp; i++)
         sum[i] = (i ? sum[i - 1] : 0) + sp[i].len;
     *dropped = nsp;
+    XXH3_state_t xs;
+    XXH3_128bits_reset(&xs);
     if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
         goto out;
+    struct cput po = {f, m, &xs, 0}, *cp = &po;
     if (w->n > 1)
         qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
-    if (!(r = put_header(f, m, w->zsize, serial, z))) {
+    if (!(r = put_header(cp, w->zsize, serial, z))) {
         put64(h, old->n - nsp + w->n);
-        r = put_all(f, m, h, 8);
+        r = put_all(cp, h, 8);
     }
     /* the index: OLD's kept entries (offsets less the dropped octets
      * before them) merged with W's (their data after OLD's) */
@@ -842,29 +870,31 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
             put64(h + CACHE_DIGEST, dkeep + w->ent[j].off);
             j++;
         }
-        r = put_all(f, m, h, IDX_SIZE);
+        r = put_all(cp, h, IDX_SIZE);
     }
     if (!r) {
         put64(h, dkeep + w->data.len);
-        r = put_all(f, m, h, 8);
+        r = put_all(cp, h, 8);
     }
     /* OLD's data between the dropped entries, then W's */
     uint64_t at = 0;
     for (size_t k = 0; k <= nsp && !r; k++) {
         uint64_t e = k < nsp ? sp[k].off : old->dlen;
-        r = put_all(f, m, d + at, e - at);
+        r = put_all(cp, d + at, e - at);
         at = k < nsp ? sp[k].off + sp[k].len : e;
     }
     if (!r)
-        r = put_all(f, m, w->data.buf, w->data.len);
+        r = put_all(cp, w->data.buf, w->data.len);
     if (!r) {
         put64(h, w->nsegs);
-        if (!(r = put_all(f, m, h, 8)))
-            r = put_all(f, m, w->segs.buf, w->segs.len);
+        if (!(r = put_all(cp, h, 8)))
+            r = put_all(cp, w->segs.buf, w->segs.len);
     }
-    unsigned l = 0;
-    if (!r && (!EVP_DigestFinal_ex(m, h, &l) || fwrite(h, 1, 32, f) != 32))
-        r = -EIO;
+    if (!r && !(r = put_sum(cp))) {
+        *fsize = cp->n;
+        XXH128_canonicalFromHash((XXH128_canonical_t *)fdg,
+                                 XXH3_128bits_digest(&xs));
+    }
     /* not synced: a cache torn by a crash fails its checksum (the cache
      * road) or its digest in the patch index (the patch road), and the
      * next run is only slower */

@@ -429,11 +429,13 @@ uint64_t cache_w_size(const struct cache_w *w);
 /* OLD's entries but those whose first RRSIG DEAD (may be NULL) says
  * are gone with their RRsets (*DROPPED gets their number), and W's (new
  * RRsets); W's segments (the new file's, of W's size): a temporary file
- * beside PATH (*TMP), not synced. */
+ * beside PATH (*TMP), not synced; its size and XXH3-128 digest (as
+ * pidx_file_get gives them) into *FSIZE, FDG. */
 int cache_patch_write(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
                       void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, char **tmp, uint64_t *dropped);
+                      uint32_t serial, char **tmp, uint64_t *dropped,
+                      uint64_t *fsize, uint8_t fdg[16]);
 
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule

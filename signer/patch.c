@@ -2424,11 +2424,12 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         sync_run(&sy);
     int r;
     uint64_t dropped = 0;
+    struct pidx_file zsc; /* (into the new index's header once it is joined) */
     trace_mark("patch: sync started");
     if (p->ndead > 1)
         qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
     r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out, c->z,
-                          c->serial, &p->ctmp, &dropped);
+                          c->serial, &p->ctmp, &dropped, &zsc.size, zsc.dg);
     if (tracing())
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)dropped);
@@ -2467,8 +2468,8 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     }
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
-    if (r == 0 && ri == 0 && p->pw.fd >= 0 &&
-        pidx_file_get(p->zsc_out, &p->nx.h.zsc) == 0) {
+    if (r == 0 && ri == 0 && p->pw.fd >= 0) {
+        p->nx.h.zsc = zsc;
         p->nx.h.out = p->out_file;
         p->nx.h.serial = c->serial;
         p->nx.h.min_exp = c->sig_min_exp < p->x.h.min_exp ? c->sig_min_exp
