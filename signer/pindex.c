@@ -44,6 +44,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -142,7 +145,7 @@ struct cscan {
     size_t len, from, to;
     /* state at a line start */
     size_t pfree;        /* no cut before offset pfree (parentheses) */
-    size_t nextp;        /* next '(' not yet looked at */
+    size_t nextp;        /* the '(' before it are looked at */
     uint64_t line;
     const char *prev_owner, *prev_tok; /* group, text of the last owner */
     size_t prev_olen, prev_tl;
@@ -202,27 +205,87 @@ static void *cs_run(void *arg)
     return NULL;
 }
 
+/* The newlines of a text, 64 octets at a time: a bit per octet, and one
+ * per '(' or '"' (the octets that may open a group or a string). */
+struct nlscan {
+    const char *b;
+    size_t len, base; /* the masks cover [base, base + 64) */
+    uint64_t nl, sp;
+};
+
+static void nl_masks(struct nlscan *s)
+{
+    const char *p = s->b + s->base;
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n'), op = _mm_set1_epi8('('),
+                  qu = _mm_set1_epi8('"');
+    uint64_t mn = 0, ms = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        mn |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl))
+              << (16 * k);
+        ms |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(
+                  _mm_cmpeq_epi8(v, op), _mm_cmpeq_epi8(v, qu)))
+              << (16 * k);
+    }
+#else
+    uint64_t mn = 0, ms = 0;
+    for (int k = 0; k < 64; k++) {
+        mn |= (uint64_t)(p[k] == '\n') << k;
+        ms |= (uint64_t)(p[k] == '(' || p[k] == '"') << k;
+    }
+#endif
+    s->nl = mn;
+    s->sp = ms;
+}
+
+/* The first newline at POS or after it, or the text's length; *SP: is
+ * there a '(' or '"' between (if not, the line needs no look for them). */
+static size_t nl_next(struct nlscan *s, size_t pos, bool *sp)
+{
+    *sp = false;
+    for (;;) {
+        if (pos >= s->len)
+            return s->len;
+        if (pos < s->base || pos >= s->base + 64) {
+            s->base = pos & ~(size_t)63;
+            if (s->base + 64 > s->len) { /* the tail: the plain way */
+                const char *nl = memchr(s->b + pos, '\n', s->len - pos);
+                s->base = SIZE_MAX - 64; /* (no masks) */
+                *sp = true;
+                return nl ? (size_t)(nl - s->b) : s->len;
+            }
+            nl_masks(s);
+        }
+        uint64_t from = ~(uint64_t)0 << (pos - s->base),
+                 m = s->nl & from;
+        if (m) {
+            /* the octets before the newline */
+            uint64_t before = (m & -m) - 1;
+            *sp |= (s->sp & from & before) != 0;
+            return s->base + (size_t)__builtin_ctzll(m);
+        }
+        *sp |= (s->sp & from) != 0;
+        pos = s->base + 64;
+    }
+}
+
 static void cs_scan(struct cscan *cs)
 {
     const char *b = cs->b;
     size_t len = cs->len;
-    /* quotes and parentheses are looked for up to the scan's end only */
-    size_t lim = cs->to;
-    const char *nq = cs->from < lim ? memchr(b + cs->from, '"',
-                                             lim - cs->from)
-                                    : NULL;
+    struct nlscan ns = {b, len, SIZE_MAX - 64, 0, 0};
     for (size_t ls = cs->from; ls < cs->to; cs->line++) {
-        const char *nl = memchr(b + ls, '\n', len - ls);
-        size_t le = nl ? (size_t)(nl - b) : len;
-        /* parentheses opened on this line */
-        while (cs->nextp <= le) {
-            const char *p = cs->nextp < lim
-                                ? memchr(b + cs->nextp, '(', lim - cs->nextp)
-                                : NULL;
-            if (!p || (size_t)(p - b) > le) {
-                cs->nextp = p ? (size_t)(p - b) : lim + 1;
+        bool sp;
+        size_t le = nl_next(&ns, ls, &sp);
+        while (sp) {
+            /* parentheses opened on this line (from where the groups
+             * before ended) */
+            size_t from = cs->nextp > ls ? cs->nextp : ls;
+            const char *p = from < le ? memchr(b + from, '(', le - from)
+                                      : NULL;
+            if (!p)
                 break;
-            }
             size_t x = (size_t)(p - b), e = paren_end(b, len, ls, x);
             if (e == SIZE_MAX) {
                 cs->ret = -1;
@@ -233,12 +296,10 @@ static void cs_scan(struct cscan *cs)
             cs->nextp = (e > x ? e : x + 1);
         }
         /* a quoted string left open at the end of a line */
-        if (nq && (size_t)(nq - b) < le) {
-            if (quote_open(b, ls, le) && ls >= cs->pfree) {
-                cs->ret = -1;
-                return;
-            }
-            nq = le < lim ? memchr(b + le, '"', lim - le) : NULL;
+        if (sp && memchr(b + ls, '"', le - ls) && quote_open(b, ls, le) &&
+            ls >= cs->pfree) {
+            cs->ret = -1;
+            return;
         }
         char c0 = b[ls];
         if (c0 == '$') {
@@ -257,10 +318,18 @@ static void cs_scan(struct cscan *cs)
             /* the owner's group: its last label, which a delegation and
              * its glue share (a relative name); absolute names are never
              * cut before */
-            size_t ol = 0, g = 0;
-            while (ls + ol < le && (unsigned char)b[ls + ol] > ' ')
-                ol++;
-            if (memchr(b + ls, '\\', ol)) { /* escapes: the careful way */
+            size_t ol = 0, g = 0, dot = SIZE_MAX;
+            bool esc = false;
+            for (; ls + ol < le; ol++) {
+                unsigned char ch = (unsigned char)b[ls + ol];
+                if (ch <= ' ')
+                    break;
+                if (ch == '.')
+                    dot = ol;
+                else if (ch == '\\')
+                    esc = true;
+            }
+            if (esc) { /* escapes: the careful way */
                 ol = 0;
                 while (ls + ol < le && b[ls + ol] != ' ' &&
                        b[ls + ol] != '\t' && b[ls + ol] != '\r') {
@@ -273,8 +342,7 @@ static void cs_scan(struct cscan *cs)
                 if (ol > le - ls)
                     ol = le - ls;
             } else {
-                const char *d = memrchr(b + ls, '.', ol);
-                g = d ? (size_t)(d - (b + ls)) + 1 : 0;
+                g = dot != SIZE_MAX ? dot + 1 : 0;
             }
             bool absolute = ol > 0 && b[ls + ol - 1] == '.';
             const char *grp = b + ls + g;
