@@ -252,6 +252,14 @@ typedef struct hsm_job {
  * submit batches at once. */
 int hsm_pool_sign(struct hsm_pool *pool, hsm_job_t *jobs, size_t n,
                   hsm_diag_t *diag);
+/* Jobs hsm_pool_sign signed in an earlier batch, checked again when a
+ * later one has ended: those an HSM signed before it was taken out for a
+ * bad signature are signed again by the others (as hsm_pool_sign does
+ * for its own batch).  For a caller that splits one set of signatures
+ * over several batches.  Returns 0, HSM_ENOHSM (then no job may be
+ * used) or another error. */
+int hsm_pool_redo_tainted(struct hsm_pool *pool, hsm_job_t *jobs, size_t n,
+                          hsm_diag_t *diag);
 
 typedef struct hsm_stat {
     const char *token;

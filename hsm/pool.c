@@ -217,25 +217,11 @@ static int submit(struct hsm_pool *p, hsm_job_t *jobs, size_t n)
     return rc;
 }
 
-int hsm_pool_sign(struct hsm_pool *p, hsm_job_t *jobs, size_t n,
-                  hsm_diag_t *diag)
+/* What an HSM signed before it was caught signing wrongly (it is
+ * tainted), signed again by the others: 0, or the error of a batch. */
+static int redo_tainted(struct hsm_pool *p, hsm_job_t *jobs, size_t n)
 {
-    int rc;
-    for (size_t i = 0; i < n; i++) {
-        if (jobs[i].key >= p->ks->count || jobs[i].sig == NULL ||
-            (jobs[i].data == NULL && jobs[i].len != 0)) {
-            diag_set(diag, "job %zu: bad key index or buffer", i);
-            return -EINVAL;
-        }
-        if (p->ks->keys[jobs[i].key].state == HSM_STATE_REMOVED) {
-            diag_set(diag, "job %zu: key %s is removed", i,
-                     p->ks->keys[jobs[i].key].label);
-            return HSM_ENOKEY;
-        }
-        jobs[i].hsm = 0;
-    }
-    rc = submit(p, jobs, n);
-    /* Redo what an HSM signed before it was caught signing wrongly. */
+    int rc = 0;
     while (rc == 0) {
         size_t redo = 0, r = 0;
         hsm_job_t *again;
@@ -258,6 +244,43 @@ int hsm_pool_sign(struct hsm_pool *p, hsm_job_t *jobs, size_t n,
             }
         free(again);
     }
+    return rc;
+}
+
+int hsm_pool_sign(struct hsm_pool *p, hsm_job_t *jobs, size_t n,
+                  hsm_diag_t *diag)
+{
+    int rc;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].key >= p->ks->count || jobs[i].sig == NULL ||
+            (jobs[i].data == NULL && jobs[i].len != 0)) {
+            diag_set(diag, "job %zu: bad key index or buffer", i);
+            return -EINVAL;
+        }
+        if (p->ks->keys[jobs[i].key].state == HSM_STATE_REMOVED) {
+            diag_set(diag, "job %zu: key %s is removed", i,
+                     p->ks->keys[jobs[i].key].label);
+            return HSM_ENOKEY;
+        }
+        jobs[i].hsm = 0;
+    }
+    rc = submit(p, jobs, n);
+    if (rc == 0)
+        rc = redo_tainted(p, jobs, n);
+    if (rc == HSM_ENOHSM)
+        diag_set(diag, "no HSM left in rotation: nothing signed");
+    return rc;
+}
+
+int hsm_pool_redo_tainted(struct hsm_pool *p, hsm_job_t *jobs, size_t n,
+                          hsm_diag_t *diag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].hsm == 0 || jobs[i].hsm > p->set->n) {
+            diag_set(diag, "job %zu: not signed by an HSM of the pool", i);
+            return -EINVAL;
+        }
+    int rc = redo_tainted(p, jobs, n);
     if (rc == HSM_ENOHSM)
         diag_set(diag, "no HSM left in rotation: nothing signed");
     return rc;

@@ -24,6 +24,10 @@
  *     authoritative) decides the NSEC3 records to add, remove or change
  *     (with their chain neighbours); then the names and NSEC3 records are
  *     signed (signatures of unchanged RRsets from P.zsc) and printed.
+ *     The changed DS RRsets are known first: they go to the HSMs in a
+ *     batch of their own as soon as the names are, while the chain is
+ *     worked out on the other core; the rest goes in a second batch, and
+ *     what an HSM caught signing wrongly signed in either is signed again.
  *     The text lengths are known before the HSMs sign (stand-in
  *     signatures of the keys' lengths), so the new index and OUT are made
  *     while they sign.  OUT is P with those names' text replaced,
@@ -416,6 +420,18 @@ struct patch {
         pthread_t th;
         bool threaded;
     } goneold;
+    /* the changed DS RRsets, signed early (early_start); per job of P->ch,
+     * the early job it takes its signature from, +1 (0: none) */
+    struct {
+        struct chunk *ch;
+        uint32_t *slot; /* early jobs by hash of key and signed data */
+        size_t nslot;
+        hsm_diag_t hd;
+        int ret;
+        pthread_t th;
+        bool threaded;
+    } early;
+    uint32_t *pre;
 };
 
 static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
@@ -1360,6 +1376,167 @@ static int print_names(struct patch *p, arena_t *text, size_t *zt)
     return 0;
 }
 
+/* Step 3b (early): the DS RRsets of the names that may have changed are
+ * signed on a thread of their own while the chain, the jobs and the
+ * edits are worked out (one core has nothing else to do then).  Their
+ * jobs are made as sign_prepare makes them (chunk_build on the zone
+ * with only those RRsets to sign: reused signatures are found the same
+ * way); sign_prepare's jobs with the same key and the same signed data
+ * take these signatures instead of being signed again. */
+static uint64_t job_hash(const uint8_t *d, uint32_t len, uint32_t key)
+{
+    return XXH3_64bits_withSeed(d, len, key);
+}
+
+static void *early_run(void *arg)
+{
+    struct patch *p = arg;
+    struct chunk *ch = p->early.ch;
+    p->early.ret = hsm_pool_sign(p->c->pool, ch->jobs, ch->njobs,
+                                 &p->early.hd);
+    trace_mark("patch: early DS signed");
+    return NULL;
+}
+
+static void early_join(struct patch *p)
+{
+    if (p->early.threaded)
+        pthread_join(p->early.th, NULL);
+    p->early.threaded = false;
+}
+
+static int early_start(struct patch *p)
+{
+    struct sctx *c = p->c;
+    zone_t *z = c->z;
+    size_t nds = 0;
+    int r;
+    /* only the DS RRsets of delegations to sign (mark_signed sets every
+     * record's flag again later) */
+    for (size_t i = 0; i < z->n;) {
+        size_t e = zone_run_end(z, i, false);
+        rec_t r0;
+        rec_at(z, i, &r0);
+        const struct tname *t = t_find(p, r0.key, r0.klen);
+        uint8_t f = t ? t->nflags : 0;
+        for (size_t j = i; j < e; j++) {
+            rec_t q;
+            rec_at(z, j, &q);
+            uint8_t *fp = rec_flags_ptr(z, q.off);
+            bool sign = q.type == T_DS && (f & PN_DELEG) && !(f & PN_OCCL);
+            *fp = (uint8_t)(sign ? (*fp | RF_SIGN) : (*fp & ~RF_SIGN));
+            nds += sign;
+        }
+        i = e;
+    }
+    if (nds == 0)
+        return 0;
+    struct chunk *ch = calloc(1, sizeof(*ch));
+    if (!ch || (!p->md && cache_md_new(&p->md) != 0)) {
+        free(ch);
+        return -ENOMEM;
+    }
+    p->early.ch = ch;
+    ch->start = 0;
+    ch->end = z->n;
+    if ((r = chunk_build(c, ch, p->md)))
+        return r;
+    if (ch->njobs == 0)
+        return 0;
+    size_t ns = 16;
+    while (ns < 2 * ch->njobs)
+        ns *= 2;
+    if (!(ch->sigs = calloc(ch->njobs, c->sigmax)) ||
+        !(p->early.slot = malloc(ns * sizeof(*p->early.slot))))
+        return -ENOMEM;
+    ch->sigcap = ch->njobs * c->sigmax;
+    memset(p->early.slot, 0xff, ns * sizeof(*p->early.slot));
+    p->early.nslot = ns;
+    for (size_t j = 0; j < ch->njobs; j++) {
+        hsm_job_t *jb = &ch->jobs[j];
+        jb->data = ch->data.buf + (uintptr_t)jb->data;
+        jb->sig = ch->sigs + j * c->sigmax;
+        size_t s0 = (size_t)job_hash(jb->data, jb->len, jb->key) & (ns - 1);
+        while (p->early.slot[s0] != UINT32_MAX)
+            s0 = (s0 + 1) & (ns - 1);
+        p->early.slot[s0] = (uint32_t)j;
+    }
+    p->early.threaded =
+        pthread_create(&p->early.th, NULL, early_run, p) == 0;
+    if (!p->early.threaded)
+        early_run(p);
+    return 0;
+}
+
+/* P->ch's jobs that an early job signs: P->pre. */
+static int early_match(struct patch *p)
+{
+    struct chunk *ch = p->ch, *ec = p->early.ch;
+    if (!ec || !p->early.slot || ch->njobs == 0)
+        return 0;
+    if (!(p->pre = calloc(ch->njobs, sizeof(*p->pre))))
+        return -ENOMEM;
+    size_t ns = p->early.nslot;
+    for (size_t j = 0; j < ch->njobs; j++) {
+        const hsm_job_t *jb = &ch->jobs[j];
+        const uint8_t *d = ch->data.buf + (uintptr_t)jb->data;
+        for (size_t s0 = (size_t)job_hash(d, jb->len, jb->key) & (ns - 1);
+             p->early.slot[s0] != UINT32_MAX; s0 = (s0 + 1) & (ns - 1)) {
+            const hsm_job_t *e = &ec->jobs[p->early.slot[s0]];
+            if (e->key == jb->key && e->len == jb->len &&
+                memcmp(e->data, d, jb->len) == 0) {
+                p->pre[j] = p->early.slot[s0] + 1;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* P->ch signed: the jobs no early job signs in one batch, the others
+ * from the early ones; then every job an HSM signed before it was caught
+ * signing wrongly (in either batch) signed again. */
+static int patch_sign(struct patch *p, hsm_diag_t *hd)
+{
+    struct sctx *c = p->c;
+    struct chunk *ch = p->ch, *ec = p->early.ch;
+    if (!p->pre) {
+        early_join(p);
+        return chunk_sign(c, ch, hd);
+    }
+    size_t nr = 0;
+    hsm_job_t *rest = malloc(ch->njobs * sizeof(*rest));
+    int r = rest ? 0 : -ENOMEM;
+    for (size_t j = 0; !r && j < ch->njobs; j++) {
+        hsm_job_t *jb = &ch->jobs[j];
+        jb->data = ch->data.buf + (uintptr_t)jb->data;
+        jb->sig = ch->sigs + j * c->sigmax;
+        if (!p->pre[j])
+            rest[nr++] = *jb;
+    }
+    if (!r)
+        r = hsm_pool_sign(c->pool, rest, nr, hd);
+    for (size_t j = 0, k = 0; !r && j < ch->njobs; j++)
+        if (!p->pre[j]) {
+            ch->jobs[j].sig_len = rest[k].sig_len;
+            ch->jobs[j].hsm = rest[k++].hsm;
+        }
+    free(rest);
+    early_join(p);
+    if (!r && p->early.ret) {
+        r = p->early.ret;
+        *hd = p->early.hd;
+    }
+    for (size_t j = 0; !r && j < ch->njobs; j++)
+        if (p->pre[j]) {
+            const hsm_job_t *e = &ec->jobs[p->pre[j] - 1];
+            memcpy(ch->jobs[j].sig, e->sig, e->sig_len);
+            ch->jobs[j].sig_len = e->sig_len;
+            ch->jobs[j].hsm = e->hsm;
+        }
+    return r ? r : hsm_pool_redo_tainted(c->pool, ch->jobs, ch->njobs, hd);
+}
+
 /* Step 3c: the signing jobs, and the names printed with stand-in
  * signatures of the lengths the keys give (ECDSA, EdDSA and RSA
  * signatures have one length per key): the edits and the new index need
@@ -1371,7 +1548,8 @@ static int sign_prepare(struct patch *p)
     zone_t *z = c->z;
     struct chunk *ch;
     int r;
-    if (!(p->ch = ch = calloc(1, sizeof(*ch))) || cache_md_new(&p->md) != 0 ||
+    if (!(p->ch = ch = calloc(1, sizeof(*ch))) ||
+        (!p->md && cache_md_new(&p->md) != 0) ||
         cache_md_new(&p->wmd) != 0 || cache_w_new(&p->w) != 0)
         return -ENOMEM;
     ch->start = 0;
@@ -1386,6 +1564,8 @@ static int sign_prepare(struct patch *p)
             ch->jobs[j].sig = ch->sigs + j * c->sigmax;
             ch->jobs[j].sig_len = hsm_pool_sig_max(c->pool, ch->jobs[j].key);
         }
+        if ((r = early_match(p)))
+            return r;
     }
     for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
         p->nzn++;
@@ -1400,9 +1580,8 @@ static int sign_prepare(struct patch *p)
 static int sign_finish(struct patch *p, hsm_diag_t *hd, arena_t *fin,
                        size_t **zf)
 {
-    struct sctx *c = p->c;
     size_t *zt = malloc((p->nzn + 1) * sizeof(*zt));
-    int r = zt ? chunk_sign(c, p->ch, hd) : -ENOMEM;
+    int r = zt ? patch_sign(p, hd) : -ENOMEM;
     trace_mark("patch: HSMs done");
     if (!r)
         r = print_names(p, fin, zt);
@@ -2592,6 +2771,10 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return r;
     t1 = secs();
     trace_mark("patch: names");
+    /* the changed DS RRsets to the HSMs now (the pool is up by now) */
+    if ((r = pool_join(ps, diag)) || (r = early_start(p)))
+        return r;
+    trace_mark("patch: early DS jobs");
     /* the apex: serial, DNSKEY and NSEC3PARAM (as prepare() makes them) */
     size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
     rec_t soa;
@@ -2800,6 +2983,10 @@ int patch_run(struct sctx *c, struct hsm_set *set,
             unlink(p->ctmp);
     }
     gone_join(p);
+    early_join(p);
+    chunk_free(p->early.ch);
+    free(p->early.slot);
+    free(p->pre);
     free(p->goneold.v);
     if (p->pfd >= 0)
         close(p->pfd);

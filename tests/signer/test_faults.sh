@@ -9,7 +9,11 @@
 #  - session copies of the key: an HSM that refuses the copy signs with
 #    its token object (logged); an HSM whose copy is another key stops the
 #    run before anything is signed (exit 1, HSM named, nothing written),
-#    and --hsm-token-keys makes no copy at all.
+#    and --hsm-token-keys makes no copy at all;
+#  - the patch road (two batches: the changed DS RRsets early, then the
+#    rest): HSMs caught flipping bits or signing with another key (checked
+#    1 in 5) in either batch, the zone still validates; every HSM failing
+#    leaves OUT and P untouched.
 ZG_SRC=${ZG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ZG_SRC/tests/lib/tap.sh"
 . "$ZG_SRC/tests/lib/softhsm.sh"
@@ -79,4 +83,56 @@ if pkcs11-tool --module "$ZG_SOFTHSM_MODULE" --token-label hsm3 --login --pin "$
 else
     not_ok "evil key made on hsm3"
 fi
+
+# --- the patch road: --previous P with its index.  The changed DS RRsets
+# go to the HSMs in a batch of their own while the rest is worked out,
+# the other signatures in a second batch: an HSM caught in either batch
+# has what it signed in both signed again
+unset ZS_EXTRA
+zs_sign 3 --keyset "$ZG_TMP/ks" --quiet -o "$ZG_TMP/p0.signed" "$ZG_TMP/z.zone" \
+    2>"$ZG_TMP/p0.err"
+check "patch road: P signed without faults, with its index" \
+    test -s "$ZG_TMP/p0.signed" -a -s "$ZG_TMP/p0.signed.zsp"
+zonegen --origin tld. --delegations 3000 --ds-fraction 0.2 --seed 4 --extras \
+    --mutate 0.05 --mutate-seed 1 -o "$ZG_TMP/z1.zone"
+cp "$ZG_TMP/p0.signed" "$ZG_TMP/p0.copy"
+patch_fault() { # name conf-line... ; z1.zone from P to $ZG_TMP/name.signed
+    local name=$1
+    shift
+    printf '%s\n' "$@" >"$ZG_TMP/$name.conf"
+    ZONESIGN_TRACE=1 ZG_SHIM_CONF="$ZG_TMP/$name.conf" zs_sign 3 \
+        --keyset "$ZG_TMP/ks" --quiet ${ZS_EXTRA:-} --previous "$ZG_TMP/p0.signed" \
+        -o "$ZG_TMP/$name.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/$name.err"
+}
+patch_ok() { # name: patched, with an early DS batch, and it validates
+    check "$1: patched" grep -q "previous zone patched" "$ZG_TMP/$1.err"
+    check "$1: changed DS RRsets signed in a batch of their own" \
+        grep -q "trace: patch: early DS signed" "$ZG_TMP/$1.err"
+    check "$1: ldns-verify-zone" zs_verify_ldns tld. "$ZG_TMP/$1.signed"
+    check "$1: kzonecheck" zs_verify_knot tld. "$ZG_TMP/$1.signed"
+}
+ZS_EXTRA="--verify-every 1" patch_fault pflip "token=hsm1 fault=flipbit after=20" \
+    "token=hsm2 fault=flipbit after=20"
+check "patch road, hsm1 and hsm2 flip bits from the first: signed (exit $?)" \
+    test -s "$ZG_TMP/pflip.signed"
+diag "$(grep -E '^zonesign: HSM' "$ZG_TMP/pflip.err")"
+check "pflip: HSM 1 and HSM 2 taken out" \
+    test "$(grep -cE 'HSM [12] \(token hsm[12]\): .*taken out' "$ZG_TMP/pflip.err")" -eq 2
+patch_ok pflip
+# another key from its second signature on, one signature in five checked:
+# some wrong ones pass unchecked until HSM 3 is caught, in whichever batch
+ZS_EXTRA="--verify-every 5" patch_fault pswap "token=hsm3 fault=swapkey after=21 label=evil"
+check "patch road, hsm3 signs with another key, 1 in 5 checked: signed (exit $?)" \
+    test -s "$ZG_TMP/pswap.signed"
+diag "$(grep -E '^zonesign: HSM' "$ZG_TMP/pswap.err")"
+check "pswap: HSM 3 taken out" grep -q "HSM 3 (token hsm3): .*taken out" "$ZG_TMP/pswap.err"
+patch_ok pswap
+echo "previous content" >"$ZG_TMP/pall.signed"
+patch_fault pall "token=hsm1 fault=deverror after=20" \
+    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
+rc=$?
+check "patch road, every HSM failing: exit 2 (got $rc)" test "$rc" -eq 2
+check "pall: OUT untouched" grep -qx "previous content" "$ZG_TMP/pall.signed"
+check "pall: P untouched" cmp -s "$ZG_TMP/p0.signed" "$ZG_TMP/p0.copy"
+check "pall: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
 done_testing

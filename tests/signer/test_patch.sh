@@ -114,6 +114,13 @@ for k in 1 2 3 4 5; do
         test "${pn:-0}" -ge 1 -a "${pn:-0}" -lt "${pm:-0}"
     check "day $k: names changed ($pk)" test "${pk:-0}" -gt 0
     check "day $k: index written for the next day" test -s "$T/d$k.signed.zsp"
+    # the changed DS RRsets went to the HSMs early, and no signature was
+    # made twice: the HSMs made as many as the run counts
+    check "day $k: changed DS RRsets signed early" \
+        grep -q 'trace: patch: early DS signed' "$T/d$k.signed.err"
+    hs=$(sed -n 's/^zonesign: HSM [0-9]* (token [^)]*): \([0-9]*\) signatures.*/\1/p' "$T/d$k.signed.err" | awk '{ s += $1 } END { print s + 0 }')
+    check "day $k: the HSMs made the signatures made, once each ($hs, $(made "$T/d$k.signed.err"))" \
+        test "${hs:-x}" = "$(made "$T/d$k.signed.err")"
     # the old road with the same inputs: the same signatures made
     sign "$T/d$k.zone" "$T/d$k.np" --previous "$T/d$((k - 1)).signed" --no-patch
     check "day $k: as many signatures made as on the cache road ($(made "$T/d$k.signed.err") $(made "$T/d$k.np.err"))" \
