@@ -890,6 +890,12 @@ static int touched(struct patch *p)
         struct tname *t = &p->t[p->nt];
         rec_t r;
         int d;
+        /* the old names ahead are far apart in a large index: their
+         * entries and keys asked for before they are compared */
+        if (k + 8 < nold)
+            __builtin_prefetch(&x->names[old[k + 8]]);
+        if (k + 4 < nold)
+            __builtin_prefetch(x->keys + x->names[old[k + 4]].koff);
         if (i < z->n) {
             rec_at(z, i, &r);
             d = k < nold ? key_cmp(r.key, r.klen,
@@ -951,23 +957,6 @@ static int touched(struct patch *p)
             p->t[j].key = p->tkeys + tk;
             tk += p->t[j].klen;
         }
-    /* every name's old records must all be read again */
-    for (size_t j = 0; j < p->nt; j++) {
-        struct tname *t = &p->t[j];
-        if (t->raw & PN_DNAME)
-            return decline("DNAME");
-        if (t->oi < 0)
-            continue;
-        const struct pidx_name *nm = &x->names[t->oi];
-        if (!(nm->flags & PN_INPUT))
-            return decline("a name of the input is an NSEC3 owner name");
-        /* (a name in several chunks has all of them read: load) */
-        if (!(nm->chunk <= x->h.next_id && p->gone[nm->chunk]))
-            return decline("a changed name also has records in an "
-                           "unchanged chunk");
-        if (nm->flags & PN_DNAME)
-            return decline("DNAME");
-    }
     /* the records read, per chunk, for the index */
     if (!(p->nrec = calloc(p->pc.n + 1, sizeof(*p->nrec))))
         return -ENOMEM;
@@ -977,14 +966,28 @@ static int touched(struct patch *p)
         p->nrec[p->piece[r.line]]++;
         p->nread++;
     }
-    /* names read again but unchanged (same records, same kind) are no
-     * edits: most names of a changed chunk are such */
+    /* every name's old records must all be read again; names read again
+     * but unchanged (same records, same kind) are no edits: most names of
+     * a changed chunk are such (one pass: the old entries are far apart
+     * in a large index, each is brought in once) */
     if (!(p->kept = malloc((p->nt + 1) * sizeof(*p->kept))))
         return -ENOMEM;
     size_t w = 0;
     for (size_t j = 0; j < p->nt; j++) {
         struct tname *t = &p->t[j];
         const struct pidx_name *nm = t->oi >= 0 ? &x->names[t->oi] : NULL;
+        if (j + 8 < p->nt && p->t[j + 8].oi >= 0)
+            __builtin_prefetch(&x->names[p->t[j + 8].oi]);
+        if (t->raw & PN_DNAME)
+            return decline("DNAME");
+        if (nm && !(nm->flags & PN_INPUT))
+            return decline("a name of the input is an NSEC3 owner name");
+        /* (a name in several chunks has all of them read: load) */
+        if (nm && !(nm->chunk <= x->h.next_id && p->gone[nm->chunk]))
+            return decline("a changed name also has records in an "
+                           "unchanged chunk");
+        if (nm && (nm->flags & PN_DNAME))
+            return decline("DNAME");
         bool same = nm && t->ni < t->ne && !(t->raw & PN_APEX) &&
                     (t->raw & (PN_DELEG | PN_DS)) ==
                         (nm->flags & (PN_DELEG | PN_DS)) &&
