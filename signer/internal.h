@@ -527,7 +527,12 @@ struct pidx {
     uint8_t *buf; /* read: everything above points into it */
     size_t buflen; /* buf is the file mapped (file_map) */
 };
-int pidx_read(struct pidx *x, const char *path);
+/* 0 or -1 (no index, or not a sound one).  LATER: the body's digest is
+ * not checked here (its structure is: every part and key inside the
+ * file), but by pidx_body_ok, which the caller must see true before it
+ * commits anything made from the index. */
+int pidx_read(struct pidx *x, const char *path, bool later);
+bool pidx_body_ok(const struct pidx *x);
 void pidx_free(struct pidx *x);
 /* An index streamed to a temporary file beside its path: pw_open, the
  * sections with pw_put (pw_end after each: padding), pw_finish (the
@@ -546,6 +551,12 @@ struct pwriter {
 };
 int pw_open(struct pwriter *w, const char *path);
 void pw_put(struct pwriter *w, const void *p, size_t n);
+/* Room in the buffer for up to WANT items of SIZE octets (*GOT of them,
+ * 0 if not one fits: then pw_put), written in place; then pw_took with
+ * the octets used.  (The buffer is written out only when full, so that
+ * the file's blocks stay whole.) */
+void *pw_room(struct pwriter *w, size_t size, size_t want, size_t *got);
+void pw_took(struct pwriter *w, size_t n);
 void pw_end(struct pwriter *w);
 int pw_finish(struct pwriter *w, uint64_t *sum);
 void pw_abort(struct pwriter *w);

@@ -432,6 +432,12 @@ struct patch {
         bool threaded;
     } early;
     uint32_t *pre;
+    /* the old index's body digest, checked on a thread of its own while
+     * the changed parts are read (before anything is committed) */
+    struct {
+        pthread_t th;
+        bool threaded, ok;
+    } ixv;
 };
 
 static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
@@ -658,6 +664,23 @@ static void gone_join(struct patch *p)
     p->goneold.threaded = false;
 }
 
+static void *ixv_run(void *arg)
+{
+    struct patch *p = arg;
+    p->ixv.ok = pidx_body_ok(&p->x);
+    trace_mark("patch: index checked");
+    return NULL;
+}
+
+/* Is the old index's body the one its digest says?  (The thread joined.) */
+static bool ixv_join(struct patch *p)
+{
+    if (p->ixv.threaded)
+        pthread_join(p->ixv.th, NULL);
+    p->ixv.threaded = false;
+    return p->ixv.ok;
+}
+
 static int load(struct patch *p)
 {
     struct sctx *c = p->c;
@@ -675,7 +698,7 @@ static int load(struct patch *p)
         return -ENOMEM;
     }
     bool threaded = pthread_create(&th, NULL, chunk_input, &ck) == 0;
-    r = pidx_read(&p->x, zsp);
+    r = pidx_read(&p->x, zsp, true);
     free(zsp);
     trace_mark("patch: index read");
     const struct pidx_hdr *h = &p->x.h;
@@ -709,6 +732,10 @@ static int load(struct patch *p)
     if (ck.ret)
         return decline("input not a regular file, or not fit for chunks");
     trace_mark("patch: chunked");
+    /* the index's body digest: on the core the parse leaves idle */
+    p->ixv.threaded = pthread_create(&p->ixv.th, NULL, ixv_run, p) == 0;
+    if (!p->ixv.threaded)
+        ixv_run(p);
     /* step 2: chunks matched by digest (the first never: it is read).
      * The input mostly keeps P's order: a chunk is looked for just after
      * the last one matched (a few ahead: chunks changed or removed
@@ -1379,9 +1406,9 @@ static int print_names(struct patch *p, arena_t *text, size_t *zt)
     return 0;
 }
 
-/* Step 3b (early): the DS RRsets of the names that may have changed are
- * signed on a thread of their own while the chain, the jobs and the
- * edits are worked out (one core has nothing else to do then).  Their
+/* Step 3b (early): the DS RRsets of the parts read again are signed on a
+ * thread of their own while the names, the chain, the jobs and the edits
+ * are worked out (one core has nothing else to do then).  Their
  * jobs are made as sign_prepare makes them (chunk_build on the zone
  * with only those RRsets to sign: reused signatures are found the same
  * way); sign_prepare's jobs with the same key and the same signed data
@@ -1414,19 +1441,26 @@ static int early_start(struct patch *p)
     zone_t *z = c->z;
     size_t nds = 0;
     int r;
-    /* only the DS RRsets of delegations to sign (mark_signed sets every
-     * record's flag again later) */
+    /* only the DS RRsets of delegations to sign: of the apex's children
+     * with NS records (mark_signed sets every record's flag again later;
+     * a DS signed here that is not signed in the end is only wasted) */
     for (size_t i = 0; i < z->n;) {
         size_t e = zone_run_end(z, i, false);
         rec_t r0;
         rec_at(z, i, &r0);
-        const struct tname *t = t_find(p, r0.key, r0.klen);
-        uint8_t f = t ? t->nflags : 0;
+        bool deleg = false;
+        if (r0.klen > z->okey_len &&
+            child_len(r0.key, r0.klen, z->okey_len) == r0.klen)
+            for (size_t j = i; j < e && !deleg; j++) {
+                rec_t q;
+                rec_at(z, j, &q);
+                deleg = q.type == T_NS;
+            }
         for (size_t j = i; j < e; j++) {
             rec_t q;
             rec_at(z, j, &q);
             uint8_t *fp = rec_flags_ptr(z, q.off);
-            bool sign = q.type == T_DS && (f & PN_DELEG) && !(f & PN_OCCL);
+            bool sign = deleg && q.type == T_DS;
             *fp = (uint8_t)(sign ? (*fp | RF_SIGN) : (*fp & ~RF_SIGN));
             nds += sign;
         }
@@ -2333,15 +2367,23 @@ static int names_span(struct span_out *so, uint64_t i, uint64_t end,
 {
     struct patch *p = so->p;
     const struct pidx *x = &p->x;
-    struct pidx_name b[256];
+    size_t ki = *so->ki, mi = *so->mi;
+    const uint64_t none = UINT64_MAX;
     int r = 0;
     while (i < end && !r) {
-        size_t k = end - i < 256 ? (size_t)(end - i) : 256;
+        /* straight into the index's buffer (its items are 8-aligned), or
+         * one through ONE where the buffer ends */
+        size_t k;
+        struct pidx_name one, *b = pw_room(&p->pw, sizeof(*b),
+                                           (size_t)(end - i), &k);
+        if (k == 0) {
+            b = &one;
+            k = 1;
+        }
         memcpy(b, &x->names[i], k * sizeof(*b));
         uint64_t kl0 = *so->kl, kl = kl0, rs = 0, sg = 0;
-        uint64_t nk = *so->ki < p->nkept ? p->kept[*so->ki].oi : UINT64_MAX;
-        uint64_t nmu = *so->mi < x->h.nmulti ? x->multi[*so->mi].name
-                                              : UINT64_MAX;
+        uint64_t nk = ki < p->nkept ? p->kept[ki].oi : none;
+        uint64_t nmu = mi < x->h.nmulti ? x->multi[mi].name : none;
         for (size_t q = 0; q < k; q++) {
             struct pidx_name *n = &b[q];
             uint64_t oi = i + q;
@@ -2350,19 +2392,25 @@ static int names_span(struct span_out *so, uint64_t i, uint64_t end,
             kl += n->klen;
             rs += n->rrsets;
             sg += n->nsigned;
-            while (nk < oi) /* (kept names are sorted, and all old) */
-                nk = ++*so->ki < p->nkept ? p->kept[*so->ki].oi : UINT64_MAX;
-            if (nk == oi)
-                n->chunk = so->ids[p->kept[*so->ki].ck];
-            while (nmu < oi)
-                nmu = ++*so->mi < x->h.nmulti ? x->multi[*so->mi].name
-                                              : UINT64_MAX;
-            for (; nmu == oi && !r;
-                 nmu = ++*so->mi < x->h.nmulti ? x->multi[*so->mi].name
-                                               : UINT64_MAX)
-                r = multi_push(&p->nx, so->nm, so->mcap, *so->nn + q,
-                               x->multi[*so->mi].chunk);
+            if (nk <= oi) { /* (kept names are sorted, and all old) */
+                while (nk < oi)
+                    nk = ++ki < p->nkept ? p->kept[ki].oi : none;
+                if (nk == oi)
+                    n->chunk = so->ids[p->kept[ki].ck];
+            }
+            if (nmu <= oi) {
+                while (nmu < oi)
+                    nmu = ++mi < x->h.nmulti ? x->multi[mi].name : none;
+                for (; nmu == oi && !r;
+                     nmu = ++mi < x->h.nmulti ? x->multi[mi].name : none)
+                    r = multi_push(&p->nx, so->nm, so->mcap, *so->nn + q,
+                                   x->multi[mi].chunk);
+            }
         }
+        if (b == &one)
+            pw_put(&p->pw, &one, sizeof(one));
+        else
+            pw_took(&p->pw, k * sizeof(*b));
         if (r)
             break;
         /* their keys: one piece where the old keys lie end to end */
@@ -2376,13 +2424,14 @@ static int names_span(struct span_out *so, uint64_t i, uint64_t end,
                                x->keys + x->names[i + q].koff,
                                x->names[i + q].klen);
         }
-        pw_put(&p->pw, b, k * sizeof(*b));
         *so->kl = kl;
         *so->rrsets += rs;
         *so->nsigned += sg;
         *so->nn += k;
         i += k;
     }
+    *so->ki = ki;
+    *so->mi = mi;
     return r;
 }
 
@@ -2770,14 +2819,17 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     zone_t *z = c->z;
     int r;
     double t0 = secs(), t1, t2, t3;
-    if ((r = load(p)) || (r = touched(p)))
+    if ((r = load(p)))
         return r;
-    t1 = secs();
-    trace_mark("patch: names");
-    /* the changed DS RRsets to the HSMs now (the pool is up by now) */
+    /* the DS RRsets read again to the HSMs now (the pool is up by now):
+     * those unchanged find their signatures in P.zsc */
     if ((r = pool_join(ps, diag)) || (r = early_start(p)))
         return r;
     trace_mark("patch: early DS jobs");
+    if ((r = touched(p)))
+        return r;
+    t1 = secs();
+    trace_mark("patch: names");
     /* the apex: serial, DNSKEY and NSEC3PARAM (as prepare() makes them) */
     size_t i = zone_lower_bound(z, z->okey, z->okey_len, T_SOA);
     rec_t soa;
@@ -2897,7 +2949,8 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     }
     if (!wr.ret && !(r = ce) && !(r = write_finish(p, &p->text, p->ztext))) {
         trace_mark("patch: OUT finished");
-        r = commit(p, &ix, diag);
+        r = ixv_join(p) ? commit(p, &ix, diag)
+                        : decline("the previous zone's index is damaged");
     }
     index_join(&ix);
     if (wr.ret)
@@ -2987,6 +3040,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     }
     gone_join(p);
     early_join(p);
+    ixv_join(p);
     chunk_free(p->early.ch);
     free(p->early.slot);
     free(p->pre);

@@ -794,6 +794,21 @@ static void pw_flush(struct pwriter *w)
     w->len = 0;
 }
 
+void *pw_room(struct pwriter *w, size_t size, size_t want, size_t *got)
+{
+    if (w->len == PW_BUF)
+        pw_flush(w);
+    size_t k = (PW_BUF - w->len) / size;
+    *got = k < want ? k : want;
+    return w->buf + w->len;
+}
+
+void pw_took(struct pwriter *w, size_t n)
+{
+    w->len += n;
+    w->sect += n;
+}
+
 void pw_put(struct pwriter *w, const void *p, size_t n)
 {
     w->sect += n;
@@ -860,7 +875,13 @@ int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
     return r;
 }
 
-int pidx_read(struct pidx *x, const char *path)
+bool pidx_body_ok(const struct pidx *x)
+{
+    size_t o = pad8(sizeof(x->h));
+    return XXH3_64bits(x->buf + o, x->buflen - 8 - o) == x->h.body_sum;
+}
+
+int pidx_read(struct pidx *x, const char *path, bool later)
 {
     memset(x, 0, sizeof(*x));
     int fd = open(path, O_RDONLY);
@@ -886,7 +907,7 @@ int pidx_read(struct pidx *x, const char *path)
     size_t o = pad8(sizeof(*h));
     if (memcmp(h->magic, PIDX_MAGIC, 8) != 0 || h->version != PIDX_VERSION ||
         h->endian != PIDX_ENDIAN || h->hsum != hdr_sum(h) ||
-        h->body_sum != sum || XXH3_64bits(buf + o, size - 8 - o) != sum)
+        h->body_sum != sum || (!later && !pidx_body_ok(x)))
         goto bad;
     size_t lens[6] = {h->nnames * sizeof(*x->names),
                       h->nchain * sizeof(*x->chain), h->keys_len, h->bm_len,

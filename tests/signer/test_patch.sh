@@ -272,6 +272,11 @@ with open(sys.argv[1], "r+b") as f:
 PY
 declines "P.zsp with one byte flipped" "via its signature cache" "$T/d6.zone" \
     "$T/pz.out" --previous "$T/pz.signed"
+# (the body's digest is checked while the run goes on, before the commit)
+check "P.zsp with one byte flipped: found damaged" \
+    grep -q "declined: the previous zone's index is damaged" "$T/pz.out.err"
+check "P.zsp with one byte flipped: no temporary file left" \
+    test -z "$(ls "$T" | grep '\.tmp\.')"
 
 # P.zsp removed
 check "removed index: P made" fresh_p pr.signed
