@@ -788,24 +788,49 @@ static uint64_t dropped_before(const struct span *sp, const uint64_t *sum,
     return lo ? sum[lo - 1] : 0;
 }
 
-int cache_patch_write(const struct cache *old, struct cache_w *w,
+/* A patched cache being written: all but W's segments (cache_patch_end). */
+struct cache_pw {
+    FILE *f;
+    EVP_MD_CTX *m;
+    XXH3_state_t xs;
+    struct cput o;
+    char *tmp;
+    uint64_t zsize;
+};
+
+void cache_patch_abort(struct cache_pw *cp)
+{
+    if (!cp)
+        return;
+    if (cp->f) {
+        fclose(cp->f);
+        unlink(cp->tmp);
+    }
+    EVP_MD_CTX_free(cp->m);
+    free(cp->tmp);
+    free(cp);
+}
+
+int cache_patch_begin(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
                       void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, char **tmpname, uint64_t *dropped,
-                      uint64_t *fsize, uint8_t fdg[16])
+                      uint32_t serial, uint64_t zsize, struct cache_pw **out,
+                      uint64_t *dropped)
 {
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    EVP_MD_CTX *m = NULL;
-    FILE *f = NULL;
+    struct cache_pw *cp = calloc(1, sizeof(*cp));
     uint8_t h[64];
     struct span *sp = NULL;
     uint64_t *sum = NULL;
     size_t nsp = 0, spcap = 0;
     int r = 0;
-    if (!tmp)
+    *out = NULL;
+    if (!cp || !(cp->tmp = malloc(plen + 16))) {
+        free(cp);
         return -ENOMEM;
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    }
+    snprintf(cp->tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    cp->zsize = zsize;
     /* OLD's data in order: the entries whose RRsets are gone (their first
      * RRSIG is dead) are dropped, the rest keep their order */
     const uint8_t *d = old->data, *dend = old->data + old->dlen;
@@ -839,16 +864,16 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
     for (size_t i = 0; i < nsp; i++)
         sum[i] = (i ? sum[i - 1] : 0) + sp[i].len;
     *dropped = nsp;
-    XXH3_state_t xs;
-    XXH3_128bits_reset(&xs);
-    if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
+    XXH3_128bits_reset(&cp->xs);
+    if ((r = cache_md_new(&cp->m)) || !(cp->f = tmp_open(cp->tmp, &r)))
         goto out;
-    struct cput po = {f, m, &xs, 0}, *cp = &po;
+    cp->o = (struct cput){cp->f, cp->m, &cp->xs, 0};
+    struct cput *o = &cp->o;
     if (w->n > 1)
         qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
-    if (!(r = put_header(cp, w->zsize, serial, z))) {
+    if (!(r = put_header(o, zsize, serial, z))) {
         put64(h, old->n - nsp + w->n);
-        r = put_all(cp, h, 8);
+        r = put_all(o, h, 8);
     }
     /* the index: OLD's kept entries (offsets less the dropped octets
      * before them) merged with W's (their data after OLD's) */
@@ -858,57 +883,69 @@ int cache_patch_write(const struct cache *old, struct cache_w *w,
         const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
         if (oe && (j >= w->n || memcmp(oe, w->ent[j].dg, CACHE_DIGEST) <= 0)) {
             bool hit;
-            uint64_t o = get64(oe + CACHE_DIGEST);
-            uint64_t before = dropped_before(sp, sum, nsp, o, &hit);
+            uint64_t eo = get64(oe + CACHE_DIGEST);
+            uint64_t before = dropped_before(sp, sum, nsp, eo, &hit);
             i++;
             if (hit)
                 continue;
             memcpy(h, oe, CACHE_DIGEST);
-            put64(h + CACHE_DIGEST, o - before);
+            put64(h + CACHE_DIGEST, eo - before);
         } else {
             memcpy(h, w->ent[j].dg, CACHE_DIGEST);
             put64(h + CACHE_DIGEST, dkeep + w->ent[j].off);
             j++;
         }
-        r = put_all(cp, h, IDX_SIZE);
+        r = put_all(o, h, IDX_SIZE);
     }
     if (!r) {
         put64(h, dkeep + w->data.len);
-        r = put_all(cp, h, 8);
+        r = put_all(o, h, 8);
     }
     /* OLD's data between the dropped entries, then W's */
     uint64_t at = 0;
     for (size_t k = 0; k <= nsp && !r; k++) {
         uint64_t e = k < nsp ? sp[k].off : old->dlen;
-        r = put_all(cp, d + at, e - at);
+        r = put_all(o, d + at, e - at);
         at = k < nsp ? sp[k].off + sp[k].len : e;
     }
     if (!r)
-        r = put_all(cp, w->data.buf, w->data.len);
-    if (!r) {
-        put64(h, w->nsegs);
-        if (!(r = put_all(cp, h, 8)))
-            r = put_all(cp, w->segs.buf, w->segs.len);
+        r = put_all(o, w->data.buf, w->data.len);
+out:
+    free(sp);
+    free(sum);
+    if (r) {
+        cache_patch_abort(cp);
+        return r;
     }
-    if (!r && !(r = put_sum(cp))) {
-        *fsize = cp->n;
+    *out = cp;
+    return 0;
+}
+
+int cache_patch_end(struct cache_pw *cp, const struct cache_w *w,
+                    char **tmpname, uint64_t *fsize, uint8_t fdg[16])
+{
+    uint8_t h[8];
+    struct cput *o = &cp->o;
+    int r = w->zsize == cp->zsize ? 0 : -EINVAL;
+    put64(h, w->nsegs);
+    if (!r && !(r = put_all(o, h, 8)))
+        r = put_all(o, w->segs.buf, w->segs.len);
+    if (!r && !(r = put_sum(o))) {
+        *fsize = o->n;
         XXH128_canonicalFromHash((XXH128_canonical_t *)fdg,
-                                 XXH3_128bits_digest(&xs));
+                                 XXH3_128bits_digest(&cp->xs));
     }
     /* not synced: a cache torn by a crash fails its checksum (the cache
      * road) or its digest in the patch index (the patch road), and the
      * next run is only slower */
-    r = tmp_close(f, tmp, false, r);
-out:
-    free(sp);
-    free(sum);
-    EVP_MD_CTX_free(m);
-    if (r) {
-        free(tmp);
-        return r;
+    r = tmp_close(cp->f, cp->tmp, false, r);
+    cp->f = NULL;
+    if (!r) {
+        *tmpname = cp->tmp;
+        cp->tmp = NULL;
     }
-    *tmpname = tmp;
-    return 0;
+    cache_patch_abort(cp);
+    return r;
 }
 
 int cache_w_segs_from(struct cache_w *w, const struct cache *old, size_t k,

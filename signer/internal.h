@@ -426,16 +426,23 @@ uint64_t cache_seg_off(const struct cache *c, size_t k);
 const uint8_t *cache_seg_rec(const struct cache *c, size_t k);
 /* The octets W's segments add up to. */
 uint64_t cache_w_size(const struct cache_w *w);
-/* OLD's entries but those whose first RRSIG DEAD (may be NULL) says
- * are gone with their RRsets (*DROPPED gets their number), and W's (new
- * RRsets); W's segments (the new file's, of W's size): a temporary file
- * beside PATH (*TMP), not synced; its size and XXH3-128 digest (as
- * pidx_file_get gives them) into *FSIZE, FDG. */
-int cache_patch_write(const struct cache *old, struct cache_w *w,
+/* OUT.zsc from OLD's entries but those whose first RRSIG DEAD (may be
+ * NULL) says are gone with their RRsets (*DROPPED gets their number),
+ * and W's (new RRsets), then W's segments (of the zone file of ZSIZE
+ * octets): a temporary file beside PATH, not synced.  Begun as soon as
+ * the entries are known (*OUT; W's entries sorted), ended once W's
+ * segments are (*TMP gets the file's name, *FSIZE and FDG its size and
+ * XXH3-128 digest, as pidx_file_get gives them); an error ends it too.
+ * cache_patch_abort for one not ended. */
+struct cache_pw;
+int cache_patch_begin(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
                       void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, char **tmp, uint64_t *dropped,
-                      uint64_t *fsize, uint8_t fdg[16]);
+                      uint32_t serial, uint64_t zsize, struct cache_pw **out,
+                      uint64_t *dropped);
+int cache_patch_end(struct cache_pw *cp, const struct cache_w *w, char **tmp,
+                    uint64_t *fsize, uint8_t fdg[16]);
+void cache_patch_abort(struct cache_pw *cp);
 
 /* segment.c: the output in segments (runs of names, see there). */
 /* The rule's number, recorded in the cache: bump it when the cut rule
@@ -534,6 +541,8 @@ struct pidx {
 int pidx_read(struct pidx *x, const char *path, bool later);
 bool pidx_body_ok(const struct pidx *x);
 void pidx_free(struct pidx *x);
+/* X's body given back (its header stays): once nothing reads it. */
+void pidx_drop_body(struct pidx *x);
 /* An index streamed to a temporary file beside its path: pw_open, the
  * sections with pw_put (pw_end after each: padding), pw_finish (the
  * body's digest), then pidx_write_end (the header, the rename); pw_abort

@@ -405,6 +405,8 @@ struct patch {
     struct chunk *ch;
     EVP_MD_CTX *md;
     struct cache_w *w;
+    struct cache_pw *cpw; /* OUT.zsc begun (all but its segments) */
+    uint64_t cdropped;    /* P.zsc's entries it leaves out */
     int pfd, ofd;
     struct pwriter pw; /* the new index */
     char *otmp, *ctmp, *zsc_out, *zsp_out;
@@ -437,7 +439,13 @@ struct patch {
     struct {
         pthread_t th;
         bool threaded, ok;
+        _Atomic bool done;
     } ixv;
+    /* the input's mapping, given back on a thread once it is parsed */
+    struct {
+        pthread_t th;
+        bool threaded;
+    } unmap;
 };
 
 static int64_t old_find(const struct pidx *x, const uint8_t *key, size_t kl,
@@ -668,8 +676,28 @@ static void *ixv_run(void *arg)
 {
     struct patch *p = arg;
     p->ixv.ok = pidx_body_ok(&p->x);
+    atomic_store_explicit(&p->ixv.done, true, memory_order_release);
     trace_mark("patch: index checked");
     return NULL;
+}
+
+/* The input's pages given back (a hundred megabytes of mappings cost
+ * milliseconds to undo: on the core the names leave idle, not at the
+ * end). */
+static void *unmap_run(void *arg)
+{
+    struct patch *p = arg;
+    munmap(p->in, p->inlen);
+    return NULL;
+}
+
+static void unmap_join(struct patch *p)
+{
+    if (p->unmap.threaded) {
+        pthread_join(p->unmap.th, NULL);
+        p->unmap.threaded = false;
+        p->in = NULL;
+    }
 }
 
 /* Is the old index's body the one its digest says?  (The thread joined.) */
@@ -875,6 +903,7 @@ static int load(struct patch *p)
     if (soa != 1 || memcmp(ctx, h->ctx, 16) != 0)
         return decline("the first chunk's directives or SOA changed");
     trace_mark("patch: changed parts parsed");
+    p->unmap.threaded = pthread_create(&p->unmap.th, NULL, unmap_run, p) == 0;
     uint64_t w = 0;
     signer_diag_t d = {{0}};
     if ((r = zone_sort(c->z)))
@@ -1349,6 +1378,41 @@ static int collect_dead(struct patch *p, const uint8_t *t, size_t n)
         }
         q = le + 1;
     }
+    return 0;
+}
+
+/* The signatures of P's text that the edits replace or remove: dead.
+ * Read here, apart from the writer's stream, while OUT is written (P's
+ * digest, checked by the writer, still decides whether any of it is
+ * used); runs of edits that touch are read at once. */
+static int dead_scan(struct patch *p)
+{
+    for (size_t j = 0; j < p->ned;) {
+        uint64_t s0 = p->ed[j].s, e0 = p->ed[j].e;
+        size_t j2 = j + 1;
+        while (j2 < p->ned && p->ed[j2].s <= e0) {
+            if (p->ed[j2].e > e0)
+                e0 = p->ed[j2].e;
+            j2++;
+        }
+        j = j2;
+        if (e0 <= s0)
+            continue;
+        p->oldtext.len = 0;
+        int r = arena_reserve(&p->oldtext, (size_t)(e0 - s0));
+        if (r)
+            return r;
+        ssize_t got;
+        do
+            got = pread(p->pfd, p->oldtext.buf, (size_t)(e0 - s0), (off_t)s0);
+        while (got < 0 && errno == EINTR);
+        if (got != (ssize_t)(e0 - s0))
+            return -ESTALE;
+        if ((r = collect_dead(p, p->oldtext.buf, (size_t)got)))
+            return r;
+    }
+    if (p->ndead > 1)
+        qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
     return 0;
 }
 
@@ -1985,15 +2049,17 @@ static int st_put(struct stream *st, const uint8_t *p, size_t n)
 }
 
 /* P's octets [OFF, OFF + N) to OUT as they lie (ARENA: appended there
- * instead); P is consumed in order. */
-static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
+ * instead; SKIP: neither, only read and digested); P is consumed in
+ * order. */
+static int st_take(struct stream *st, uint64_t off, uint64_t n, arena_t *a,
+                   bool skip)
 {
     if (off != st->icons)
         return -ESTALE; /* not in order: never so */
     while (n > 0) {
         struct sbatch *b = st->c;
         if (off < b->ioff || off >= b->ioff + b->ilen ||
-            (!a && b->niov == STREAM_IOV)) {
+            (!a && !skip && b->niov == STREAM_IOV)) {
             /* another batch (what points into this one's ib goes out
              * first), and P read further into its ib */
             int r = st_flush(st);
@@ -2021,7 +2087,7 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
             int r = arena_put(a, b->ib + at, k);
             if (r)
                 return r;
-        } else {
+        } else if (!skip) {
             st_piece(st, b->ib + at, k);
         }
         off += k;
@@ -2029,6 +2095,11 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
         st->icons = off;
     }
     return 0;
+}
+
+static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
+{
+    return st_take(st, off, n, a, false);
 }
 
 static int st_open(struct stream *st)
@@ -2128,7 +2199,7 @@ static int write_out(struct patch *p)
          at_end = order && strcmp(order, "end") == 0;
     size_t nedited = 0;
     int r = 0;
-    p->nruns = p->nonm = p->ndead = p->fixed = p->pend = 0;
+    p->nruns = p->nonm = p->fixed = p->pend = 0;
     cache_w_segs_reset(p->w);
     p->mended[0] = p->mended[1] = 0;
     p->wdone = false;
@@ -2209,12 +2280,9 @@ static int write_out(struct patch *p)
             const struct pedit *e = &p->ed[j];
             if ((r = st_copy(&st, cur, e->s - cur, &p->dtext)))
                 break;
-            if (e->e > e->s) { /* the old text's signatures die */
-                p->oldtext.len = 0;
-                if ((r = st_copy(&st, e->s, e->e - e->s, &p->oldtext)) ||
-                    (r = collect_dead(p, p->oldtext.buf, p->oldtext.len)))
-                    break;
-            }
+            /* the old text (its signatures: dead_scan) */
+            if (e->e > e->s && (r = st_take(&st, e->s, e->e - e->s, NULL, true)))
+                break;
             if (e->zi >= 0) {
                 struct oname on = {(size_t)e->zi, p->dtext.len, p->nruns};
                 if (!(r = oname_push(p, on)))
@@ -2669,8 +2737,16 @@ static void index_join(struct indexer *ix)
 static void *index_run(void *arg)
 {
     struct indexer *ix = arg;
-    ix->ret = new_index(ix->p, &ix->sum);
+    struct patch *p = ix->p;
+    ix->ret = new_index(p, &ix->sum);
     trace_mark("patch: index body written");
+    /* the old index's body given back here, not at the end, once nothing
+     * will read it: its digest checked, and no second index to make (the
+     * signed text has the stand-ins' lengths) */
+    if (atomic_load_explicit(&p->ixv.done, memory_order_acquire) &&
+        atomic_load_explicit(&p->fin_state, memory_order_acquire) ==
+            FIN_READY)
+        pidx_drop_body(&p->x);
     return NULL;
 }
 
@@ -2701,17 +2777,20 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     bool threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
     if (!threaded)
         sync_run(&sy);
-    int r;
-    uint64_t dropped = 0;
+    int r = 0;
     struct pidx_file zsc; /* (into the new index's header once it is joined) */
     trace_mark("patch: sync started");
-    if (p->ndead > 1)
-        qsort(p->dead, p->ndead, sizeof(*p->dead), u64_cmp);
-    r = cache_patch_write(c->pcache, p->w, entry_dead, p, p->zsc_out, c->z,
-                          c->serial, &p->ctmp, &dropped, &zsc.size, zsc.dg);
+    /* OUT.zsc: begun while OUT was written (go), or now */
+    if (!p->cpw)
+        r = cache_patch_begin(c->pcache, p->w, entry_dead, p, p->zsc_out,
+                              c->z, c->serial, p->out_size, &p->cpw,
+                              &p->cdropped);
+    if (!r)
+        r = cache_patch_end(p->cpw, p->w, &p->ctmp, &zsc.size, zsc.dg);
+    p->cpw = NULL;
     if (tracing())
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
-                        "RRsets gone\n", (unsigned long long)dropped);
+                        "RRsets gone\n", (unsigned long long)p->cdropped);
     trace_mark("patch: cache written");
     index_join(ix);
     int ri = ix->ret;
@@ -2759,6 +2838,7 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         int wr = pidx_write_end(&p->nx.h, &p->pw, p->zsp_out, isum);
         if (wr != 0 && tracing())
             fprintf(stderr, "zonesign: trace: patch index not written\n");
+        trace_mark("patch: index in place");
     }
     return 0;
 }
@@ -2945,6 +3025,11 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     bool wthreaded = pthread_create(&wth, NULL, write_run, &wr) == 0;
     if (!wthreaded)
         write_run(&wr);
+    /* the signatures the edits kill, for OUT.zsc */
+    int dr = dead_scan(p);
+    if (dr == -ESTALE)
+        dr = decline("the previous zone is not the one its index was "
+                     "written with");
     if (sthreaded)
         pthread_join(sth, NULL);
     r = sg.ret;
@@ -2952,10 +3037,24 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     arena_t fin = sg.fin;
     size_t *zf = sg.zf;
     /* while OUT is still being written: OUT.zsc's new entries, and the
-     * reused signatures in order (the segments, the writer's, are apart) */
-    int ce = r == 0 || r == 2 ? cache_entries(p) : 0;
+     * reused signatures in order (the segments, the writer's, are apart);
+     * then OUT.zsc itself but for its segments (OUT's size is known if
+     * the signatures had their stand-ins' lengths) */
+    int ce = dr ? dr : r == 0 || r == 2 ? cache_entries(p) : 0;
     if (ce == 0 && p->nlive > 1)
         qsort(p->live, p->nlive, sizeof(*p->live), u64_cmp);
+    if (ce == 0 && r == 0) {
+        uint64_t zsize = p->x.h.out.size;
+        for (size_t j = 0; j < p->ned; j++) {
+            const struct pedit *e = &p->ed[j];
+            zsize -= e->e - e->s;
+            if (e->zi >= 0)
+                zsize += p->ztext[e->zi + 1] - p->ztext[e->zi];
+        }
+        ce = cache_patch_begin(c->pcache, p->w, entry_dead, p, p->zsc_out,
+                               c->z, c->serial, zsize, &p->cpw, &p->cdropped);
+        trace_mark("patch: cache begun");
+    }
     if (wthreaded)
         pthread_join(wth, NULL);
     /* the index is joined when it is needed (commit), or now if it is not
@@ -3089,6 +3188,8 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     gone_join(p);
     early_join(p);
     ixv_join(p);
+    unmap_join(p);
+    cache_patch_abort(p->cpw);
     chunk_free(p->early.ch);
     free(p->early.slot);
     free(p->pre);
@@ -3131,5 +3232,6 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->zsc_out);
     free(p->zsp_out);
     free(p);
+    trace_mark("patch: freed");
     return r;
 }

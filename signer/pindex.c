@@ -702,6 +702,21 @@ uint8_t *file_map(int fd, size_t len)
     return m == MAP_FAILED ? NULL : m;
 }
 
+void pidx_drop_body(struct pidx *x)
+{
+    if (x->buflen)
+        munmap(x->buf, x->buflen);
+    else
+        free(x->buf);
+    x->buf = NULL;
+    x->buflen = 0;
+    x->names = NULL;
+    x->chain = NULL;
+    x->keys = x->bm = NULL;
+    x->multi = NULL;
+    x->chunks = NULL;
+}
+
 void pidx_free(struct pidx *x)
 {
     if (!x)

@@ -52,6 +52,15 @@ declined() { sed -n 's/^zonesign: trace: patch: declined: //p' "$1"; }
 made() { sed -n 's/.*signatures made \([0-9]*\), reused.*/\1/p' "$1"; }
 # what a person reads: warnings and errors, without trace, counts, timings
 msgs() { grep -v 'trace:\|signed \|phases:\|signatures$' "$1"; }
+# the number of entries in a signature cache (its header: cache.c)
+zsc_entries() {
+    python3 - "$1" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read(64)
+ol = struct.unpack(">I", b[28:32])[0]
+print(struct.unpack(">Q", b[32 + ol:40 + ol])[0])
+PY
+}
 gen() { # OUT [zonegen args]: the base zone of every case, or a day of it
     local out=$1
     shift
@@ -121,6 +130,12 @@ for k in 1 2 3 4 5; do
     hs=$(sed -n 's/^zonesign: HSM [0-9]* (token [^)]*): \([0-9]*\) signatures.*/\1/p' "$T/d$k.signed.err" | awk '{ s += $1 } END { print s + 0 }')
     check "day $k: the HSMs made the signatures made, once each ($hs, $(made "$T/d$k.signed.err"))" \
         test "${hs:-x}" = "$(made "$T/d$k.signed.err")"
+    # OUT.zsc holds the signed RRsets, one entry each: the entries of the
+    # RRsets gone or changed are left out, none is kept twice
+    ne=$(zsc_entries "$T/d$k.signed.zsc")
+    ns=$(sed -n 's/.* RRsets (\([0-9]*\) signed).*/\1/p' "$T/d$k.signed.err")
+    check "day $k: OUT.zsc has an entry per signed RRset ($ne, $ns)" \
+        test -n "$ne" -a "$ne" = "$ns"
     # the old road with the same inputs: the same signatures made
     sign "$T/d$k.zone" "$T/d$k.np" --previous "$T/d$((k - 1)).signed" --no-patch
     check "day $k: as many signatures made as on the cache road ($(made "$T/d$k.signed.err") $(made "$T/d$k.np.err"))" \
