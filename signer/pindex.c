@@ -11,9 +11,9 @@
  * it.  The cuts depend on the text alone, so an edit
  * changes the chunk it falls in and the same chunks come back run after
  * run.  No cut falls inside parentheses (found with a small lexer that
- * knows comments, quotes and escapes), after a line ending in a
- * backslash, or inside a quoted string spanning lines (such a file is not
- * fit); every directive ($ORIGIN, $TTL) must lie in the first chunk,
+ * knows comments, quotes and escapes), before a line that opens a group,
+ * after a line ending in a backslash, or inside a quoted string spanning
+ * lines outside parentheses (such a file is not fit); every directive ($ORIGIN, $TTL) must lie in the first chunk,
  * which every run parses, so each later chunk is read in the state the
  * first leaves the scanner in.
  *
@@ -286,18 +286,21 @@ static void cs_scan(struct cscan *cs)
                                       : NULL;
             if (!p)
                 break;
-            size_t x = (size_t)(p - b), e = paren_end(b, len, ls, x);
+            /* (looked at from where a group before ended on this line:
+             * a string it closed is behind) */
+            size_t x = (size_t)(p - b),
+                   e = paren_end(b, len, cs->pfree > ls ? cs->pfree : ls, x);
             if (e == SIZE_MAX) {
                 cs->ret = -1;
                 return;
             }
-            if (e > cs->pfree)
+            if (e > x && e > cs->pfree) /* (a group, not a quoted '(') */
                 cs->pfree = e;
             cs->nextp = (e > x ? e : x + 1);
         }
         /* a quoted string left open at the end of a line */
-        if (sp && memchr(b + ls, '"', le - ls) && quote_open(b, ls, le) &&
-            ls >= cs->pfree) {
+        if (sp && cs->pfree <= le && memchr(b + ls, '"', le - ls) &&
+            quote_open(b, cs->pfree > ls ? cs->pfree : ls, le)) {
             cs->ret = -1;
             return;
         }
