@@ -16,7 +16,10 @@
  *       { u16 length, RRSIG RDATA }
  *   u64 S, then S segments of the zone file in file order
  *       { content digest[16], text digest[16], u32 length }
- *   32-octet SHA-256 of everything before it
+ *   16-octet XXH3-128 of everything before it (a check against a file
+ *       torn or damaged, not against forgery: an attacker who can write
+ *       the cache can write its checksum; the gate verifies every
+ *       signature of the output whatever the cache held)
  * An RRset's digest is the first 16 octets of SHA-256 over its owner sort
  * key, type, TTL and the canonical RDATA of its records in canonical order
  * (each with its length): everything an RRSIG covers except the RRSIG's
@@ -55,7 +58,8 @@
 #include "signer/internal.h"
 
 #define MAGIC "ZGSC"
-#define VERSION 2
+#define VERSION 3
+#define SUM_SIZE 16 /* the file's checksum: XXH3-128 */
 #define IDX_SIZE 24
 #define SEG_SIZE (2 * CACHE_DIGEST + 4)
 
@@ -234,12 +238,12 @@ static int ent_cmp(const void *a, const void *b)
     return memcmp(a, b, CACHE_DIGEST);
 }
 
-/* A cache file being written: the file, its running checksum (SHA-256,
+/* A cache file being written: the file, its running checksum (XXH3-128,
  * kept in the file), and optionally the whole file's digest as the patch
- * index records it (XXH3-128, so it need not be read back). */
+ * index records it (XXH3-128 too, so it need not be read back). */
 struct cput {
     FILE *f;
-    EVP_MD_CTX *m;
+    XXH3_state_t *m;
     XXH3_state_t *x;
     uint64_t n;
 };
@@ -249,8 +253,10 @@ static int put_raw(struct cput *o, const void *p, size_t n, bool summed)
 {
     if (n == 0)
         return 0;
-    if ((summed && !EVP_DigestUpdate(o->m, p, n)) || fwrite(p, 1, n, o->f) != n)
+    if (fwrite(p, 1, n, o->f) != n)
         return -EIO;
+    if (summed)
+        XXH3_128bits_update(o->m, p, n);
     if (o->x)
         XXH3_128bits_update(o->x, p, n);
     o->n += n;
@@ -265,11 +271,19 @@ static int put_all(struct cput *o, const void *p, size_t n)
 /* The checksum at the end of the file. */
 static int put_sum(struct cput *o)
 {
-    uint8_t h[EVP_MAX_MD_SIZE];
-    unsigned l = 0;
-    if (!EVP_DigestFinal_ex(o->m, h, &l) || l != 32)
-        return -EIO;
-    return put_raw(o, h, 32, false);
+    uint8_t h[SUM_SIZE];
+    XXH128_canonicalFromHash((XXH128_canonical_t *)h,
+                             XXH3_128bits_digest(o->m));
+    return put_raw(o, h, SUM_SIZE, false);
+}
+
+/* A checksum's state, reset (XXH3_freeState frees it). */
+static XXH3_state_t *sum_new(void)
+{
+    XXH3_state_t *s = XXH3_createState();
+    if (s)
+        XXH3_128bits_reset(s);
+    return s;
 }
 
 /* The cache's header: format, the zone file's size, serial, origin. */
@@ -355,9 +369,9 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    EVP_MD_CTX *m = NULL;
+    XXH3_state_t *m = NULL;
     FILE *f = NULL;
-    int r;
+    int r = 0;
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
@@ -365,7 +379,9 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
         r = -EINVAL;
         goto out;
     }
-    if ((r = cache_md_new(&m)) || !(f = tmp_open(tmp, &r)))
+    if (!(m = sum_new()))
+        r = -ENOMEM;
+    if (r || !(f = tmp_open(tmp, &r)))
         goto out;
     struct cput o = {f, m, NULL, 0};
     r = tmp_close(f, tmp, true, write_body(&o, w, z, serial));
@@ -373,7 +389,7 @@ out:
     if (r)
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
                  strerror(r < 0 && r > -4096 ? -r : EIO));
-    EVP_MD_CTX_free(m);
+    XXH3_freeState(m);
     if (r) {
         free(tmp);
         return r;
@@ -389,16 +405,17 @@ out:
 static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize)
 {
     const uint8_t *p = c->map, *end = c->map + c->size;
-    uint8_t sha[32];
-    if (c->size < 24 + 8 + 8 + 8 + 8 + 32 || memcmp(p, MAGIC, 4) != 0 ||
+    uint8_t sum[SUM_SIZE];
+    if (c->size < 24 + 8 + 8 + 8 + 8 + SUM_SIZE || memcmp(p, MAGIC, 4) != 0 ||
         get32(p + 4) != VERSION)
         return -1;
     if (!c->known) {
-        SHA256(c->map, c->size - 32, sha);
-        if (memcmp(sha, end - 32, 32) != 0)
+        XXH128_canonicalFromHash((XXH128_canonical_t *)sum,
+                                 XXH3_128bits(c->map, c->size - SUM_SIZE));
+        if (memcmp(sum, end - SUM_SIZE, SUM_SIZE) != 0)
             return -1;
     }
-    end -= 32;
+    end -= SUM_SIZE;
     c->copy_ok = get32(p + 8) == WRITER_FORMAT_VERSION &&
                  get32(p + 12) == SEGMENT_RULE;
     *zsize = get64(p + 16);
@@ -791,8 +808,7 @@ static uint64_t dropped_before(const struct span *sp, const uint64_t *sum,
 /* A patched cache being written: all but W's segments (cache_patch_end). */
 struct cache_pw {
     FILE *f;
-    EVP_MD_CTX *m;
-    XXH3_state_t xs;
+    XXH3_state_t *m, *xs; /* the checksum, the file's digest */
     struct cput o;
     char *tmp;
     uint64_t zsize;
@@ -806,7 +822,8 @@ void cache_patch_abort(struct cache_pw *cp)
         fclose(cp->f);
         unlink(cp->tmp);
     }
-    EVP_MD_CTX_free(cp->m);
+    XXH3_freeState(cp->m);
+    XXH3_freeState(cp->xs);
     free(cp->tmp);
     free(cp);
 }
@@ -864,10 +881,11 @@ int cache_patch_begin(const struct cache *old, struct cache_w *w,
     for (size_t i = 0; i < nsp; i++)
         sum[i] = (i ? sum[i - 1] : 0) + sp[i].len;
     *dropped = nsp;
-    XXH3_128bits_reset(&cp->xs);
-    if ((r = cache_md_new(&cp->m)) || !(cp->f = tmp_open(cp->tmp, &r)))
+    if (!(cp->m = sum_new()) || !(cp->xs = sum_new()))
+        r = -ENOMEM;
+    if (r || !(cp->f = tmp_open(cp->tmp, &r)))
         goto out;
-    cp->o = (struct cput){cp->f, cp->m, &cp->xs, 0};
+    cp->o = (struct cput){cp->f, cp->m, cp->xs, 0};
     struct cput *o = &cp->o;
     if (w->n > 1)
         qsort(w->ent, w->n, sizeof(w->ent[0]), ent_cmp);
@@ -933,7 +951,7 @@ int cache_patch_end(struct cache_pw *cp, const struct cache_w *w,
     if (!r && !(r = put_sum(o))) {
         *fsize = o->n;
         XXH128_canonicalFromHash((XXH128_canonical_t *)fdg,
-                                 XXH3_128bits_digest(&cp->xs));
+                                 XXH3_128bits_digest(cp->xs));
     }
     /* not synced: a cache torn by a crash fails its checksum (the cache
      * road) or its digest in the patch index (the patch road), and the
