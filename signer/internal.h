@@ -288,12 +288,14 @@ int reader_load(zone_t *z, const char *path, enum read_mode mode,
                 signer_diag_t *diag);
 
 /* patch.c: the pieces [OFF, OFF+LEN) of BUF (the zone file PATH, first
- * lines LINE) read into Z in one scanner, in order: the first must be the
- * file's first chunk (its directives), and every later one must leave the
- * scanner in the state the first left it in (CTX gets a digest of that
- * state, *SOA the number of SOA records).  Each record's line field holds
- * the number of its piece (errors before that name the right line).  0; 1 if not fit (an error, a
- * warning, another state: the caller reads the whole file); -ENOMEM. */
+ * lines LINE) read into the empty Z, sorted (as zone_sort sorts), by one
+ * scanner in order or two on two threads (the second reads the first
+ * piece too): the first must be the file's first chunk (its directives),
+ * and every later one must leave the scanner in the state the first left
+ * it in (CTX gets a digest of that state, *SOA the number of SOA
+ * records).  Each record's line field holds the number of its piece
+ * (errors name the right line).  0; 1 if not fit (an error, a warning,
+ * another state: the caller reads the whole file); -ENOMEM. */
 int reader_pieces(zone_t *z, const char *path, const char *buf,
                   const uint64_t *off, const uint64_t *len,
                   const uint64_t *line, size_t n, uint8_t ctx[16],

@@ -906,8 +906,6 @@ static int load(struct patch *p)
     p->unmap.threaded = pthread_create(&p->unmap.th, NULL, unmap_run, p) == 0;
     uint64_t w = 0;
     signer_diag_t d = {{0}};
-    if ((r = zone_sort(c->z)))
-        return r;
     if (reader_check(c->z, &w, &d) != 0 || w) {
         if (tracing())
             fprintf(stderr, "zonesign: trace: patch: %s\n", d.msg);

@@ -49,6 +49,8 @@ struct rctx {
     struct held *held;  /* non-NULL: hold warnings back */
     zone_bins_t *bins;  /* non-NULL: records go there, not into z */
     struct binchecks *checks; /* split reading: the checks' outcome */
+    bool by_piece;      /* each record's line field holds PIECE */
+    uint32_t piece;
 };
 
 static void rwarn(struct rctx *c, const char *fmt, ...)
@@ -202,7 +204,9 @@ static void on_record(zs_scanner_t *s)
         fail(c, file, line, "name too long");
         goto stop;
     }
-    uint32_t l32 = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+    uint32_t l32 = c->by_piece          ? c->piece
+                   : line > UINT32_MAX ? UINT32_MAX
+                                       : (uint32_t)line;
     int r = c->bins ? zone_bins_add(c->bins, z->okey_len, key, klen,
                                     s->r_type, s->r_ttl, rd,
                                     (uint16_t)s->r_data_length, l32,
@@ -1054,67 +1058,139 @@ out:
 /* ------------------------------------------------------------------ */
 /* Pieces of a file, for patch.c                                        */
 
+/* One scanner over pieces [FROM, TO) into bins of their own (after the
+ * first piece, read only for the state it leaves the scanner in, if FROM
+ * is not 0). */
+struct prange {
+    zone_t *z;
+    const char *path, *buf;
+    const uint64_t *off, *len, *line;
+    size_t from, to;
+    zone_bins_t bins;
+    struct sstate st0;
+    uint64_t warnings;
+    unsigned soa;
+    int ret; /* 0, 1 (not fit) or -ENOMEM */
+    pthread_t th;
+    bool threaded;
+};
+
+static void *prange_run(void *arg)
+{
+    struct prange *pr = arg;
+    signer_diag_t diag = {{0}};
+    struct held held = {0};
+    struct rctx c = {.z = pr->z, .mode = READ_UNSIGNED,
+                     .warnings = &pr->warnings, .diag = &diag,
+                     .held = &held, .path = pr->path, .bins = &pr->bins,
+                     .by_piece = true};
+    zs_scanner_t *s = calloc(1, sizeof(*s));
+    char origin[1100];
+    struct sstate st;
+    pr->ret = 1;
+    if (!s) {
+        pr->ret = -ENOMEM;
+        return NULL;
+    }
+    name_to_text(pr->z->origin, origin);
+    if (zs_init(s, origin, 1, 3600) != 0) {
+        free(s);
+        return NULL;
+    }
+    zs_set_processing(s, on_record, on_error, &c);
+    if (file_index(&c, pr->path) != 0)
+        goto out;
+    size_t k = pr->from == 0 ? 0 : SIZE_MAX; /* SIZE_MAX: the first piece */
+    for (;; k = k == SIZE_MAX ? pr->from : k + 1) {
+        size_t q = k == SIZE_MAX ? 0 : k;
+        if (k != SIZE_MAX && k >= pr->to)
+            break;
+        c.piece = (uint32_t)q;
+        c.line_off = (int64_t)pr->line[q] - (int64_t)s->line_counter;
+        if (zs_set_input_string(s, pr->buf + pr->off[q], pr->len[q]) != 0 ||
+            zs_parse_all(s) != 0 || c.err || s->multiline)
+            goto out;
+        if (q == 0) {
+            state_get(s, &pr->st0);
+            if (k == SIZE_MAX) { /* its records are the other range's */
+                zone_bins_free(&pr->bins);
+                c.soa = 0;
+            }
+        } else {
+            state_get(s, &st);
+            if (!state_eq(&pr->st0, &st))
+                goto out;
+        }
+    }
+    pr->soa = c.soa;
+    pr->ret = pr->warnings > 0 ? 1 : 0;
+out:
+    held_free(&held);
+    zs_deinit(s);
+    free(s);
+    return NULL;
+}
+
 int reader_pieces(zone_t *z, const char *path, const char *buf,
                   const uint64_t *off, const uint64_t *len,
                   const uint64_t *line, size_t n, uint8_t ctx[16],
                   uint64_t *soa)
 {
-    uint64_t warnings = 0;
-    signer_diag_t diag = {{0}};
-    struct held held = {0};
-    struct rctx c = {.z = z, .mode = READ_UNSIGNED, .warnings = &warnings,
-                     .diag = &diag, .held = &held, .path = path};
-    zs_scanner_t *s = calloc(1, sizeof(*s));
-    char origin[1100];
-    struct sstate st0, st;
-    int ret = 1;
-    if (!s)
-        return -ENOMEM;
-    name_to_text(z->origin, origin);
-    if (zs_init(s, origin, 1, 3600) != 0) {
-        free(s);
+    /* two scanners on two threads when there is enough to read: the
+     * second reads the first piece too, for its state, then the pieces
+     * after the first half; the records go into bins, laid out in order */
+    struct prange r[2];
+    size_t h = n >= 64 ? 1 + (n - 1) / 2 : n, np = h < n ? 2 : 1;
+    memset(r, 0, sizeof(r));
+    for (size_t q = 0; q < np; q++) {
+        r[q] = (struct prange){.z = z, .path = path, .buf = buf, .off = off,
+                               .len = len, .line = line,
+                               .from = q ? h : 0, .to = q ? n : h};
+    }
+    /* (the file's name registered before the second scanner starts) */
+    struct rctx c0 = {.z = z, .path = path};
+    if (file_index(&c0, path) != 0)
         return 1;
+    if (np == 2)
+        r[1].threaded = pthread_create(&r[1].th, NULL, prange_run, &r[1]) == 0;
+    prange_run(&r[0]);
+    if (np == 2) {
+        if (r[1].threaded)
+            pthread_join(r[1].th, NULL);
+        else
+            prange_run(&r[1]);
     }
-    zs_set_processing(s, on_record, on_error, &c);
-    if (file_index(&c, path) != 0)
-        goto out;
-    for (size_t k = 0; k < n; k++) {
-        size_t n0 = z->n;
-        c.line_off = (int64_t)line[k] - (int64_t)s->line_counter;
-        if (zs_set_input_string(s, buf + off[k], len[k]) != 0 ||
-            zs_parse_all(s) != 0 || c.err || s->multiline)
-            goto out;
-        /* the records say which piece they came from, not their line */
-        for (size_t i = n0; i < z->n; i++) {
-            uint8_t *b = z->a.buf + z->idx[i];
-            put32(b + 2 + get16(b) + 6, (uint32_t)k);
+    int ret = r[0].ret;
+    if (!ret && np == 2) {
+        ret = r[1].ret;
+        if (!ret && !state_eq(&r[0].st0, &r[1].st0))
+            ret = 1;
+    }
+    if (!ret) {
+        zone_bins_t *parts[2] = {&r[0].bins, &r[1].bins};
+        ret = zone_bins_lay_out(z, parts, np, NULL, NULL);
+    }
+    if (!ret) {
+        const struct sstate *st0 = &r[0].st0;
+        uint8_t hb[sizeof(st0->origin) + 8];
+        memcpy(hb, st0->origin, st0->origin_len);
+        put32(hb + st0->origin_len, st0->origin_len);
+        put32(hb + st0->origin_len + 4, st0->ttl);
+        /* a digest of the state the first piece leaves the scanner in */
+        EVP_MD_CTX *m = NULL;
+        uint8_t dg[CACHE_DIGEST];
+        if (cache_md_new(&m) != 0)
+            ret = -ENOMEM;
+        else if (cache_text_digest(m, hb, st0->origin_len + 8, dg) != 0)
+            ret = 1;
+        EVP_MD_CTX_free(m);
+        if (!ret) {
+            memcpy(ctx, dg, 16);
+            *soa = r[0].soa + (np == 2 ? r[1].soa : 0);
         }
-        state_get(s, k == 0 ? &st0 : &st);
-        if (k > 0 && !state_eq(&st0, &st))
-            goto out;
     }
-    if (warnings > 0)
-        goto out;
-    uint8_t h[sizeof(st0.origin) + 8];
-    memcpy(h, st0.origin, st0.origin_len);
-    put32(h + st0.origin_len, st0.origin_len);
-    put32(h + st0.origin_len + 4, st0.ttl);
-    /* a digest of the state the first piece leaves the scanner in */
-    EVP_MD_CTX *m = NULL;
-    uint8_t dg[CACHE_DIGEST];
-    if (cache_md_new(&m) != 0)
-        goto out;
-    int r = cache_text_digest(m, h, st0.origin_len + 8, dg);
-    EVP_MD_CTX_free(m);
-    if (r)
-        goto out;
-    memcpy(ctx, dg, 16);
-    *soa = c.soa;
-    ret = 0;
-out:
-    held_free(&held);
-    zs_deinit(s);
-    free(s);
+    for (size_t q = 0; q < np; q++)
+        zone_bins_free(&r[q].bins);
     return ret;
 }
 
