@@ -192,6 +192,9 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *const *p, size_t np,
 int zone_sort(zone_t *z);
 /* Sorts the index only (the arena may be shared with another view). */
 int zone_sort_index(zone_t *z);
+/* Z sorted but for its records from N0 on (a few, added): those sorted
+ * and merged in (equal records: Z's first). */
+int zone_merge_tail(zone_t *z, size_t n0);
 /* Merges the sorted index of SRC's records (stored in Z's arena, offsets
  * in IDX) into Z's sorted index. */
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n);

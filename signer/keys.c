@@ -92,20 +92,6 @@ int keys_add_apex(struct sctx *c, uint32_t dnskey_ttl, uint32_t param_ttl)
                               RF_GEN)))
             return r;
     }
-    size_t ng = z->n - n0;
-    uint64_t *gen = malloc((ng + 1) * sizeof(*gen));
-    if (!gen)
-        return -ENOMEM;
-    /* sort the few generated records, then merge */
-    zone_t tmp = *z;
-    tmp.idx = z->idx + n0;
-    tmp.n = ng;
-    r = zone_sort_index(&tmp);
-    memcpy(gen, z->idx + n0, ng * sizeof(*gen));
-    z->n = n0;
-    if (!r)
-        r = zone_merge(z, gen, ng);
-    free(gen);
-    return r;
+    return zone_merge_tail(z, n0);
 }
 

@@ -2977,9 +2977,8 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
     if ((r = keys_add_apex(c, soa.ttl, min_ttl)))
         return r;
     relocate(p); /* the apex has more records: every range moved */
-    if ((r = chain(p, min_ttl)))
-        return r;
-    if ((r = zone_sort(z)))
+    size_t n0 = z->n;
+    if ((r = chain(p, min_ttl)) || (r = zone_merge_tail(z, n0)))
         return r;
     relocate(p);
     mark_signed(p);

@@ -587,6 +587,27 @@ static bool after(const zone_t *z, size_t i, uint64_t off)
     return blob_cmp(z->a.buf + z->idx[i], z->a.buf + off) > 0;
 }
 
+int zone_merge_tail(zone_t *z, size_t n0)
+{
+    size_t ng = z->n - n0;
+    if (ng == 0)
+        return 0;
+    uint64_t *gen = malloc(ng * sizeof(*gen));
+    if (!gen)
+        return -ENOMEM;
+    /* sort the few records added, then merge */
+    zone_t tmp = *z;
+    tmp.idx = z->idx + n0;
+    tmp.n = ng;
+    int r = zone_sort_index(&tmp);
+    memcpy(gen, z->idx + n0, ng * sizeof(*gen));
+    z->n = n0;
+    if (!r)
+        r = zone_merge(z, gen, ng);
+    free(gen);
+    return r;
+}
+
 int zone_merge(zone_t *z, const uint64_t *idx, size_t n)
 {
     if (n == 0)
