@@ -3024,6 +3024,7 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         write_run(&wr);
     /* the signatures the edits kill, for OUT.zsc */
     int dr = dead_scan(p);
+    trace_mark("patch: dead signatures read");
     if (dr == -ESTALE)
         dr = decline("the previous zone is not the one its index was "
                      "written with");
