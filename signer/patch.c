@@ -422,17 +422,20 @@ struct patch {
         pthread_t th;
         bool threaded;
     } goneold;
-    /* the changed DS RRsets, signed early (early_start); per job of P->ch,
-     * the early job it takes its signature from, +1 (0: none) */
-    struct {
+    /* batches signed early (early_start): the DS RRsets read again, then
+     * the NSEC3 records made; per job of P->ch, the early job it takes
+     * its signature from (PRE_BATCH: of the second batch), +1 (0: none) */
+    struct early {
+        struct patch *p;
         struct chunk *ch;
-        uint32_t *slot; /* early jobs by hash of key and signed data */
+        uint32_t *slot; /* its jobs by hash of key and signed data */
         size_t nslot;
         hsm_diag_t hd;
         int ret;
         pthread_t th;
         bool threaded;
-    } early;
+        const char *what;
+    } early[2];
     uint32_t *pre;
     /* the old index's body digest, checked on a thread of its own while
      * the changed parts are read (before anything is committed) */
@@ -1480,29 +1483,77 @@ static uint64_t job_hash(const uint8_t *d, uint32_t len, uint32_t key)
     return XXH3_64bits_withSeed(d, len, key);
 }
 
+#define PRE_BATCH 0x80000000u
+
 static void *early_run(void *arg)
 {
-    struct patch *p = arg;
-    struct chunk *ch = p->early.ch;
-    p->early.ret = hsm_pool_sign(p->c->pool, ch->jobs, ch->njobs,
-                                 &p->early.hd);
-    trace_mark("patch: early DS signed");
+    struct early *ea = arg;
+    struct chunk *ch = ea->ch;
+    ea->ret = hsm_pool_sign(ea->p->c->pool, ch->jobs, ch->njobs, &ea->hd);
+    trace_mark(ea->what);
     return NULL;
 }
 
 static void early_join(struct patch *p)
 {
-    if (p->early.threaded)
-        pthread_join(p->early.th, NULL);
-    p->early.threaded = false;
+    for (int b = 0; b < 2; b++)
+        if (p->early[b].threaded) {
+            pthread_join(p->early[b].th, NULL);
+            p->early[b].threaded = false;
+        }
+}
+
+/* Early batch B: the records [FROM, TO) of the zone marked RF_SIGN, their
+ * jobs made (as sign_prepare makes them: reused signatures are found the
+ * same way) and signed on a thread of their own. */
+static int early_batch(struct patch *p, int b, size_t from, size_t to,
+                       const char *what)
+{
+    struct sctx *c = p->c;
+    struct early *ea = &p->early[b];
+    int r;
+    struct chunk *ch = calloc(1, sizeof(*ch));
+    if (!ch || (!p->md && cache_md_new(&p->md) != 0)) {
+        free(ch);
+        return -ENOMEM;
+    }
+    ea->p = p;
+    ea->ch = ch;
+    ea->what = what;
+    ch->start = from;
+    ch->end = to;
+    if ((r = chunk_build(c, ch, p->md)))
+        return r;
+    if (ch->njobs == 0)
+        return 0;
+    size_t ns = 16;
+    while (ns < 2 * ch->njobs)
+        ns *= 2;
+    if (!(ch->sigs = calloc(ch->njobs, c->sigmax)) ||
+        !(ea->slot = malloc(ns * sizeof(*ea->slot))))
+        return -ENOMEM;
+    ch->sigcap = ch->njobs * c->sigmax;
+    memset(ea->slot, 0xff, ns * sizeof(*ea->slot));
+    ea->nslot = ns;
+    for (size_t j = 0; j < ch->njobs; j++) {
+        hsm_job_t *jb = &ch->jobs[j];
+        jb->data = ch->data.buf + (uintptr_t)jb->data;
+        jb->sig = ch->sigs + j * c->sigmax;
+        size_t s0 = (size_t)job_hash(jb->data, jb->len, jb->key) & (ns - 1);
+        while (ea->slot[s0] != UINT32_MAX)
+            s0 = (s0 + 1) & (ns - 1);
+        ea->slot[s0] = (uint32_t)j;
+    }
+    ea->threaded = pthread_create(&ea->th, NULL, early_run, ea) == 0;
+    if (!ea->threaded)
+        early_run(ea);
+    return 0;
 }
 
 static int early_start(struct patch *p)
 {
-    struct sctx *c = p->c;
-    zone_t *z = c->z;
+    zone_t *z = p->c->z;
     size_t nds = 0;
-    int r;
     /* only the DS RRsets of delegations to sign: of the apex's children
      * with NS records (mark_signed sets every record's flag again later;
      * a DS signed here that is not signed in the end is only wasted) */
@@ -1528,64 +1579,33 @@ static int early_start(struct patch *p)
         }
         i = e;
     }
-    if (nds == 0)
-        return 0;
-    struct chunk *ch = calloc(1, sizeof(*ch));
-    if (!ch || (!p->md && cache_md_new(&p->md) != 0)) {
-        free(ch);
-        return -ENOMEM;
-    }
-    p->early.ch = ch;
-    ch->start = 0;
-    ch->end = z->n;
-    if ((r = chunk_build(c, ch, p->md)))
-        return r;
-    if (ch->njobs == 0)
-        return 0;
-    size_t ns = 16;
-    while (ns < 2 * ch->njobs)
-        ns *= 2;
-    if (!(ch->sigs = calloc(ch->njobs, c->sigmax)) ||
-        !(p->early.slot = malloc(ns * sizeof(*p->early.slot))))
-        return -ENOMEM;
-    ch->sigcap = ch->njobs * c->sigmax;
-    memset(p->early.slot, 0xff, ns * sizeof(*p->early.slot));
-    p->early.nslot = ns;
-    for (size_t j = 0; j < ch->njobs; j++) {
-        hsm_job_t *jb = &ch->jobs[j];
-        jb->data = ch->data.buf + (uintptr_t)jb->data;
-        jb->sig = ch->sigs + j * c->sigmax;
-        size_t s0 = (size_t)job_hash(jb->data, jb->len, jb->key) & (ns - 1);
-        while (p->early.slot[s0] != UINT32_MAX)
-            s0 = (s0 + 1) & (ns - 1);
-        p->early.slot[s0] = (uint32_t)j;
-    }
-    p->early.threaded =
-        pthread_create(&p->early.th, NULL, early_run, p) == 0;
-    if (!p->early.threaded)
-        early_run(p);
-    return 0;
+    return nds ? early_batch(p, 0, 0, z->n, "patch: early DS signed") : 0;
 }
 
 /* P->ch's jobs that an early job signs: P->pre. */
 static int early_match(struct patch *p)
 {
-    struct chunk *ch = p->ch, *ec = p->early.ch;
-    if (!ec || !p->early.slot || ch->njobs == 0)
+    struct chunk *ch = p->ch;
+    if ((!p->early[0].slot && !p->early[1].slot) || ch->njobs == 0)
         return 0;
     if (!(p->pre = calloc(ch->njobs, sizeof(*p->pre))))
         return -ENOMEM;
-    size_t ns = p->early.nslot;
     for (size_t j = 0; j < ch->njobs; j++) {
         const hsm_job_t *jb = &ch->jobs[j];
         const uint8_t *d = ch->data.buf + (uintptr_t)jb->data;
-        for (size_t s0 = (size_t)job_hash(d, jb->len, jb->key) & (ns - 1);
-             p->early.slot[s0] != UINT32_MAX; s0 = (s0 + 1) & (ns - 1)) {
-            const hsm_job_t *e = &ec->jobs[p->early.slot[s0]];
-            if (e->key == jb->key && e->len == jb->len &&
-                memcmp(e->data, d, jb->len) == 0) {
-                p->pre[j] = p->early.slot[s0] + 1;
-                break;
+        uint64_t h = job_hash(d, jb->len, jb->key);
+        for (int b = 0; b < 2 && !p->pre[j]; b++) {
+            const struct early *ea = &p->early[b];
+            size_t ns = ea->nslot;
+            for (size_t s0 = (size_t)h & (ns - 1);
+                 ea->slot && ea->slot[s0] != UINT32_MAX;
+                 s0 = (s0 + 1) & (ns - 1)) {
+                const hsm_job_t *e = &ea->ch->jobs[ea->slot[s0]];
+                if (e->key == jb->key && e->len == jb->len &&
+                    memcmp(e->data, d, jb->len) == 0) {
+                    p->pre[j] = (ea->slot[s0] + 1) | (b ? PRE_BATCH : 0);
+                    break;
+                }
             }
         }
     }
@@ -1594,11 +1614,11 @@ static int early_match(struct patch *p)
 
 /* P->ch signed: the jobs no early job signs in one batch, the others
  * from the early ones; then every job an HSM signed before it was caught
- * signing wrongly (in either batch) signed again. */
+ * signing wrongly (in any batch) signed again. */
 static int patch_sign(struct patch *p, hsm_diag_t *hd)
 {
     struct sctx *c = p->c;
-    struct chunk *ch = p->ch, *ec = p->early.ch;
+    struct chunk *ch = p->ch;
     if (!p->pre) {
         early_join(p);
         return chunk_sign(c, ch, hd);
@@ -1622,13 +1642,15 @@ static int patch_sign(struct patch *p, hsm_diag_t *hd)
         }
     free(rest);
     early_join(p);
-    if (!r && p->early.ret) {
-        r = p->early.ret;
-        *hd = p->early.hd;
-    }
+    for (int b = 0; b < 2 && !r; b++)
+        if (p->early[b].ret) {
+            r = p->early[b].ret;
+            *hd = p->early[b].hd;
+        }
     for (size_t j = 0; !r && j < ch->njobs; j++)
         if (p->pre[j]) {
-            const hsm_job_t *e = &ec->jobs[p->pre[j] - 1];
+            const struct early *ea = &p->early[p->pre[j] & PRE_BATCH ? 1 : 0];
+            const hsm_job_t *e = &ea->ch->jobs[(p->pre[j] & ~PRE_BATCH) - 1];
             memcpy(ch->jobs[j].sig, e->sig, e->sig_len);
             ch->jobs[j].sig_len = e->sig_len;
             ch->jobs[j].hsm = e->hsm;
@@ -2978,7 +3000,14 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return r;
     relocate(p); /* the apex has more records: every range moved */
     size_t n0 = z->n;
-    if ((r = chain(p, min_ttl)) || (r = zone_merge_tail(z, n0)))
+    if ((r = chain(p, min_ttl)))
+        return r;
+    /* the NSEC3 records made (at the end, each its own RRset) to the HSMs
+     * now, in a second early batch */
+    if (z->n > n0 &&
+        (r = early_batch(p, 1, n0, z->n, "patch: early NSEC3 signed")))
+        return r;
+    if ((r = zone_merge_tail(z, n0)))
         return r;
     relocate(p);
     mark_signed(p);
@@ -3188,8 +3217,10 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     ixv_join(p);
     unmap_join(p);
     cache_patch_abort(p->cpw);
-    chunk_free(p->early.ch);
-    free(p->early.slot);
+    for (int b = 0; b < 2; b++) {
+        chunk_free(p->early[b].ch);
+        free(p->early[b].slot);
+    }
     free(p->pre);
     free(p->goneold.v);
     if (p->pfd >= 0)
