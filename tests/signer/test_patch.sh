@@ -127,6 +127,8 @@ for k in 1 2 3 4 5; do
     # made twice: the HSMs made as many as the run counts
     check "day $k: changed DS RRsets signed early" \
         grep -q 'trace: patch: early DS signed' "$T/d$k.signed.err"
+    check "day $k: NSEC3 records made signed early" \
+        grep -q 'trace: patch: early NSEC3 signed' "$T/d$k.signed.err"
     hs=$(sed -n 's/^zonesign: HSM [0-9]* (token [^)]*): \([0-9]*\) signatures.*/\1/p' "$T/d$k.signed.err" | awk '{ s += $1 } END { print s + 0 }')
     check "day $k: the HSMs made the signatures made, once each ($hs, $(made "$T/d$k.signed.err"))" \
         test "${hs:-x}" = "$(made "$T/d$k.signed.err")"
