@@ -897,8 +897,11 @@ int cache_patch_begin(const struct cache *old, struct cache_w *w,
      * before them) merged with W's (their data after OLD's) */
     uint64_t i = 0;
     size_t j = 0;
+    uint8_t eb[IDX_SIZE * 256]; /* entries written 256 at a time */
+    size_t ne = 0;
     while (!r && (i < old->n || j < w->n)) {
         const uint8_t *oe = i < old->n ? old->idx + i * IDX_SIZE : NULL;
+        uint8_t *he = eb + ne * IDX_SIZE;
         if (oe && (j >= w->n || memcmp(oe, w->ent[j].dg, CACHE_DIGEST) <= 0)) {
             bool hit;
             uint64_t eo = get64(oe + CACHE_DIGEST);
@@ -906,15 +909,20 @@ int cache_patch_begin(const struct cache *old, struct cache_w *w,
             i++;
             if (hit)
                 continue;
-            memcpy(h, oe, CACHE_DIGEST);
-            put64(h + CACHE_DIGEST, eo - before);
+            memcpy(he, oe, CACHE_DIGEST);
+            put64(he + CACHE_DIGEST, eo - before);
         } else {
-            memcpy(h, w->ent[j].dg, CACHE_DIGEST);
-            put64(h + CACHE_DIGEST, dkeep + w->ent[j].off);
+            memcpy(he, w->ent[j].dg, CACHE_DIGEST);
+            put64(he + CACHE_DIGEST, dkeep + w->ent[j].off);
             j++;
         }
-        r = put_all(o, h, IDX_SIZE);
+        if (++ne == 256) {
+            r = put_all(o, eb, ne * IDX_SIZE);
+            ne = 0;
+        }
     }
+    if (!r)
+        r = put_all(o, eb, ne * IDX_SIZE);
     if (!r) {
         put64(h, dkeep + w->data.len);
         r = put_all(o, h, 8);
