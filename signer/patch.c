@@ -2137,22 +2137,26 @@ static int st_open(struct stream *st)
     return 0;
 }
 
+/* One of the stream's threads stopped: *STOP set under the lock, CV
+ * signalled, TH joined. */
+static void st_stop(struct stream *st, bool *stop, pthread_cond_t *cv,
+                    pthread_t th)
+{
+    pthread_mutex_lock(&st->mu);
+    *stop = true;
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(th, NULL);
+}
+
 static void st_close(struct stream *st)
 {
     if (st->threaded) {
-        pthread_mutex_lock(&st->mu);
-        st->stop = true;
-        pthread_cond_broadcast(&st->cv);
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->th, NULL);
+        st_stop(st, &st->stop, &st->cv, st->th);
         st->threaded = false;
     }
     if (st->kthreaded) {
-        pthread_mutex_lock(&st->mu);
-        st->kstop = true;
-        pthread_cond_signal(&st->kcv);
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->kth, NULL);
+        st_stop(st, &st->kstop, &st->kcv, st->kth);
         st->kthreaded = false;
     }
     if (st->c) {
