@@ -270,6 +270,48 @@ static size_t nl_next(struct nlscan *s, size_t pos, bool *sp)
     }
 }
 
+/* The owner token at P (the line has N octets, the text AVAIL from P):
+ * *OL its length (up to the first octet <= ' '), *DOT the place of its
+ * last '.', if any, *ESC whether it holds a '\\'.  Sixteen octets at a
+ * time where the text allows. */
+static void owner_scan(const char *p, size_t n, size_t avail, size_t *olp,
+                       size_t *dotp, bool *escp)
+{
+    size_t ol = 0;
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(' '), dt = _mm_set1_epi8('.'),
+                  bsl = _mm_set1_epi8('\\');
+    while (ol + 16 <= avail) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + ol));
+        unsigned ws = (unsigned)_mm_movemask_epi8(
+                     _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp)),
+                 ds = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, dt)),
+                 bs = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl));
+        unsigned lim = ws ? (unsigned)__builtin_ctz(ws) : 16,
+                 keep = lim == 16 ? 0xffffu : (1u << lim) - 1;
+        if (ds & keep)
+            *dotp = ol + (size_t)(31 - __builtin_clz(ds & keep));
+        if (bs & keep)
+            *escp = true;
+        if (ws) {
+            *olp = ol + lim < n ? ol + lim : n;
+            return;
+        }
+        ol += 16;
+    }
+#endif
+    for (; ol < n; ol++) {
+        unsigned char ch = (unsigned char)p[ol];
+        if (ch <= ' ')
+            break;
+        if (ch == '.')
+            *dotp = ol;
+        else if (ch == '\\')
+            *escp = true;
+    }
+    *olp = ol;
+}
+
 static void cs_scan(struct cscan *cs)
 {
     const char *b = cs->b;
@@ -323,15 +365,7 @@ static void cs_scan(struct cscan *cs)
              * cut before */
             size_t ol = 0, g = 0, dot = SIZE_MAX;
             bool esc = false;
-            for (; ls + ol < le; ol++) {
-                unsigned char ch = (unsigned char)b[ls + ol];
-                if (ch <= ' ')
-                    break;
-                if (ch == '.')
-                    dot = ol;
-                else if (ch == '\\')
-                    esc = true;
-            }
+            owner_scan(b + ls, le - ls, len - ls, &ol, &dot, &esc);
             if (esc) { /* escapes: the careful way */
                 ol = 0;
                 while (ls + ol < le && b[ls + ol] != ' ' &&
