@@ -222,28 +222,38 @@ static int submit(struct hsm_pool *p, hsm_job_t *jobs, size_t n)
 static int redo_tainted(struct hsm_pool *p, hsm_job_t *jobs, size_t n)
 {
     int rc = 0;
+    /* which HSMs are tainted, read once per round: another batch may
+     * catch one meanwhile (it is then redone in the next round) */
+    bool *bad = calloc(p->set->n ? p->set->n : 1, sizeof(*bad));
+    if (bad == NULL)
+        return -ENOMEM;
     while (rc == 0) {
         size_t redo = 0, r = 0;
         hsm_job_t *again;
+        for (size_t h = 0; h < p->set->n; h++)
+            bad[h] = atomic_load(&p->h[h].tainted) != 0;
         for (size_t i = 0; i < n; i++)
-            if (atomic_load(&p->h[jobs[i].hsm - 1].tainted))
+            if (bad[jobs[i].hsm - 1])
                 redo++;
         if (redo == 0)
             break;
-        if ((again = malloc(redo * sizeof(*again))) == NULL)
-            return -ENOMEM;
+        if ((again = malloc(redo * sizeof(*again))) == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
         for (size_t i = 0; i < n; i++)
-            if (atomic_load(&p->h[jobs[i].hsm - 1].tainted))
+            if (bad[jobs[i].hsm - 1])
                 again[r++] = jobs[i];
         rc = submit(p, again, redo);
         r = 0;
         for (size_t i = 0; rc == 0 && i < n; i++)
-            if (atomic_load(&p->h[jobs[i].hsm - 1].tainted)) {
+            if (bad[jobs[i].hsm - 1]) {
                 jobs[i].sig_len = again[r].sig_len;
                 jobs[i].hsm = again[r++].hsm;
             }
         free(again);
     }
+    free(bad);
     return rc;
 }
 
