@@ -739,6 +739,9 @@ void chunk_free(struct chunk *ch);
 /* The items and signing jobs of chunk CH (RRSIG headers, reuse). */
 int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md);
 /* Its jobs signed by the pool. */
+/* CH's jobs made ready to sign: their data offsets turned into pointers
+ * into CH's data, each with room for its signature in CH's sigs. */
+int chunk_jobs_point(struct sctx *c, struct chunk *ch);
 int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd);
 void sig_times(struct sctx *c, const uint8_t *rd, uint16_t len);
 /* RRSIG RDATA of item IT of chunk CH (header + signature assembled in

@@ -1471,10 +1471,10 @@ static int print_names(struct patch *p, arena_t *text, size_t *zt)
     return 0;
 }
 
-/* Step 3b (early): the DS RRsets of the parts read again are signed on a
- * thread of their own while the names, the chain, the jobs and the edits
- * are worked out (one core has nothing else to do then).  Their
- * jobs are made as sign_prepare makes them (chunk_build on the zone
+/* Step 3b (early): the DS RRsets of the parts read again, and then the
+ * NSEC3 records made, are signed on threads of their own while the names,
+ * the chain, the jobs and the edits are worked out (one core has nothing
+ * else to do then).  Their jobs are made as sign_prepare makes them (chunk_build on the zone
  * with only those RRsets to sign: reused signatures are found the same
  * way); sign_prepare's jobs with the same key and the same signed data
  * take these signatures instead of being signed again. */
@@ -1529,16 +1529,14 @@ static int early_batch(struct patch *p, int b, size_t from, size_t to,
     size_t ns = 16;
     while (ns < 2 * ch->njobs)
         ns *= 2;
-    if (!(ch->sigs = calloc(ch->njobs, c->sigmax)) ||
-        !(ea->slot = malloc(ns * sizeof(*ea->slot))))
+    if ((r = chunk_jobs_point(c, ch)))
+        return r;
+    if (!(ea->slot = malloc(ns * sizeof(*ea->slot))))
         return -ENOMEM;
-    ch->sigcap = ch->njobs * c->sigmax;
     memset(ea->slot, 0xff, ns * sizeof(*ea->slot));
     ea->nslot = ns;
     for (size_t j = 0; j < ch->njobs; j++) {
-        hsm_job_t *jb = &ch->jobs[j];
-        jb->data = ch->data.buf + (uintptr_t)jb->data;
-        jb->sig = ch->sigs + j * c->sigmax;
+        const hsm_job_t *jb = &ch->jobs[j];
         size_t s0 = (size_t)job_hash(jb->data, jb->len, jb->key) & (ns - 1);
         while (ea->slot[s0] != UINT32_MAX)
             s0 = (s0 + 1) & (ns - 1);
@@ -1625,14 +1623,10 @@ static int patch_sign(struct patch *p, hsm_diag_t *hd)
     }
     size_t nr = 0;
     hsm_job_t *rest = malloc(ch->njobs * sizeof(*rest));
-    int r = rest ? 0 : -ENOMEM;
-    for (size_t j = 0; !r && j < ch->njobs; j++) {
-        hsm_job_t *jb = &ch->jobs[j];
-        jb->data = ch->data.buf + (uintptr_t)jb->data;
-        jb->sig = ch->sigs + j * c->sigmax;
+    int r = rest ? chunk_jobs_point(c, ch) : -ENOMEM;
+    for (size_t j = 0; !r && j < ch->njobs; j++)
         if (!p->pre[j])
-            rest[nr++] = *jb;
-    }
+            rest[nr++] = ch->jobs[j];
     if (!r)
         r = hsm_pool_sign(c->pool, rest, nr, hd);
     for (size_t j = 0, k = 0; !r && j < ch->njobs; j++)

@@ -148,10 +148,8 @@ int chunk_build(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
     return 0;
 }
 
-int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
+int chunk_jobs_point(struct sctx *c, struct chunk *ch)
 {
-    if (ch->njobs == 0)
-        return 0;
     if (ch->njobs * c->sigmax > ch->sigcap) {
         uint8_t *p = realloc(ch->sigs, ch->njobs * c->sigmax);
         if (!p)
@@ -163,7 +161,15 @@ int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
         ch->jobs[j].data = ch->data.buf + (uintptr_t)ch->jobs[j].data;
         ch->jobs[j].sig = ch->sigs + j * c->sigmax;
     }
-    return hsm_pool_sign(c->pool, ch->jobs, ch->njobs, hd);
+    return 0;
+}
+
+int chunk_sign(struct sctx *c, struct chunk *ch, hsm_diag_t *hd)
+{
+    if (ch->njobs == 0)
+        return 0;
+    int r = chunk_jobs_point(c, ch);
+    return r ? r : hsm_pool_sign(c->pool, ch->jobs, ch->njobs, hd);
 }
 
 /* A chunk ends at a name boundary once it holds BATCH signing jobs or
