@@ -69,6 +69,21 @@ void trace_mark(const char *what);
 /* fsyncs the directory holding PATH (after a rename into it). */
 int writer_dir_fsync(const char *path);
 
+/* reap.c: files a run replaces, let go of on threads (see there).
+ * reap_hold before the rename or unlink that replaces PATH; reap_start
+ * after it; reap_join before the run returns. */
+#define REAP_MAX 6
+typedef struct reaper {
+    int fd[REAP_MAX];
+    pthread_t th[REAP_MAX];
+    bool th_ok[REAP_MAX];
+    int n, started;
+} reaper_t;
+
+void reap_hold(reaper_t *r, const char *path);
+void reap_start(reaper_t *r);
+void reap_join(reaper_t *r);
+
 typedef struct zone {
     arena_t a;          /* record blobs */
     uint64_t *idx;      /* offsets, canonical order after zone_sort */

@@ -201,10 +201,15 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     size_t inlen = 0, outlen = 0;
     const char *why = NULL;
     uint64_t sum = 0;
+    reaper_t rp = {0};
     memset(&h, 0, sizeof(h));
     if (!zsp || !zsc)
         goto done;
-    unlink(zsp); /* an index beside OUT describes OUT, or is not there */
+    /* an index beside OUT describes OUT, or is not there (the old one is
+     * freed on a thread while the new one is made) */
+    reap_hold(&rp, zsp);
+    unlink(zsp);
+    reap_start(&rp);
     if (!cached)
         why = "no signature cache written";
     else if (o->denial != SIGNER_DENIAL_NSEC3)
@@ -280,6 +285,7 @@ done:
     if (out)
         munmap(out, outlen);
     pchunks_free(&pc);
+    reap_join(&rp);
     free(zsp);
     free(zsc);
 }
@@ -410,6 +416,7 @@ struct patch {
     int pfd, ofd;
     struct pwriter pw; /* the new index */
     char *otmp, *ctmp, *zsc_out, *zsp_out;
+    reaper_t rp; /* the files OUT replaces, freed on threads */
     uint64_t made, out_size;
     struct pidx_file out_file; /* OUT as written */
     uint64_t changed_chunks;
@@ -712,6 +719,30 @@ static bool ixv_join(struct patch *p)
     return p->ixv.ok;
 }
 
+/* OUT's own index, when OUT is another file than P and its index
+ * another than P's: commit() would remove it before OUT is replaced; it
+ * goes now, and is freed on a reaper thread while the run goes on.  (If
+ * the run fails, OUT is left as it was, without an index: a later run
+ * from it takes the cache road.) */
+static int old_index_drop(struct patch *p, const struct stat *ps,
+                          const char *pzsp)
+{
+    struct stat so, si, pi;
+    if (!p->zsp_out && !(p->zsp_out = path_ext(p->o->output, ".zsp")))
+        return -ENOMEM;
+    if (stat(p->o->output, &so) == 0 && so.st_dev == ps->st_dev &&
+        so.st_ino == ps->st_ino)
+        return 0; /* OUT is P */
+    if (lstat(p->zsp_out, &si) != 0 || !S_ISREG(si.st_mode) ||
+        (stat(pzsp, &pi) == 0 && pi.st_dev == si.st_dev &&
+         pi.st_ino == si.st_ino))
+        return 0;
+    reap_hold(&p->rp, p->zsp_out);
+    unlink(p->zsp_out);
+    reap_start(&p->rp);
+    return 0;
+}
+
 static int load(struct patch *p)
 {
     struct sctx *c = p->c;
@@ -730,7 +761,6 @@ static int load(struct patch *p)
     }
     bool threaded = pthread_create(&th, NULL, chunk_input, &ck) == 0;
     r = pidx_read(&p->x, zsp, true);
-    free(zsp);
     trace_mark("patch: index read");
     const struct pidx_hdr *h = &p->x.h;
     bool same = false;
@@ -743,6 +773,9 @@ static int load(struct patch *p)
                cache_open_known(&c->pcache, zsc, c->z, &h->zsc) == 0;
         trace_mark("patch: cache read");
     }
+    if (same && old_index_drop(p, &sp, zsp) == -ENOMEM)
+        r = -ENOMEM;
+    free(zsp);
     free(zsc);
     if (threaded)
         pthread_join(th, NULL);
@@ -2785,13 +2818,17 @@ static void *sync_run(void *arg)
 }
 
 /* Steps 3e and 4: OUT, OUT.zsc, OUT.zsp in place.  OUT is synced on a
- * thread while its cache is written (and synced) and its index made. */
+ * thread while its cache is written (and synced); OUT and OUT.zsc are
+ * renamed into place as soon as both are, while the new index may still
+ * be written, and the index follows.  The files replaced are freed on the
+ * reaper's threads meanwhile. */
 static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
 {
     struct sctx *c = p->c;
     const signer_opts_t *o = p->o;
     struct outer sy = {p, 0};
     pthread_t th;
+    reaper_t *rp = &p->rp;
     bool threaded = pthread_create(&th, NULL, sync_run, &sy) == 0;
     if (!threaded)
         sync_run(&sy);
@@ -2810,9 +2847,6 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)p->cdropped);
     trace_mark("patch: cache written");
-    index_join(ix);
-    int ri = ix->ret;
-    uint64_t isum = ix->sum;
     if (threaded)
         pthread_join(th, NULL);
     trace_mark("patch: synced");
@@ -2821,9 +2855,13 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
                  strerror(sy.ret));
         return SIGNER_EIO;
     }
-    if (r == -ENOMEM || ri == -ENOMEM)
+    if (r == -ENOMEM)
         return -ENOMEM;
-    /* ri > 0: OUT is right, but no index can describe it (none written) */
+    /* an index beside OUT describes OUT, or is not there: the old one goes
+     * first, and the new one comes after OUT */
+    reap_hold(rp, p->zsp_out);
+    reap_hold(rp, o->output);
+    reap_hold(rp, p->zsc_out);
     unlink(p->zsp_out);
     if (rename(p->otmp, o->output) != 0) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
@@ -2842,8 +2880,18 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         free(p->ctmp);
         p->ctmp = NULL;
     }
+    /* P is read no more: if OUT replaced it, it is freed with the rest */
+    if (p->pfd >= 0 && rp->n < REAP_MAX) {
+        rp->fd[rp->n++] = p->pfd;
+        p->pfd = -1;
+    }
+    reap_start(rp);
     writer_dir_fsync(o->output);
     trace_mark("patch: renamed");
+    /* the new index: in place once its body is written (ri > 0, or no
+     * memory for it: OUT is right, but no index describes it) */
+    index_join(ix);
+    int ri = ix->ret;
     if (r == 0 && ri == 0 && p->pw.fd >= 0) {
         p->nx.h.zsc = zsc;
         p->nx.h.out = p->out_file;
@@ -2853,7 +2901,7 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         p->nx.h.max_inc = c->sig_max_inc > p->x.h.max_inc ? c->sig_max_inc
                                                           : p->x.h.max_inc;
         p->nx.h.sigs = (p->nx.h.signed_rrsets - 1) * c->nzsk + c->nksk;
-        int wr = pidx_write_end(&p->nx.h, &p->pw, p->zsp_out, isum);
+        int wr = pidx_write_end(&p->nx.h, &p->pw, p->zsp_out, ix->sum);
         if (wr != 0 && tracing())
             fprintf(stderr, "zonesign: trace: patch index not written\n");
         trace_mark("patch: index in place");
@@ -3018,7 +3066,8 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
      * the HSMs sign */
     hsm_diag_t hd = {{0}};
     p->zsc_out = path_ext(p->o->output, ".zsc");
-    p->zsp_out = path_ext(p->o->output, ".zsp");
+    if (!p->zsp_out)
+        p->zsp_out = path_ext(p->o->output, ".zsp");
     if (!p->zsc_out || !p->zsp_out)
         return -ENOMEM;
     if ((r = sign_prepare(p)))
@@ -3258,6 +3307,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->ctmp);
     free(p->zsc_out);
     free(p->zsp_out);
+    reap_join(&p->rp); /* the files replaced, freed meanwhile */
     free(p);
     trace_mark("patch: freed");
     return r;

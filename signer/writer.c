@@ -430,6 +430,7 @@ int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
     char *tmp = malloc(plen + 16);
     uint64_t total = 0;
     int fd = -1, ret = 0;
+    reaper_t rp = {0};
     if (!tmp)
         return -ENOMEM;
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
@@ -455,10 +456,12 @@ int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
         goto fail;
     }
     fd = -1;
+    reap_hold(&rp, path); /* the file replaced: freed on a thread */
     if (rename(tmp, path) != 0) {
         ret = -errno;
         goto fail;
     }
+    reap_start(&rp);
     *size = total;
     trace_mark("fsynced+renamed");
     if (h->after_rename)
@@ -477,6 +480,7 @@ fail:
     if (h->after_rename)
         h->after_rename(h->arg, ret);
 out:
+    reap_join(&rp);
     free(tmp);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
 }

@@ -135,4 +135,28 @@ check "patch road, every HSM failing: exit 2 (got $rc)" test "$rc" -eq 2
 check "pall: OUT untouched" grep -qx "previous content" "$ZG_TMP/pall.signed"
 check "pall: P untouched" cmp -s "$ZG_TMP/p0.signed" "$ZG_TMP/p0.copy"
 check "pall: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
+# the same over an OUT that is another signed zone with its own index and
+# cache: OUT.zsp goes early (it is freed while the run goes on), OUT and
+# OUT.zsc stay as they were, P's index is not touched, and a run from OUT
+# afterwards still signs (no index: the cache road)
+cp "$ZG_TMP/pflip.signed" "$ZG_TMP/pall2.signed"
+cp "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall2.signed.zsc"
+cp "$ZG_TMP/pflip.signed.zsp" "$ZG_TMP/pall2.signed.zsp"
+cp "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
+patch_fault pall2 "token=hsm1 fault=deverror after=20" \
+    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
+rc=$?
+check "pall2, every HSM failing over an indexed OUT: exit 2 (got $rc)" test "$rc" -eq 2
+check "pall2: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/pall2.signed"
+check "pall2: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall2.signed.zsc"
+check "pall2: OUT's index is not there (no index that does not describe OUT)" \
+    test ! -e "$ZG_TMP/pall2.signed.zsp"
+check "pall2: P's index untouched" cmp -s "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
+check "pall2: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
+ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/pall2.signed" \
+    -o "$ZG_TMP/pall3.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/pall3.err"
+check "pall3: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/pall3.signed"
+check "pall3: it had no index to patch with" \
+    grep -q "declined: no usable patch index" "$ZG_TMP/pall3.err"
+check "pall3: kzonecheck" zs_verify_knot tld. "$ZG_TMP/pall3.signed"
 done_testing
