@@ -81,6 +81,9 @@ typedef struct reaper {
 } reaper_t;
 
 void reap_hold(reaper_t *r, const char *path);
+/* drops the page cache of the files held and not let go of yet (their
+ * content stays as it is), so that what is left to free is their blocks */
+void reap_uncache(reaper_t *r);
 void reap_start(reaper_t *r);
 void reap_join(reaper_t *r);
 

@@ -2847,6 +2847,11 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)p->cdropped);
     trace_mark("patch: cache written");
+    /* while OUT syncs: the files it replaces held, their cache dropped */
+    reap_hold(rp, o->output);
+    reap_hold(rp, p->zsc_out);
+    reap_uncache(rp);
+    trace_mark("patch: old OUT uncached");
     if (threaded)
         pthread_join(th, NULL);
     trace_mark("patch: synced");
@@ -2860,8 +2865,6 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     /* an index beside OUT describes OUT, or is not there: the old one goes
      * first, and the new one comes after OUT */
     reap_hold(rp, p->zsp_out);
-    reap_hold(rp, o->output);
-    reap_hold(rp, p->zsc_out);
     unlink(p->zsp_out);
     if (rename(p->otmp, o->output) != 0) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
@@ -2885,8 +2888,8 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         rp->fd[rp->n++] = p->pfd;
         p->pfd = -1;
     }
-    reap_start(rp);
     writer_dir_fsync(o->output);
+    reap_start(rp);
     trace_mark("patch: renamed");
     /* the new index: in place once its body is written (ri > 0, or no
      * memory for it: OUT is right, but no index describes it) */

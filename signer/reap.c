@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "signer/internal.h"
@@ -24,10 +25,29 @@ void reap_hold(reaper_t *r, const char *path)
 {
     if (r->n >= REAP_MAX)
         return;
-    /* O_NOFOLLOW: a symbolic link is what rename replaces, not its target */
-    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NOFOLLOW: a symbolic link is what rename replaces, not its target;
+     * a regular file is opened for reading (so that reap_uncache can drop
+     * its page cache), anything else, or a file we may not read, only
+     * held */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                            O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0)
+        fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0)
         r->fd[r->n++] = fd;
+}
+
+void reap_uncache(reaper_t *r)
+{
+    /* the files are as they were on disk; only their cached pages go
+     * (EBADF for those only held: left to the close) */
+    for (int i = r->started; i < r->n; i++)
+        posix_fadvise(r->fd[i], 0, 0, POSIX_FADV_DONTNEED);
 }
 
 static void *let_go(void *arg)
