@@ -26,8 +26,12 @@
  * own fields, which reuse.c checks from the stored RDATA (key, labels,
  * original TTL, signer, validity).  Segments are described in segment.c;
  * their lengths add up to the zone file's size and each text digest is
- * the first 16 octets of SHA-256 over that segment's bytes, so together
- * they bind the cache to the zone file.
+ * the XXH3-128 of that segment's bytes (version 4; SHA-256 before), so
+ * together they bind the cache to the zone file.  Like the checksum, the
+ * text digests guard against a file changed or damaged since, not against
+ * forgery: the zone file is this signer's own output, and whoever can
+ * write it can write its cache.  The RRset and content digests, over
+ * what registrants' data shapes, stay SHA-256.
  *
  * The cache is used only when its own checksum holds, its origin is the
  * zone's and the zone file has the recorded size; the zone file's bytes
@@ -58,7 +62,7 @@
 #include "signer/internal.h"
 
 #define MAGIC "ZGSC"
-#define VERSION 3
+#define VERSION 4
 #define SUM_SIZE 16 /* the file's checksum: XXH3-128 */
 #define IDX_SIZE 24
 #define SEG_SIZE (2 * CACHE_DIGEST + 4)
@@ -558,16 +562,23 @@ fail:
     return -1;
 }
 
-int cache_text_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
-                      uint8_t td[CACHE_DIGEST])
+int cache_content_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
+                         uint8_t cd[CACHE_DIGEST])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned l = 0;
     if (!EVP_DigestInit_ex(m, sha256(), NULL) ||
         !EVP_DigestUpdate(m, p, n) || !EVP_DigestFinal_ex(m, md, &l))
         return SIGNER_EIO;
-    memcpy(td, md, CACHE_DIGEST);
+    memcpy(cd, md, CACHE_DIGEST);
     return 0;
+}
+
+void cache_text_digest(const uint8_t *p, size_t n, uint8_t td[CACHE_DIGEST])
+{
+    _Static_assert(CACHE_DIGEST == sizeof(XXH128_canonical_t),
+                   "a text digest is one XXH3-128");
+    XXH128_canonicalFromHash((XXH128_canonical_t *)td, XXH3_128bits(p, n));
 }
 
 bool cache_can_copy(const struct cache *c)
@@ -625,7 +636,7 @@ void cache_seg_verified(struct cache *c, size_t k)
     __atomic_store_n(&c->verified[k], 1, __ATOMIC_RELAXED);
 }
 
-int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to)
+int cache_verify(struct cache *c, size_t from, size_t to)
 {
     uint8_t td[CACHE_DIGEST];
     uint8_t *buf = NULL;
@@ -657,9 +668,9 @@ int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to)
         }
         for (uint64_t j = k; j < e; j++) {
             const uint8_t *s = c->segs + j * SEG_SIZE;
-            if (cache_text_digest(m, buf + (c->segoff[j] - c->segoff[k]),
-                                  get32(s + 2 * CACHE_DIGEST), td) != 0 ||
-                memcmp(td, s + CACHE_DIGEST, CACHE_DIGEST) != 0) {
+            cache_text_digest(buf + (c->segoff[j] - c->segoff[k]),
+                              get32(s + 2 * CACHE_DIGEST), td);
+            if (memcmp(td, s + CACHE_DIGEST, CACHE_DIGEST) != 0) {
                 r = -1;
                 break;
             }

@@ -377,9 +377,13 @@ int cache_md_new(EVP_MD_CTX **out);
 /* Digest of the RRset [i, e) of Z (owner, type, TTL, canonical RDATA). */
 int cache_rrset_digest(EVP_MD_CTX *m, const zone_t *z, size_t i, size_t e,
                        uint8_t dg[CACHE_DIGEST]);
-/* Text digest of N bytes at P (first octets of SHA-256). */
-int cache_text_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
-                      uint8_t td[CACHE_DIGEST]);
+/* Content digest of N bytes at P (the first octets of SHA-256): what a
+ * segment's text is printed from, which registrants' data shapes. */
+int cache_content_digest(EVP_MD_CTX *m, const uint8_t *p, size_t n,
+                         uint8_t cd[CACHE_DIGEST]);
+/* Text digest of N bytes at P (XXH3-128, canonical form): the bytes of a
+ * zone file this signer wrote, checked against a file changed since. */
+void cache_text_digest(const uint8_t *p, size_t n, uint8_t td[CACHE_DIGEST]);
 int cache_w_new(struct cache_w **out);
 void cache_w_free(struct cache_w *w);
 /* Starts the entry of one RRset; cache_w_add appends its RRSIGs. */
@@ -435,7 +439,7 @@ void cache_seg_verified(struct cache *c, size_t k);
 /* Checks the segments [FROM, TO) not yet verified against their text
  * digests: 0 if they are the ones the cache belongs to, else -1 (or
  * -ENOMEM).  All of them (TO = SIZE_MAX): the whole zone file. */
-int cache_verify(struct cache *c, EVP_MD_CTX *m, size_t from, size_t to);
+int cache_verify(struct cache *c, size_t from, size_t to);
 
 /* patch.c: the cache of the previous output, if it is the file WANT
  * describes (size, XXH3-128: that stands for its checksum); no segment
@@ -706,7 +710,6 @@ struct sctx {
     uint64_t seg_copied, seg_printed; /* segments (segment.c) */
     int stale_found; /* previous file changed: 1 seen copying, 2 at the end */
     size_t verified_to;   /* writer side: previous segments checked below */
-    EVP_MD_CTX *wmd;      /* writer side */
     pthread_t cache_th;   /* writes OUT's cache while OUT is synced */
     bool cache_started;
     int cache_ret;

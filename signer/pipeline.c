@@ -396,9 +396,7 @@ static int verify_behind(struct sctx *c, size_t to)
     if (!c->pcache || to <= c->verified_to)
         return 0;
     int r = 0;
-    if (!c->wmd && cache_md_new(&c->wmd) != 0)
-        r = -ENOMEM;
-    else if (cache_verify(c->pcache, c->wmd, c->verified_to, to) != 0)
+    if (cache_verify(c->pcache, c->verified_to, to) != 0)
         r = -ESTALE;
     c->verified_to = to;
     if (r) {

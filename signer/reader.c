@@ -1181,7 +1181,7 @@ int reader_pieces(zone_t *z, const char *path, const char *buf,
         uint8_t dg[CACHE_DIGEST];
         if (cache_md_new(&m) != 0)
             ret = -ENOMEM;
-        else if (cache_text_digest(m, hb, st0->origin_len + 8, dg) != 0)
+        else if (cache_content_digest(m, hb, st0->origin_len + 8, dg) != 0)
             ret = 1;
         EVP_MD_CTX_free(m);
         if (!ret) {

@@ -8,13 +8,15 @@
  * segment it falls in, and the same runs of names come back run after
  * run.  Chunks of the pipeline end at cuts (pipeline.c).
  *
- * Each segment has two digests (the first 16 octets of SHA-256):
- *  - its content digest, over everything its text is printed from: per
- *    name the owner sort key, then every record's type, TTL and canonical
- *    RDATA, then the RDATA of every RRSIG printed there (an RRSIG line's
- *    TTL is the original TTL inside its RDATA), all with their lengths
- *    and counts;
- *  - its text digest, over the bytes printed.
+ * Each segment has two digests of 16 octets:
+ *  - its content digest (the first octets of SHA-256: what it covers is
+ *    shaped by registrants' data), over everything its text is printed
+ *    from: per name the owner sort key, then every record's type, TTL and
+ *    canonical RDATA, then the RDATA of every RRSIG printed there (an
+ *    RRSIG line's TTL is the original TTL inside its RDATA), all with
+ *    their lengths and counts;
+ *  - its text digest (XXH3-128: it only has to find a file changed since
+ *    it was written), over the bytes printed.
  * The signature cache (cache.c) records both for every segment of OUT, in
  * file order.  With --previous and its cache, a segment whose content
  * digest is recorded there is read from the previous zone file instead of
@@ -157,8 +159,7 @@ static int stale(struct sctx *c)
     return -ESTALE;
 }
 
-static int run_flush(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md,
-                     struct run *run)
+static int run_flush(struct sctx *c, struct chunk *ch, struct run *run)
 {
     int ret;
     if (run->n == 0)
@@ -171,8 +172,7 @@ static int run_flush(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md,
     for (size_t k = 0; k < run->n; k++) {
         struct segrec *g = &ch->segs[run->seg[k]];
         uint8_t td[CACHE_DIGEST];
-        if ((ret = cache_text_digest(md, p, g->len, td)))
-            return ret;
+        cache_text_digest(p, g->len, td);
         if (memcmp(td, g->td, CACHE_DIGEST) != 0)
             return stale(c);
         cache_seg_verified(c->pcache, run->index[k]);
@@ -223,12 +223,13 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
         uint8_t cd[CACHE_DIGEST];
         cache_seg_t ps;
         if ((ret = segment_content(z, ch, i, ch->end, it, &e, &ie)) ||
-            (ret = cache_text_digest(md, ch->scratch.buf, ch->scratch.len, cd)))
+            (ret = cache_content_digest(md, ch->scratch.buf, ch->scratch.len,
+                                         cd)))
             break;
         if (copy && cache_seg_find(c->pcache, cd, hint, &ps) == 0) {
             hint = ps.index + 1;
             if (run->n == RUN_MAX || (run->n && run->off + run->len != ps.off))
-                if ((ret = run_flush(c, ch, md, run)))
+                if ((ret = run_flush(c, ch, run)))
                     break;
             if (run->n == 0)
                 run->off = ps.off;
@@ -241,16 +242,15 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
             ret = seg_add(ch, cd, ps.td, ps.len);
         } else {
             uint8_t td[CACHE_DIGEST];
-            if ((ret = run_flush(c, ch, md, run)))
+            if ((ret = run_flush(c, ch, run)))
                 break;
             size_t t0 = ch->text.len;
             b.next = it;
             b.end = ie;
             if ((ret =
-                     writer_format(z, i, e, bounded_next_sig, &b, &ch->text)) ||
-                (ret = cache_text_digest(md, ch->text.buf + t0,
-                                         ch->text.len - t0, td)))
+                     writer_format(z, i, e, bounded_next_sig, &b, &ch->text)))
                 break;
+            cache_text_digest(ch->text.buf + t0, ch->text.len - t0, td);
             if (ch->text.len - t0 > UINT32_MAX) {
                 ret = -EOVERFLOW;
                 break;
@@ -262,7 +262,7 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md)
         it = ie;
     }
     if (!ret)
-        ret = run_flush(c, ch, md, run);
+        ret = run_flush(c, ch, run);
     free(run);
     return ret;
 }

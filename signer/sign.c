@@ -374,7 +374,6 @@ static void sctx_free(struct sctx *c)
     free(c->prev);
     cache_free(c->pcache);
     cache_w_free(c->cw);
-    EVP_MD_CTX_free(c->wmd);
     free(c);
 }
 
