@@ -584,6 +584,7 @@ struct pwriter {
     void *st; /* XXH3 state */
     uint64_t sect;
     int err;
+    struct pw_io *io; /* its writing thread and buffers (pindex.c) */
 };
 int pw_open(struct pwriter *w, const char *path);
 void pw_put(struct pwriter *w, const void *p, size_t n);

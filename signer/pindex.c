@@ -777,9 +777,142 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
  * where the file system allows: it is read once, by the next run, and
  * page-cache memory filled by copying costs more than the disk's DMA;
  * the last piece and the header go through the page cache (they are not
- * whole blocks). */
+ * whole blocks).  A direct write returns only when the disk has the
+ * piece, so the pieces are written (and digested, in order) by a thread
+ * of their own while the next ones are filled: PW_NBUF buffers go round
+ * between the two. */
 #define PW_BUF (1u << 20)
 #define PW_BLOCK 4096u
+#define PW_NBUF 3
+
+struct pw_piece {
+    uint8_t *buf;
+    size_t len, hfrom;
+    uint64_t foff;
+    bool full; /* handed to the thread, not written yet */
+};
+
+struct pw_io {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pw_piece pc[PW_NBUF];
+    unsigned fill, next; /* the piece being filled; the next to write */
+    bool stop;
+};
+
+/* One piece: digested from HFROM, written at FOFF. */
+static void pw_write(struct pwriter *w, const uint8_t *buf, size_t len,
+                     size_t hfrom, uint64_t foff)
+{
+    /* the body's digest over whole buffers, not piece by piece */
+    XXH3_64bits_update(w->st, buf + hfrom, len - hfrom);
+    /* whole blocks at a block's offset: directly (if refused, through
+     * the page cache from then on); but the first block, where the header
+     * goes at the end, through the page cache (so it is not read back) */
+    size_t direct = w->dfd >= 0 && foff % PW_BLOCK == 0
+                        ? len / PW_BLOCK * PW_BLOCK
+                        : 0,
+           from = foff == 0 && direct ? PW_BLOCK : 0;
+    for (size_t o = 0; !w->err && o < len;) {
+        bool d = o >= from && o < direct;
+        ssize_t n = pwrite(d ? w->dfd : w->fd, buf + o,
+                           (d ? direct : o < from ? from : len) - o,
+                           (off_t)(foff + o));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && d && errno == EINVAL) {
+            close(w->dfd);
+            w->dfd = -1;
+            direct = 0;
+            continue;
+        }
+        if (n <= 0)
+            w->err = -EIO;
+        else
+            o += (size_t)n;
+    }
+}
+
+static void *pw_run(void *arg)
+{
+    struct pwriter *w = arg;
+    struct pw_io *io = w->io;
+    pthread_mutex_lock(&io->mu);
+    for (;;) {
+        struct pw_piece *pc = &io->pc[io->next];
+        while (!pc->full && !io->stop)
+            pthread_cond_wait(&io->cv, &io->mu);
+        if (!pc->full)
+            break;
+        pthread_mutex_unlock(&io->mu);
+        pw_write(w, pc->buf, pc->len, pc->hfrom, pc->foff);
+        pthread_mutex_lock(&io->mu);
+        pc->full = false;
+        io->next = (io->next + 1) % PW_NBUF;
+        pthread_cond_broadcast(&io->cv);
+    }
+    pthread_mutex_unlock(&io->mu);
+    return NULL;
+}
+
+/* Every piece handed over, written. */
+static void pw_drain(struct pwriter *w)
+{
+    struct pw_io *io = w->io;
+    if (!io)
+        return;
+    pthread_mutex_lock(&io->mu);
+    for (unsigned k = 0; k < PW_NBUF; k++)
+        while (io->pc[k].full)
+            pthread_cond_wait(&io->cv, &io->mu);
+    pthread_mutex_unlock(&io->mu);
+}
+
+static void pw_io_free(struct pwriter *w)
+{
+    struct pw_io *io = w->io;
+    if (!io)
+        return;
+    pthread_mutex_lock(&io->mu);
+    io->stop = true;
+    pthread_cond_broadcast(&io->cv);
+    pthread_mutex_unlock(&io->mu);
+    pthread_join(io->th, NULL);
+    pthread_mutex_destroy(&io->mu);
+    pthread_cond_destroy(&io->cv);
+    for (unsigned k = 0; k < PW_NBUF; k++)
+        if (io->pc[k].buf != w->buf)
+            free(io->pc[k].buf);
+    free(io);
+    w->io = NULL;
+}
+
+/* The thread and its buffers (w->buf is the first); without them, the
+ * pieces are written by the caller, one at a time. */
+static void pw_io_start(struct pwriter *w)
+{
+    struct pw_io *io = calloc(1, sizeof(*io));
+    if (!io)
+        return;
+    io->pc[0].buf = w->buf;
+    bool ok = true;
+    for (unsigned k = 1; k < PW_NBUF && ok; k++)
+        ok = posix_memalign((void **)&io->pc[k].buf, PW_BLOCK, PW_BUF) == 0;
+    if (ok && pthread_mutex_init(&io->mu, NULL) == 0) {
+        if (pthread_cond_init(&io->cv, NULL) == 0) {
+            w->io = io;
+            if (pthread_create(&io->th, NULL, pw_run, w) == 0)
+                return;
+            w->io = NULL;
+            pthread_cond_destroy(&io->cv);
+        }
+        pthread_mutex_destroy(&io->mu);
+    }
+    for (unsigned k = 1; k < PW_NBUF; k++)
+        free(io->pc[k].buf);
+    free(io);
+}
 
 int pw_open(struct pwriter *w, const char *path)
 {
@@ -804,6 +937,7 @@ int pw_open(struct pwriter *w, const char *path)
     fchmod(w->fd, 0644);
     w->dfd = open(w->tmp, O_WRONLY | O_DIRECT);
     XXH3_64bits_reset(w->st);
+    pw_io_start(w);
     /* the header's place: written last (pidx_write_end), outside the
      * body's digest */
     uint8_t zero[(sizeof(struct pidx_hdr) + 7) / 8 * 8] = {0};
@@ -812,38 +946,29 @@ int pw_open(struct pwriter *w, const char *path)
     return 0;
 }
 
+/* The buffer filled so far: to the thread (filling goes on in the next
+ * free one), or written now. */
 static void pw_flush(struct pwriter *w)
 {
-    /* the body's digest over whole buffers, not piece by piece */
-    XXH3_64bits_update(w->st, w->buf + w->hfrom, w->len - w->hfrom);
-    w->hfrom = 0;
-    /* whole blocks at a block's offset: directly (if refused, through
-     * the page cache from then on); but the first block, where the header
-     * goes at the end, through the page cache (so it is not read back) */
-    size_t direct = w->dfd >= 0 && w->foff % PW_BLOCK == 0
-                        ? w->len / PW_BLOCK * PW_BLOCK
-                        : 0,
-           from = w->foff == 0 && direct ? PW_BLOCK : 0;
-    for (size_t o = 0; !w->err && o < w->len;) {
-        bool d = o >= from && o < direct;
-        ssize_t n = pwrite(d ? w->dfd : w->fd, w->buf + o,
-                           (d ? direct : o < from ? from : w->len) - o,
-                           (off_t)(w->foff + o));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && d && errno == EINVAL) {
-            close(w->dfd);
-            w->dfd = -1;
-            direct = 0;
-            continue;
-        }
-        if (n <= 0)
-            w->err = -EIO;
-        else
-            o += (size_t)n;
+    struct pw_io *io = w->io;
+    if (!io) {
+        pw_write(w, w->buf, w->len, w->hfrom, w->foff);
+    } else {
+        pthread_mutex_lock(&io->mu);
+        struct pw_piece *pc = &io->pc[io->fill];
+        pc->len = w->len;
+        pc->hfrom = w->hfrom;
+        pc->foff = w->foff;
+        pc->full = true;
+        io->fill = (io->fill + 1) % PW_NBUF;
+        pthread_cond_broadcast(&io->cv);
+        while (io->pc[io->fill].full)
+            pthread_cond_wait(&io->cv, &io->mu);
+        w->buf = io->pc[io->fill].buf;
+        pthread_mutex_unlock(&io->mu);
     }
     w->foff += w->len;
-    w->len = 0;
+    w->len = w->hfrom = 0;
 }
 
 void *pw_room(struct pwriter *w, size_t size, size_t want, size_t *got)
@@ -887,15 +1012,26 @@ void pw_end(struct pwriter *w)
 int pw_finish(struct pwriter *w, uint64_t *sum)
 {
     pw_flush(w);
+    pw_drain(w); /* (the digest is the thread's until then) */
     *sum = XXH3_64bits_digest(w->st);
-    memcpy(w->buf, sum, 8);
-    w->len = w->hfrom = 8; /* the trailer: not in the digest */
-    pw_flush(w);
+    uint8_t t[8];
+    memcpy(t, sum, 8); /* the trailer: not in the digest */
+    for (size_t o = 0; !w->err && o < 8;) {
+        ssize_t n = pwrite(w->fd, t + o, 8 - o, (off_t)(w->foff + o));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->err = -EIO;
+        else
+            o += (size_t)n;
+    }
+    w->foff += 8;
     return w->err;
 }
 
 void pw_abort(struct pwriter *w)
 {
+    pw_io_free(w);
     if (w->fd >= 0)
         close(w->fd);
     if (w->dfd >= 0)
