@@ -29,9 +29,11 @@ void reap_hold(reaper_t *r, const char *path)
      * a regular file is opened for reading (so that reap_uncache can drop
      * its page cache), anything else, or a file we may not read, only
      * held */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-                            O_CLOEXEC);
     struct stat st;
+    int fd = -1;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) /* (not a device's) */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                            O_CLOEXEC);
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
         fd = -1;
