@@ -72,7 +72,7 @@ int writer_dir_fsync(const char *path);
 /* reap.c: files a run replaces, let go of on threads (see there).
  * reap_hold before the rename or unlink that replaces PATH; reap_start
  * after it; reap_join before the run returns. */
-#define REAP_MAX 6
+#define REAP_MAX 8
 typedef struct reaper {
     int fd[REAP_MAX];
     pthread_t th[REAP_MAX];
@@ -86,6 +86,17 @@ void reap_hold(reaper_t *r, const char *path);
 void reap_uncache(reaper_t *r);
 void reap_start(reaper_t *r);
 void reap_join(reaper_t *r);
+/* OUT's spare, DIR/.NAME.spare (malloc'd; NULL: no memory). */
+char *spare_path(const char *out);
+/* SPARE opened to be written over (O_RDWR, mode 0644), when nothing else
+ * sees it (see reap.c); else it is removed (freed by R) and -1 returned. */
+int spare_take(const char *spare, reaper_t *r);
+/* TMP (written and synced) in place of OUT; the old OUT kept as SPARE
+ * if KEEP and it is a regular file with no other link, else freed by R
+ * (and a SPARE left from before removed).  TMP may be SPARE itself.  0 or
+ * -errno (OUT as it was).  What R holds is let go of by reap_start. */
+int spare_commit(const char *tmp, const char *out, const char *spare,
+                 bool keep, reaper_t *r);
 
 typedef struct zone {
     arena_t a;          /* record blobs */
@@ -348,9 +359,11 @@ typedef struct writer_hooks {
     int (*before_sync)(void *arg, uint64_t size);
     void (*after_rename)(void *arg, int err);
     void *arg;
+    bool no_spare; /* keep no spare of PATH (reap.c) */
 } writer_hooks_t;
-/* Writes the blocks to PATH atomically (temporary file, fsync, rename,
- * directory fsync); SIZE gets the file's size. */
+/* Writes the blocks to PATH atomically (temporary file, or PATH's spare
+ * written over; fsync, rename or exchange, directory fsync); SIZE gets
+ * the file's size. */
 int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
                  signer_diag_t *diag);
 /* One RR in presentation form; returns the line length (buf >= 70000). */

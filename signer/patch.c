@@ -415,6 +415,7 @@ struct patch {
     int pfd, ofd;
     struct pwriter pw; /* the new index */
     char *otmp, *ctmp, *zsc_out, *zsp_out;
+    char *spare; /* OUT's spare (reap.c) */
     reaper_t rp; /* the files OUT replaces, freed on threads */
     uint64_t made, out_size;
     struct pidx_file out_file; /* OUT as written */
@@ -2278,8 +2279,16 @@ static int write_out(struct patch *p)
         (r = fdig_reserve(&st.ist, size)) ||
         (r = fdig_reserve(&p->odig, size + dbytes)))
         goto out;
-    p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
-    if (!p->otmp || (p->ofd = mkstemp(p->otmp)) < 0) {
+    /* OUT's spare written over, or a new file */
+    if (!p->spare && !(p->spare = spare_path(p->o->output))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (!p->o->no_spare && (p->ofd = spare_take(p->spare, &p->rp)) >= 0)
+        p->otmp = strdup(p->spare);
+    else
+        p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
+    if (!p->otmp || (p->ofd < 0 && (p->ofd = mkstemp(p->otmp)) < 0)) {
         r = -EIO;
         goto out;
     }
@@ -2811,7 +2820,11 @@ static void *sync_run(void *arg)
     struct outer *w = arg;
     int fd = w->p->ofd;
     w->p->ofd = -1;
-    w->ret = fsync(fd) != 0 || close(fd) != 0 ? errno ? errno : EIO : 0;
+    /* (a spare written over may have been longer) */
+    w->ret = ftruncate(fd, (off_t)w->p->out_file.size) != 0 ||
+                     fsync(fd) != 0 || close(fd) != 0
+                 ? errno ? errno : EIO
+                 : 0;
     trace_mark("patch: OUT synced");
     return NULL;
 }
@@ -2846,11 +2859,11 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)p->cdropped);
     trace_mark("patch: cache written");
-    /* while OUT syncs: the files it replaces held, their cache dropped */
-    reap_hold(rp, o->output);
+    /* while OUT syncs: the old cache held, its page cache dropped (the old
+     * OUT is kept as the spare, or held when it is replaced) */
     reap_hold(rp, p->zsc_out);
     reap_uncache(rp);
-    trace_mark("patch: old OUT uncached");
+    trace_mark("patch: old cache uncached");
     if (threaded)
         pthread_join(th, NULL);
     trace_mark("patch: synced");
@@ -2865,9 +2878,10 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
      * first, and the new one comes after OUT */
     reap_hold(rp, p->zsp_out);
     unlink(p->zsp_out);
-    if (rename(p->otmp, o->output) != 0) {
+    int rc = spare_commit(p->otmp, o->output, p->spare, !o->no_spare, rp);
+    if (rc) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
-                 strerror(errno));
+                 strerror(-rc));
         return SIGNER_EIO;
     }
     free(p->otmp);
@@ -3308,6 +3322,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->ctmp);
     free(p->zsc_out);
     free(p->zsp_out);
+    free(p->spare);
     reap_join(&p->rp); /* the files replaced, freed meanwhile */
     free(p);
     trace_mark("patch: freed");

@@ -563,7 +563,8 @@ int pipeline_run(struct sctx *c, const char *out, signer_diag_t *diag)
         return -EAGAIN;
     uint64_t size = 0;
     c->cw_last = SIZE_MAX;
-    writer_hooks_t wh = {next_block, before_sync, after_rename, c};
+    writer_hooks_t wh = {next_block, before_sync, after_rename, c,
+                         c->o->no_spare != 0};
     ret = writer_write(out, &wh, &size, diag);
     if (c->wlast) {
         chunk_account(c, c->wlast);

@@ -1,21 +1,38 @@
 /*
- * signer/reap.c - the files a run replaces, let go of on threads.
+ * signer/reap.c - the files a run replaces: the old OUT kept as a spare
+ * that the next run writes over, or let go of on threads.
  *
- * Renaming a new OUT over the old one, or unlinking an old index, frees
- * the old file in that very call when it was the last reference: its page
- * cache is dropped and its blocks freed, and on a file system mounted
- * with online discard the call waits for the disk to discard them (tens
- * of milliseconds for a TLD's 150 MB zone on the virtual disk this
- * project is measured on, the run's last serial step).  A reaper holds
- * the old file first (an O_PATH descriptor: no data is read, and the
- * file's name may go), so the rename or unlink is only a directory
- * change; the reaper's threads then close the descriptors, and the
- * freeing runs beside what the run still has to do.  Nothing is removed
- * that the run would not have removed: a reaper only delays the moment
- * an unlinked inode is freed, and joining it waits for that.
+ * Writing a new 150 MB file (a TLD's signed zone at 1M delegations) costs
+ * more than writing over an old one: every block is allocated, every
+ * page of the page cache is fresh memory, and replacing the old file
+ * frees it in the rename itself (its page cache dropped, its blocks
+ * freed and, on a file system mounted with online discard, discarded
+ * while the call waits: tens of milliseconds on the virtual disk this
+ * project is measured on, at the run's end).  So the OUT a run replaces
+ * is kept beside it as a hidden spare, DIR/.NAME.spare, and the next run
+ * writes its OUT into the spare and exchanges the two names at once
+ * (renameat2 RENAME_EXCHANGE): OUT is the old or the new file at every
+ * instant, as with a plain rename.  A spare is written over only when
+ * nothing else can see it: a regular file, its only link, ours, and open
+ * nowhere, not even by this run (a write lease is granted and given back
+ * at once); otherwise it is removed and the new OUT goes to a new file.
+ * An old OUT with other links (a release made by a hard link) is never
+ * kept as a spare.  --no-spare keeps none (and removes one left before).
+ *
+ * Files that are freed after all (an old index, an old cache, an old OUT
+ * not kept) are held first by a reaper (an O_PATH descriptor, or one for
+ * reading for regular files: no data is read, and the file's name may
+ * go), so that the rename or unlink is only a directory change; the
+ * reaper's threads then close the descriptors, and the freeing runs
+ * beside what the run still has to do.  Nothing is removed that the run
+ * would not have removed: a reaper only delays the moment an unlinked
+ * inode is freed, and joining it waits for that.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,4 +96,88 @@ void reap_join(reaper_t *r)
         if (r->th_ok[i])
             pthread_join(r->th[i], NULL);
     r->n = r->started = 0;
+}
+
+char *spare_path(const char *out)
+{
+    size_t l = strlen(out);
+    char *d = strdup(out), *b = strdup(out), *s = malloc(l + 16);
+    if (d && b && s) {
+        const char *dn = dirname(d), *bn = basename(b);
+        snprintf(s, l + 16, "%s/.%s.spare", dn, bn);
+    } else {
+        free(s);
+        s = NULL;
+    }
+    free(d);
+    free(b);
+    return s;
+}
+
+/* Nothing else sees FD's file: a regular file, its only link, ours, and
+ * no other descriptor or mapping open on it anywhere (a write lease is
+ * granted only then; it is given back at once, so no lease-break signal
+ * can come). */
+static bool alone(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+        st.st_uid != geteuid())
+        return false;
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) != 0)
+        return false;
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+    return true;
+}
+
+int spare_take(const char *spare, reaper_t *r)
+{
+    int fd = open(spare, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                             O_CLOEXEC);
+    if (fd >= 0 && alone(fd)) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl != -1 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 &&
+            fchmod(fd, 0644) == 0)
+            return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    /* not to be written over (or none): whatever is there goes */
+    reap_hold(r, spare);
+    unlink(spare);
+    reap_start(r);
+    return -1;
+}
+
+int spare_commit(const char *tmp, const char *out, const char *spare,
+                 bool keep, reaper_t *r)
+{
+    struct stat st;
+    keep = keep && spare && lstat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_nlink == 1;
+    if (keep) {
+        /* OUT and TMP swap names: OUT is the new file, TMP the old one,
+         * which becomes the spare (TMP may be the spare's own name) */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
+            if (strcmp(tmp, spare) != 0) {
+                reap_hold(r, spare); /* (a spare not taken: replaced) */
+                if (rename(tmp, spare) != 0) {
+                    reap_hold(r, tmp);
+                    unlink(tmp);
+                }
+            }
+            return 0;
+        }
+        if (errno != EINVAL && errno != ENOSYS && errno != ENOENT)
+            return -errno;
+        /* no exchange on this file system: replaced as below */
+    }
+    reap_hold(r, out); /* the file replaced: freed on a thread */
+    if (rename(tmp, out) != 0)
+        return -errno;
+    if (spare && strcmp(tmp, spare) != 0) {
+        reap_hold(r, spare); /* none kept (--no-spare, or OUT linked) */
+        unlink(spare);
+    }
+    return 0;
 }

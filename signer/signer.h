@@ -80,6 +80,8 @@ typedef struct signer_opts {
     const char *previous_cache; /* its signature cache; NULL: PREVIOUS.zsc */
     int no_cache;              /* neither write OUT.zsc nor read one */
     int no_patch;              /* never make OUT by editing --previous */
+    int no_spare;              /* keep no spare of OUT to write over next
+                                * time (see signer/reap.c) */
     signer_denial_t denial;
     int opt_out;
     uint8_t salt[255];

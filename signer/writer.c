@@ -427,14 +427,29 @@ int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
                  signer_diag_t *diag)
 {
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = malloc(plen + 16), *spare = spare_path(path);
     uint64_t total = 0;
     int fd = -1, ret = 0;
     reaper_t rp = {0};
-    if (!tmp)
+    if (!tmp || !spare) {
+        free(tmp);
+        free(spare);
         return -ENOMEM;
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
+    }
+    /* the spare written over, or a new file */
+    if (!h->no_spare && (fd = spare_take(spare, &rp)) >= 0) {
+        free(tmp);
+        tmp = strdup(spare);
+        if (!tmp) {
+            close(fd);
+            free(spare);
+            reap_join(&rp);
+            return -ENOMEM;
+        }
+    } else {
+        snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+        fd = mkstemp(tmp);
+    }
     if (fd < 0) {
         ret = -errno;
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-ret));
@@ -450,18 +465,16 @@ int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
         ret = -ECANCELED;
         goto fail;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    /* (a spare written over may have been longer) */
+    if (ftruncate(fd, (off_t)total) != 0 || fsync(fd) != 0 ||
+        close(fd) != 0) {
         fd = -1;
         ret = -errno;
         goto fail;
     }
     fd = -1;
-    reap_hold(&rp, path); /* the file replaced: freed on a thread */
-    if (rename(tmp, path) != 0) {
-        ret = -errno;
+    if ((ret = spare_commit(tmp, path, spare, !h->no_spare, &rp)))
         goto fail;
-    }
-    reap_start(&rp);
     *size = total;
     trace_mark("fsynced+renamed");
     if (h->after_rename)
@@ -482,5 +495,6 @@ fail:
 out:
     reap_join(&rp);
     free(tmp);
+    free(spare);
     return ret < 0 && ret > -4096 ? SIGNER_EIO : ret;
 }

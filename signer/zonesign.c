@@ -27,7 +27,7 @@ static void usage(FILE *f)
           " [--quiet]\n"
           "         [--verify-every N] [--previous-cache FILE] [--no-cache]"
           " [--hsm-token-keys]\n"
-          "         [--no-patch]\n"
+          "         [--no-patch] [--no-spare]\n"
           "         -o OUT  IN\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
           "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
@@ -50,7 +50,11 @@ static void usage(FILE *f)
           "inside the HSM\n(C_CopyObject, a session object) and proven "
           "by a probe signature; an HSM\nthat refuses the copy signs with "
           "the token object.  --hsm-token-keys: always\nsign with the "
-          "token objects.\n",
+          "token objects.\n"
+          "The OUT a run replaces is kept as DIR/.NAME.spare, and the next "
+          "run writes\nits OUT over it (when it is the spare's only link "
+          "and open nowhere) and\nexchanges the two names at once.  "
+          "--no-spare: keep none.\n",
           f);
 }
 
@@ -108,7 +112,7 @@ static int hex_parse(const char *s, uint8_t *out, size_t *len)
 enum {
     O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
     O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
-    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE, O_NOPATCH,
+    O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE, O_NOPATCH, O_NOSPARE,
     O_TOKENKEYS
 };
 
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
         {"previous-cache", required_argument, 0, O_PCACHE},
         {"no-cache", no_argument, 0, O_NOCACHE},
         {"no-patch", no_argument, 0, O_NOPATCH},
+        {"no-spare", no_argument, 0, O_NOSPARE},
         {"threads", required_argument, 0, O_THREADS},
         {"submitters", required_argument, 0, O_SUBMIT},
         {"quiet", no_argument, 0, O_QUIET},
@@ -215,6 +220,7 @@ int main(int argc, char **argv)
         case O_PCACHE: o.previous_cache = optarg; break;
         case O_NOCACHE: o.no_cache = 1; break;
         case O_NOPATCH: o.no_patch = 1; break;
+        case O_NOSPARE: o.no_spare = 1; break;
         case O_TOKENKEYS: o.token_keys = 1; break;
         case O_VERIFY: {
             unsigned long v = strtoul(optarg, &end, 10);
