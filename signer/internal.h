@@ -81,6 +81,8 @@ typedef struct reaper {
 } reaper_t;
 
 void reap_hold(reaper_t *r, const char *path);
+/* PATH unlinked, its inode held first (freed when R lets go). */
+void reap_unlink(reaper_t *r, const char *path);
 /* drops the page cache of the files held and not let go of yet (their
  * content stays as it is), so that what is left to free is their blocks */
 void reap_uncache(reaper_t *r);
@@ -91,6 +93,11 @@ char *spare_path(const char *out);
 /* SPARE opened to be written over (O_RDWR, mode 0644), when nothing else
  * sees it (see reap.c); else it is removed (freed by R) and -1 returned. */
 int spare_take(const char *spare, reaper_t *r);
+/* The file OUT is written to (mode 0644): SPARE taken unless NO_SPARE,
+ * else a new OUT.tmp.XXXXXX; *TMP gets its path (malloc'd).  -1 with
+ * errno set if there is none. */
+int spare_open(const char *out, const char *spare, bool no_spare,
+               reaper_t *r, char **tmp);
 /* TMP (written and synced) in place of OUT; the old OUT kept as SPARE
  * if KEEP and it is a regular file with no other link, else freed by R
  * (and a SPARE left from before removed).  TMP may be SPARE itself.  0 or

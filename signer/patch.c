@@ -207,8 +207,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
         goto done;
     /* an index beside OUT describes OUT, or is not there (the old one is
      * freed on a thread while the new one is made) */
-    reap_hold(&rp, zsp);
-    unlink(zsp);
+    reap_unlink(&rp, zsp);
     reap_start(&rp);
     if (!cached)
         why = "no signature cache written";
@@ -737,8 +736,7 @@ static int old_index_drop(struct patch *p, const struct stat *ps,
         (stat(pzsp, &pi) == 0 && pi.st_dev == si.st_dev &&
          pi.st_ino == si.st_ino))
         return 0;
-    reap_hold(&p->rp, p->zsp_out);
-    unlink(p->zsp_out);
+    reap_unlink(&p->rp, p->zsp_out);
     reap_start(&p->rp);
     return 0;
 }
@@ -2218,13 +2216,12 @@ static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf);
 
 /* An edited segment's digests: its text digest TD, and a content digest
  * CD no content gives (so a later cache road prints it if ever needed). */
-static int seg_digests(struct patch *p, const uint8_t *t, size_t n,
-                       uint8_t cd[CACHE_DIGEST], uint8_t td[CACHE_DIGEST])
+static void seg_digests(const uint8_t *t, size_t n, uint8_t cd[CACHE_DIGEST],
+                        uint8_t td[CACHE_DIGEST])
 {
     cache_text_digest(t, n, td);
     for (int b = 0; b < CACHE_DIGEST; b++)
         cd[b] = td[b] ^ 0x5a;
-    return 0;
 }
 
 /* Step 3e: OUT written beside itself from P and the names' text (which
@@ -2284,15 +2281,11 @@ static int write_out(struct patch *p)
         r = -ENOMEM;
         goto out;
     }
-    if (!p->o->no_spare && (p->ofd = spare_take(p->spare, &p->rp)) >= 0)
-        p->otmp = strdup(p->spare);
-    else
-        p->otmp = path_ext(p->o->output, ".tmp.XXXXXX");
-    if (!p->otmp || (p->ofd < 0 && (p->ofd = mkstemp(p->otmp)) < 0)) {
+    if ((p->ofd = spare_open(p->o->output, p->spare, p->o->no_spare,
+                             &p->rp, &p->otmp)) < 0) {
         r = -EIO;
         goto out;
     }
-    fchmod(p->ofd, 0644);
     st.out = p->ofd;
     if ((r = st_open(&st)))
         goto out;
@@ -2362,8 +2355,8 @@ static int write_out(struct patch *p)
             ru.pending = !st.kick;
             uint8_t cd[CACHE_DIGEST] = {0}, td[CACHE_DIGEST] = {0};
             if (!ru.pending)
-                r = seg_digests(p, p->dtext.buf + ru.doff, ru.dlen, cd, td);
-            if (!r && !(r = cache_w_seg(p->w, cd, td, (uint32_t)ru.dlen)) &&
+                seg_digests(p->dtext.buf + ru.doff, ru.dlen, cd, td);
+            if (!(r = cache_w_seg(p->w, cd, td, (uint32_t)ru.dlen)) &&
                 !(r = orun_push(p, ru)) &&
                 !(r = st_put(&st, p->dtext.buf + ru.doff, ru.dlen)))
                 nedited++;
@@ -2457,8 +2450,8 @@ static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf)
         uint8_t cd[CACHE_DIGEST], td[CACHE_DIGEST];
         if (!ru->pending)
             continue;
-        if (!(r = seg_digests(p, p->dtext.buf + ru->doff, ru->dlen, cd, td)))
-            cache_w_seg_set(p->w, ru->segi, cd, td);
+        seg_digests(p->dtext.buf + ru->doff, ru->dlen, cd, td);
+        cache_w_seg_set(p->w, ru->segi, cd, td);
         ru->pending = false;
     }
     return r;
@@ -2876,8 +2869,7 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         return -ENOMEM;
     /* an index beside OUT describes OUT, or is not there: the old one goes
      * first, and the new one comes after OUT */
-    reap_hold(rp, p->zsp_out);
-    unlink(p->zsp_out);
+    reap_unlink(rp, p->zsp_out);
     int rc = spare_commit(p->otmp, o->output, p->spare, !o->no_spare, rp);
     if (rc) {
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,

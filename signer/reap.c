@@ -61,6 +61,12 @@ void reap_hold(reaper_t *r, const char *path)
         r->fd[r->n++] = fd;
 }
 
+void reap_unlink(reaper_t *r, const char *path)
+{
+    reap_hold(r, path);
+    unlink(path);
+}
+
 void reap_uncache(reaper_t *r)
 {
     /* the files are as they were on disk; only their cached pages go
@@ -143,10 +149,32 @@ int spare_take(const char *spare, reaper_t *r)
     if (fd >= 0)
         close(fd);
     /* not to be written over (or none): whatever is there goes */
-    reap_hold(r, spare);
-    unlink(spare);
+    reap_unlink(r, spare);
     reap_start(r);
     return -1;
+}
+
+int spare_open(const char *out, const char *spare, bool no_spare,
+               reaper_t *r, char **tmp)
+{
+    int fd = no_spare ? -1 : spare_take(spare, r);
+    size_t l = strlen(out) + 16;
+    char *t = fd >= 0 ? strdup(spare) : malloc(l);
+    if (t && fd < 0) {
+        snprintf(t, l, "%s.tmp.XXXXXX", out);
+        if ((fd = mkstemp(t)) >= 0)
+            fchmod(fd, 0644);
+    }
+    if (!t || fd < 0) {
+        int e = t ? errno : ENOMEM;
+        if (fd >= 0)
+            close(fd);
+        free(t);
+        errno = e;
+        return -1;
+    }
+    *tmp = t;
+    return fd;
 }
 
 int spare_commit(const char *tmp, const char *out, const char *spare,
@@ -161,10 +189,8 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
         if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
             if (strcmp(tmp, spare) != 0) {
                 reap_hold(r, spare); /* (a spare not taken: replaced) */
-                if (rename(tmp, spare) != 0) {
-                    reap_hold(r, tmp);
-                    unlink(tmp);
-                }
+                if (rename(tmp, spare) != 0)
+                    reap_unlink(r, tmp);
             }
             return 0;
         }
@@ -176,8 +202,7 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
     if (rename(tmp, out) != 0)
         return -errno;
     if (spare && strcmp(tmp, spare) != 0) {
-        reap_hold(r, spare); /* none kept (--no-spare, or OUT linked) */
-        unlink(spare);
+        reap_unlink(r, spare); /* none kept (--no-spare, or OUT linked) */
     }
     return 0;
 }

@@ -426,38 +426,18 @@ static int write_all(int fd, const writer_hooks_t *h, uint64_t *total)
 int writer_write(const char *path, const writer_hooks_t *h, uint64_t *size,
                  signer_diag_t *diag)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16), *spare = spare_path(path);
+    char *tmp = NULL, *spare = spare_path(path);
     uint64_t total = 0;
     int fd = -1, ret = 0;
     reaper_t rp = {0};
-    if (!tmp || !spare) {
-        free(tmp);
-        free(spare);
+    if (!spare)
         return -ENOMEM;
-    }
     /* the spare written over, or a new file */
-    if (!h->no_spare && (fd = spare_take(spare, &rp)) >= 0) {
-        free(tmp);
-        tmp = strdup(spare);
-        if (!tmp) {
-            close(fd);
-            free(spare);
-            reap_join(&rp);
-            return -ENOMEM;
-        }
-    } else {
-        snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-        fd = mkstemp(tmp);
-    }
-    if (fd < 0) {
+    if ((fd = spare_open(path, spare, h->no_spare, &rp, &tmp)) < 0) {
         ret = -errno;
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path, strerror(-ret));
-        free(tmp);
-        tmp = NULL;
         goto out;
     }
-    fchmod(fd, 0644);
     if ((ret = write_all(fd, h, &total)))
         goto fail;
     trace_mark("written");

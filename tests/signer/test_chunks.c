@@ -11,18 +11,16 @@
 #include <xxhash.h>
 
 #include "signer/internal.h"
+#include "tests/lib/splitmix.h"
 #include "tests/lib/tap.h"
 
 /* Must match CHUNK_EVERY in signer/pindex.c. */
 #define CHUNK_EVERY 2
 
-static uint64_t rng = 0x243f6a8885a308d3u; /* fixed seed (splitmix64) */
+static uint64_t rng = 0x243f6a8885a308d3u; /* fixed seed */
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    return splitmix64(&rng);
 }
 static unsigned rn(unsigned n)
 {

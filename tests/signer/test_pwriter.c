@@ -15,15 +15,13 @@
 #include <xxhash.h>
 
 #include "signer/internal.h"
+#include "tests/lib/splitmix.h"
 #include "tests/lib/tap.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15u; /* fixed seed (splitmix64) */
+static uint64_t rng = 0x9e3779b97f4a7c15u; /* fixed seed */
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    return splitmix64(&rng);
 }
 
 struct ref {
