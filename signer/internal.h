@@ -509,8 +509,18 @@ int segment_format(struct sctx *c, struct chunk *ch, EVP_MD_CTX *md);
 
 /* pindex.c: the patch index OUT.zsp (format there; patch.c uses it). */
 #define PIDX_DIGEST 16
-/* The input text cut into chunks: chunk k is [off[k], off[k+1]). */
+/* The index's secret: the chunk and content digests are XXH3 under it
+ * (registrants shape the input's text; a digest they cannot compute is
+ * one they cannot aim a collision at).  Random, made by the full run that
+ * writes the first index, and handed from index to index. */
+#define PIDX_KEY 192
+int pidx_key_new(uint8_t key[PIDX_KEY]);
+/* The secret of the index at PATH, from its header alone: 0, or -1. */
+int pidx_key_read(const char *path, uint8_t key[PIDX_KEY]);
+/* The input text cut into chunks: chunk k is [off[k], off[k+1]), dg[k] its
+ * digest under the key. */
 struct pchunks {
+    uint8_t key[PIDX_KEY];
     size_t n;
     uint64_t *off;  /* n + 1 */
     uint64_t *line; /* first line of each chunk (from 1) */
@@ -521,7 +531,8 @@ struct pchunks {
 /* 0, -1 if the text is not fit for patching, or -ENOMEM.  LEAN: on one
  * thread, giving the mapped pages behind back (a whole run's memory
  * peak); else a large text is cut on two threads. */
-int pchunks_make(const char *buf, size_t len, bool lean, struct pchunks *pc);
+int pchunks_make(const char *buf, size_t len, bool lean,
+                 const uint8_t key[PIDX_KEY], struct pchunks *pc);
 void pchunks_free(struct pchunks *pc);
 /* The chunk holding LINE. */
 size_t pchunks_of_line(const struct pchunks *pc, uint64_t line);
@@ -547,6 +558,7 @@ struct pidx_hdr {
     int64_t min_exp, max_inc; /* over every RRSIG in OUT */
     uint32_t serial, soa_ttl, soa_min, next_id;
     uint8_t ctx[PIDX_DIGEST]; /* scanner state after the first chunk */
+    uint8_t key[PIDX_KEY];    /* the digests' secret */
     uint64_t records_in, rrsets, signed_rrsets, nsec3, sigs;
     uint64_t nchunks, nnames, nchain, keys_len, bm_len, nmulti;
     uint64_t body_sum, hsum; /* XXH3-64 of the body, of this header */
@@ -650,8 +662,9 @@ void fdig_redo(struct fdig *f, size_t b, const void *p, size_t n);
 void fdig_digest(const struct fdig *f, uint8_t dg[16]);
 void fdig_free(struct fdig *f);
 /* A digest of the input records (type, TTL, RDATA) of the name [I, E)
- * of Z, records the signer made left out. */
-uint64_t pidx_content(const zone_t *z, size_t i, size_t e);
+ * of Z, records the signer made left out, under KEY. */
+uint64_t pidx_content(const zone_t *z, size_t i, size_t e,
+                      const uint8_t key[PIDX_KEY]);
 /* The index of a whole run's zone Z (signed, denial records in) whose
  * text is OUT_TEXT, into W (its header into *H, but for the fields the
  * caller fills: config, serial, SOA, times, counts of the run, the

@@ -227,7 +227,12 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
         why = "cannot map the files";
         goto done;
     }
-    if (pchunks_make(in, inlen, true, &pc) != 0) {
+    uint8_t key[PIDX_KEY];
+    if (pidx_key_new(key) != 0) {
+        why = "no random secret";
+        goto done;
+    }
+    if (pchunks_make(in, inlen, true, key, &pc) != 0) {
         why = "input not fit for chunks";
         goto done;
     }
@@ -357,6 +362,7 @@ struct oname {
 enum { FIN_NONE, FIN_READY, FIN_STOP };
 
 struct patch {
+    uint8_t key[PIDX_KEY]; /* P.zsp's secret: the new input's chunks under it */
     uint8_t *tkeys;   /* the new zone's keys of T (its arena moves) */
     struct kept *kept;
     size_t nkept;
@@ -635,7 +641,7 @@ static void *chunk_input(void *arg)
         k->ret = 1;
         return NULL;
     }
-    int r = pchunks_make(p->in, p->inlen, false, &p->pc);
+    int r = pchunks_make(p->in, p->inlen, false, p->key, &p->pc);
     k->ret = r == -1 ? 1 : r;
     trace_mark("patch: input chunked");
     return NULL;
@@ -757,6 +763,12 @@ static int load(struct patch *p)
         free(zsc);
         return -ENOMEM;
     }
+    /* the chunks are digested under P.zsp's secret: its header first */
+    if (pidx_key_read(zsp, p->key) != 0) {
+        free(zsp);
+        free(zsc);
+        return decline("no usable patch index beside the previous zone");
+    }
     bool threaded = pthread_create(&th, NULL, chunk_input, &ck) == 0;
     r = pidx_read(&p->x, zsp, true);
     trace_mark("patch: index read");
@@ -785,6 +797,8 @@ static int load(struct patch *p)
         return decline("no usable patch index beside the previous zone");
     if (memcmp(cfg, h->config, 32) != 0)
         return decline("options or keys differ from the previous run's");
+    if (memcmp(p->key, h->key, PIDX_KEY) != 0)
+        return decline("previous zone's index replaced while it was read");
     if (!same)
         return decline("previous zone or its cache changed since its index");
     if (o->now < h->max_inc || h->min_exp - o->now <= o->refresh)
@@ -1079,7 +1093,7 @@ static int touched(struct patch *p)
         bool same = nm && t->ni < t->ne && !(t->raw & PN_APEX) &&
                     (t->raw & (PN_DELEG | PN_DS)) ==
                         (nm->flags & (PN_DELEG | PN_DS)) &&
-                    pidx_content(z, t->ni, t->ne) == nm->content;
+                    pidx_content(z, t->ni, t->ne, x->h.key) == nm->content;
         uint32_t ck = UINT32_MAX;
         for (size_t q = t->ni; same && q < t->ne; q++) {
             rec_t r;
@@ -2700,7 +2714,7 @@ static int new_index(struct patch *p, uint64_t *sum)
             }
             n.chunk = c0;
             n.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
-            n.content = pidx_content(z, zrec, ze);
+            n.content = pidx_content(z, zrec, ze, x->h.key);
             n.rrsets = (uint8_t)rs;
             n.nsigned = (uint8_t)sg;
             rrsets += rs;

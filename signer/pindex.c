@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -54,7 +55,7 @@
 #include "signer/internal.h"
 
 #define PIDX_MAGIC "ZGPIDX01"
-#define PIDX_VERSION 5
+#define PIDX_VERSION 6
 #define PIDX_ENDIAN 0x01020304u
 
 /* One owner line in CHUNK_EVERY (of those that change the owner) may
@@ -142,6 +143,7 @@ static bool quote_open(const char *b, size_t ls, size_t le)
  * octets): its cuts, and the digests of the chunks between them. */
 struct cscan {
     const char *b;
+    const uint8_t *key; /* the digests' secret (PIDX_KEY octets) */
     size_t len, from, to;
     /* state at a line start */
     size_t pfree;        /* no cut before offset pfree (parentheses) */
@@ -184,7 +186,8 @@ static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
             cs->dcap = c;
         }
         uint64_t s = cs->off[cs->n - 1];
-        XXH128_hash_t h = XXH3_128bits(cs->b + s, at - s);
+        XXH128_hash_t h =
+            XXH3_128bits_withSecret(cs->b + s, at - s, cs->key, PIDX_KEY);
         XXH128_canonicalFromHash((XXH128_canonical_t *)cs->dg[cs->nd++], h);
     }
     cs->off[cs->n] = at;
@@ -454,8 +457,9 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
             for (size_t i = 0; i < b2->n; i++)
                 pc->line[k + i] = b2->lines[i] + lines_a;
             /* the chunk across the join, then the second scan's */
-            XXH128_hash_t h = XXH3_128bits(a->b + pc->off[k - 1],
-                                           b2->off[0] - pc->off[k - 1]);
+            XXH128_hash_t h = XXH3_128bits_withSecret(
+                a->b + pc->off[k - 1], b2->off[0] - pc->off[k - 1], a->key,
+                PIDX_KEY);
             XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k - 1], h);
             if (b2->nd)
                 memcpy(pc->dg + k, b2->dg, b2->nd * sizeof(*pc->dg));
@@ -463,17 +467,20 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
     }
     pc->off[n] = a->len;
     uint64_t s = pc->off[n - 1];
-    XXH128_hash_t h = XXH3_128bits(a->b + s, a->len - s);
+    XXH128_hash_t h =
+        XXH3_128bits_withSecret(a->b + s, a->len - s, a->key, PIDX_KEY);
     XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[n - 1], h);
     return pc_coarse(pc);
 }
 
 /* The second half's scan, from the line start M: it starts in the state
  * the first half's scan is expected to end in (checked when both ran). */
-static void cs_second(struct cscan *s2, const char *b, size_t len, size_t m)
+static void cs_second(struct cscan *s2, const char *b, size_t len, size_t m,
+                      const uint8_t *key)
 {
     memset(s2, 0, sizeof(*s2));
     s2->b = b;
+    s2->key = key;
     s2->len = len;
     s2->from = s2->given = m;
     s2->to = len;
@@ -504,15 +511,17 @@ static void cs_second(struct cscan *s2, const char *b, size_t len, size_t m)
     }
 }
 
-int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
+int pchunks_make(const char *b, size_t len, bool lean,
+                 const uint8_t key[PIDX_KEY], struct pchunks *pc)
 {
     /* room for a cut every 64 octets (a TLD has one every ~200): taken
      * from the address space at once, its pages used only as needed, and
      * never copied as they grow */
-    struct cscan a = {.b = b, .len = len, .to = len, .line = 1,
-                      .lean = lean, .want = len / 64 + 1},
-                 s2, s0;
     memset(pc, 0, sizeof(*pc));
+    memcpy(pc->key, key, PIDX_KEY);
+    struct cscan a = {.b = b, .key = pc->key, .len = len, .to = len,
+                      .line = 1, .lean = lean, .want = len / 64 + 1},
+                 s2, s0;
     int r = cs_cut(&a, 0, false);
     if (r)
         return r;
@@ -526,7 +535,7 @@ int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
     pthread_t th;
     bool two = false;
     if (m < len && owner_char(b[m])) {
-        cs_second(&s2, b, len, m);
+        cs_second(&s2, b, len, m, pc->key);
         s2.want = (len - m) / 64 + 1;
         s0 = s2; /* what the second half assumes */
         two = s2.prev_tok && !s2.prev_bs &&
@@ -558,6 +567,7 @@ int pchunks_make(const char *b, size_t len, bool lean, struct pchunks *pc)
         memset(&a, 0, sizeof(a));
         a.lean = lean;
         a.b = b;
+        a.key = pc->key;
         a.len = a.to = len;
         a.line = 1;
         a.want = len / 64 + 1;
@@ -773,6 +783,39 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
     return XXH3_64bits(&t, sizeof(t));
 }
 
+int pidx_key_new(uint8_t key[PIDX_KEY])
+{
+    size_t got = 0;
+    while (got < PIDX_KEY) {
+        ssize_t n = getrandom(key + got, PIDX_KEY - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+int pidx_key_read(const char *path, uint8_t key[PIDX_KEY])
+{
+    struct pidx_hdr h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n;
+    do
+        n = pread(fd, &h, sizeof(h), 0);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n != (ssize_t)sizeof(h) || memcmp(h.magic, PIDX_MAGIC, 8) != 0 ||
+        h.version != PIDX_VERSION || h.endian != PIDX_ENDIAN ||
+        h.hsum != hdr_sum(&h))
+        return -1;
+    memcpy(key, h.key, PIDX_KEY);
+    return 0;
+}
+
 /* The index is written in PW_BUF pieces past the page cache (O_DIRECT)
  * where the file system allows: it is read once, by the next run, and
  * page-cache memory filled by copying costs more than the disk's DMA;
@@ -934,7 +977,7 @@ int pw_open(struct pwriter *w, const char *path)
         pw_abort(w);
         return -EIO;
     }
-    fchmod(w->fd, 0644);
+    fchmod(w->fd, 0600); /* it holds the digests' secret */
     w->dfd = open(w->tmp, O_WRONLY | O_DIRECT);
     XXH3_64bits_reset(w->st);
     pw_io_start(w);
@@ -1166,7 +1209,8 @@ static bool b32_label(const uint8_t *key, size_t klen, size_t skip,
     return o == 20;
 }
 
-uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
+uint64_t pidx_content(const zone_t *z, size_t i, size_t e,
+                      const uint8_t key[PIDX_KEY])
 {
     /* the records one after the other, digested at once (a name's
      * records are a few hundred octets; larger ones are streamed, which
@@ -1185,7 +1229,7 @@ uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
         put32(h + 2, r.ttl);
         put16(h + 6, r.rdlen);
         if (!streamed && n + 8 + r.rdlen > sizeof(buf)) {
-            XXH3_64bits_reset(&st);
+            XXH3_64bits_reset_withSecret(&st, key, PIDX_KEY);
             XXH3_64bits_update(&st, buf, n);
             streamed = true;
         }
@@ -1198,7 +1242,8 @@ uint64_t pidx_content(const zone_t *z, size_t i, size_t e)
             n += 8 + r.rdlen;
         }
     }
-    return streamed ? XXH3_64bits_digest(&st) : XXH3_64bits(buf, n);
+    return streamed ? XXH3_64bits_digest(&st)
+                    : XXH3_64bits_withSecret(buf, n, key, PIDX_KEY);
 }
 
 int vec_grow(void **p, size_t *cap, size_t need, size_t size)
@@ -1300,6 +1345,7 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
     memcpy(h->magic, PIDX_MAGIC, 8);
     h->version = PIDX_VERSION;
     h->endian = PIDX_ENDIAN;
+    memcpy(h->key, pc->key, PIDX_KEY);
     h->nchunks = pc->n;
     h->next_id = (uint32_t)pc->n;
     for (size_t i = 0; i < z->n; i = zone_run_end(z, i, false))
@@ -1386,7 +1432,7 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
                     (ds ? PN_DS : 0) | (nsec3 ? PN_NSEC3 : 0);
         nm.chunk = ch0;
         nm.nchunk = (uint8_t)(nch > 255 ? 255 : nch);
-        nm.content = pidx_content(z, i, e);
+        nm.content = pidx_content(z, i, e, pc->key);
         nm.rrsets = (uint8_t)rrsets;
         nm.nsigned = (uint8_t)nsigned;
         nm.klen = a.klen;

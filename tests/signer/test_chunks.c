@@ -1,8 +1,9 @@
 /* tests/signer/test_chunks.c - the zone-text chunker pchunks_make
  * (signer/pindex.c) against a plain reference lexer and a reimplementation
  * of its cut rule: cuts only at line starts outside parentheses, the right
- * line numbers and digests, unfit texts refused, and one thread and two
- * cutting a text of more than 16 MiB the same way. */
+ * line numbers and digests (XXH3-128 under the index's secret), unfit
+ * texts refused, one thread and two cutting a text of more than 16 MiB the
+ * same way, and the secret changing every digest but no cut. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +26,17 @@ static uint64_t rnd(void)
 static unsigned rn(unsigned n)
 {
     return (unsigned)(rnd() % n);
+}
+
+/* The index's secret the texts are cut under (fixed: the same run on
+ * every machine). */
+static uint8_t tkey[PIDX_KEY];
+static void key_fill(uint8_t *k, uint64_t seed)
+{
+    for (size_t i = 0; i < PIDX_KEY; i += 8) {
+        uint64_t v = splitmix64(&seed);
+        memcpy(k + i, &v, 8);
+    }
 }
 
 /* A growing text. */
@@ -248,7 +260,7 @@ static const char *const pname[NP] = {
     "no cut inside a parenthesised group, quote or escape (reference lexer)",
     "no cut after a line ending in a backslash",
     "line[k] == 1 + newlines before off[k]",
-    "dg[k] == XXH3-128 of [off[k], off[k+1])",
+    "dg[k] == XXH3-128 of [off[k], off[k+1]) under the secret",
     "cuts exactly where the reimplemented rule puts them"};
 static unsigned bad[NP], nchecked, ncuts;
 
@@ -309,7 +321,9 @@ static void check(const char *t, size_t len, int r, const struct pchunks *pc)
         if (pc->line[k] != lines)
             fail(P_LINE, t, len, o);
         XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits(t + o, pc->off[k + 1] - o));
+        XXH128_canonicalFromHash(&c, XXH3_128bits_withSecret(
+                                         t + o, pc->off[k + 1] - o, tkey,
+                                         PIDX_KEY));
         if (memcmp(c.digest, pc->dg[k], PIDX_DIGEST) != 0)
             fail(P_DG, t, len, o);
     }
@@ -331,7 +345,7 @@ static int make(const char *t, size_t len, struct pchunks *pc)
     char *c = malloc(len);
     if (!c)
         abort();
-    int r = pchunks_make(memcpy(c, t, len), len, false, pc);
+    int r = pchunks_make(memcpy(c, t, len), len, false, tkey, pc);
     free(c);
     return r;
 }
@@ -354,6 +368,7 @@ static void subst(char *out, const char *s)
 int main(void)
 {
     struct tb t = {0};
+    key_fill(tkey, 0x13198a2e03707344u);
     /* 1. properties over generated texts: lengths around the 64-octet
      * blocks, with and without a final newline, plain and hard records */
     static const size_t exact[] = {1,   2,   5,   63,  64,  65,  127,
@@ -487,8 +502,8 @@ int main(void)
             abort();
         memcpy(y, x, len);
         struct pchunks p1, p2;
-        int r2 = pchunks_make(x, len, false, &p2),
-            r1 = pchunks_make(y, len, true, &p1);
+        int r2 = pchunks_make(x, len, false, tkey, &p2),
+            r1 = pchunks_make(y, len, true, tkey, &p1);
         munmap(y, len);
         bool same = r1 == 0 && r2 == 0 && p1.n == p2.n && p1.n > 1000 &&
                     memcmp(p1.off, p2.off, (p1.n + 1) * 8) == 0 &&
@@ -568,6 +583,53 @@ int main(void)
     ok(same, "rule: pchunks_make cuts where the rule says (%zu cuts, got %zu)",
        nh, r == 0 ? pc.n - 1 : 0);
     pchunks_free(&pc);
+
+    /* 5. the secret: another one gives the same cuts and other digests
+     * (every chunk's), none the plain XXH3-128 one; pidx_key_new gives a
+     * fresh secret every time */
+    t.n = 0;
+    for (unsigned i = 0; i < 4000; i++) {
+        char s[64];
+        snprintf(s, sizeof(s), "d%u NS ns%u.example.\n", i, i % 7);
+        tb_str(&t, s);
+    }
+    uint8_t k2[PIDX_KEY];
+    key_fill(k2, 0xa4093822299f31d0u);
+    struct pchunks pa, pb, pa2;
+    int ra = make(t.p, t.n, &pa), ra2 = make(t.p, t.n, &pa2);
+    char *cp = malloc(t.n);
+    if (!cp)
+        abort();
+    int rb = pchunks_make(memcpy(cp, t.p, t.n), t.n, false, k2, &pb);
+    free(cp);
+    bool cuts = ra == 0 && rb == 0 && ra2 == 0 && pa.n == pb.n && pa.n > 100 &&
+                memcmp(pa.off, pb.off, (pa.n + 1) * 8) == 0;
+    size_t differ = 0, plain = 0;
+    for (size_t k = 0; cuts && k < pa.n; k++) {
+        differ += memcmp(pa.dg[k], pb.dg[k], PIDX_DIGEST) != 0;
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(
+            &c, XXH3_128bits(t.p + pa.off[k], pa.off[k + 1] - pa.off[k]));
+        plain += memcmp(c.digest, pa.dg[k], PIDX_DIGEST) == 0 ||
+                 memcmp(c.digest, pb.dg[k], PIDX_DIGEST) == 0;
+    }
+    ok(cuts, "secret: another secret, the same cuts (%zu chunks)", pa.n);
+    ok(cuts && differ == pa.n,
+       "secret: another secret, every chunk's digest other (%zu of %zu)",
+       differ, pa.n);
+    ok(cuts && plain == 0, "secret: no digest is the plain XXH3-128 (%zu are)",
+       plain);
+    ok(ra2 == 0 && pa2.n == pa.n &&
+           memcmp(pa.dg, pa2.dg, pa.n * PIDX_DIGEST) == 0 &&
+           memcmp(pa2.key, tkey, PIDX_KEY) == 0,
+       "secret: the same secret, the same digests, and the secret kept");
+    uint8_t n1[PIDX_KEY], n2[PIDX_KEY], zero[PIDX_KEY] = {0};
+    ok(pidx_key_new(n1) == 0 && pidx_key_new(n2) == 0 &&
+           memcmp(n1, n2, PIDX_KEY) != 0 && memcmp(n1, zero, PIDX_KEY) != 0,
+       "secret: pidx_key_new gives a fresh secret every time");
+    pchunks_free(&pa);
+    pchunks_free(&pa2);
+    pchunks_free(&pb);
     free(t.p);
     return done_testing();
 }

@@ -270,6 +270,21 @@ PY
 declines "P.zsc with one byte flipped" "parsed from text" "$T/d6.zone" \
     "$T/pd.out" --previous "$T/pd.signed"
 
+# the index's secret (the chunk and content digests are keyed with it):
+# made by the full run of day 0, handed from day to day, another for an
+# index made afresh; the index is its owner's alone (struct pidx_hdr: the
+# secret's 192 octets at 144)
+zsp_key() { python3 -c 'import sys; print(open(sys.argv[1], "rb").read()[144:336].hex())' "$1"; }
+k0=$(zsp_key "$T/d0.signed.zsp")
+check "secret: day 0's index has one" test -n "$k0" -a "${k0//0/}" != ""
+check "secret: handed on to day 5's index" test "$(zsp_key "$T/d5.signed.zsp")" = "$k0"
+check "secret: the index is readable by its owner only" \
+    test "$(stat -c %a "$T/d5.signed.zsp")" = 600
+check "secret: an index made afresh has another" fresh_p pk.signed
+check "secret: an index made afresh has another (differs)" \
+    test "$(zsp_key "$T/pk.signed.zsp")" != "$k0" -a -n "$(zsp_key "$T/pk.signed.zsp")"
+patched "secret: P with an index made afresh" "$T/d6.zone" "$T/pk.out" --previous "$T/pk.signed"
+
 # P copied with its .zsc and .zsp (cp): another inode, other times, the
 # same content: the index still describes it (P and P.zsc are known by
 # size and digest), so it is patched
