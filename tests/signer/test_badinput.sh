@@ -69,6 +69,32 @@ zs_sign 1 --keyset "$ZG_TMP/ks" -o "$ZG_TMP/no/such/dir/out.zone" "$f" 2>"$ZG_TM
 check "unwritable OUT: exit 2" test $? -eq 2
 check "unwritable OUT: named" grep -q "^zonesign: $ZG_TMP/no/such/dir/out.zone: " "$ZG_TMP/err"
 
+# HSMs that cannot be used: exit 2, one line naming the HSM and why, no
+# output, an existing OUT untouched, and the PIN in no message
+hsm_fails() { # NAME WANT URI: zonesign through URI fails as WANT says
+    local name=$1 want=$2 uri=$3
+    echo "previous content" >"$ZG_TMP/hk.zone"
+    zonesign --hsm "$uri" --keyset "$ZG_TMP/ks" -o "$ZG_TMP/hk.zone" "$f" \
+        2>"$ZG_TMP/herr"
+    local rc=$?
+    check "$name: exit 2 (got $rc)" test "$rc" -eq 2
+    check "$name: one line: $want" \
+        bash -c "test \"\$(wc -l <'$ZG_TMP/herr')\" -eq 1 && grep -q '^zonesign: .*$want' '$ZG_TMP/herr'"
+    check "$name: previous OUT untouched, no temporary file" \
+        bash -c "grep -qx 'previous content' '$ZG_TMP/hk.zone' && test -z \"\$(ls '$ZG_TMP' | grep '\.tmp\.')\""
+    check "$name: the PIN is in no message" bash -c "! grep -q 9999 '$ZG_TMP/herr'"
+    diag "$(head -1 "$ZG_TMP/herr")"
+}
+mod=${ZG_MODULE:-$ZG_SOFTHSM_MODULE}
+hsm_fails "wrong PIN" "login refused" \
+    "pkcs11:token=hsm1?module-path=$mod&pin-value=9999"
+hsm_fails "no such token" 'no token matches "hsm9"' \
+    "pkcs11:token=hsm9?module-path=$mod&pin-value=9999"
+hsm_fails "no such module" "cannot load PKCS#11 module" \
+    "pkcs11:token=hsm1?module-path=$ZG_TMP/nonexistent.so&pin-value=9999"
+hsm_fails "unreadable pin-source" "cannot read PIN file" \
+    "pkcs11:token=hsm1?module-path=$mod&pin-source=file:$ZG_TMP/no-pin-file"
+
 # bad options: exit 2
 check_exit 2 "bad --serial" zs_sign 1 --keyset "$ZG_TMP/ks" --serial bogus -o "$ZG_TMP/y" "$f" 2>/dev/null
 check_exit 2 "bad --expiration" zs_sign 1 --keyset "$ZG_TMP/ks" --expiration tomorrow -o "$ZG_TMP/y" "$f" 2>/dev/null
