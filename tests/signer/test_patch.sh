@@ -280,10 +280,29 @@ check "secret: day 0's index has one" test -n "$k0" -a "${k0//0/}" != ""
 check "secret: handed on to day 5's index" test "$(zsp_key "$T/d5.signed.zsp")" = "$k0"
 check "secret: the index is readable by its owner only" \
     test "$(stat -c %a "$T/d5.signed.zsp")" = 600
-check "secret: an index made afresh has another" fresh_p pk.signed
+check "secret: an index made afresh has another" fresh_p sk.signed
 check "secret: an index made afresh has another (differs)" \
-    test "$(zsp_key "$T/pk.signed.zsp")" != "$k0" -a -n "$(zsp_key "$T/pk.signed.zsp")"
-patched "secret: P with an index made afresh" "$T/d6.zone" "$T/pk.out" --previous "$T/pk.signed"
+    test "$(zsp_key "$T/sk.signed.zsp")" != "$k0" -a -n "$(zsp_key "$T/sk.signed.zsp")"
+patched "secret: P with an index made afresh" "$T/d6.zone" "$T/sk.out" --previous "$T/sk.signed"
+
+# an index of the format before (version 5, unkeyed, as earlier builds
+# wrote it): not used; the run takes the cache road and writes this
+# version's index beside OUT
+zsp_version() { python3 -c 'import sys, struct; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(12), 8)[0])' "$1"; }
+check "old format: P made" fresh_p v5.signed
+check "old format: this build writes version 6" test "$(zsp_version "$T/v5.signed.zsp")" = 6
+python3 - "$T/v5.signed.zsp" <<'PY'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(8)
+    f.write(struct.pack("<I", 5))
+PY
+declines "P.zsp of version 5" "via its signature cache" "$T/d6.zone" \
+    "$T/v5.out" --previous "$T/v5.signed"
+check "P.zsp of version 5: declined as no usable index" \
+    grep -q "declined: no usable patch index" "$T/v5.out.err"
+check "P.zsp of version 5: OUT gets a version 6 index" \
+    test "$(zsp_version "$T/v5.out.zsp")" = 6
 
 # P copied with its .zsc and .zsp (cp): another inode, other times, the
 # same content: the index still describes it (P and P.zsc are known by
