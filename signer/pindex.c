@@ -783,6 +783,14 @@ static uint64_t hdr_sum(const struct pidx_hdr *h)
     return XXH3_64bits(&t, sizeof(t));
 }
 
+/* H is a header this build wrote, whole (its own digest holds). */
+static bool hdr_ok(const struct pidx_hdr *h)
+{
+    return memcmp(h->magic, PIDX_MAGIC, 8) == 0 &&
+           h->version == PIDX_VERSION && h->endian == PIDX_ENDIAN &&
+           h->hsum == hdr_sum(h);
+}
+
 int pidx_key_new(uint8_t key[PIDX_KEY])
 {
     size_t got = 0;
@@ -808,9 +816,7 @@ int pidx_key_read(const char *path, uint8_t key[PIDX_KEY])
         n = pread(fd, &h, sizeof(h), 0);
     while (n < 0 && errno == EINTR);
     close(fd);
-    if (n != (ssize_t)sizeof(h) || memcmp(h.magic, PIDX_MAGIC, 8) != 0 ||
-        h.version != PIDX_VERSION || h.endian != PIDX_ENDIAN ||
-        h.hsum != hdr_sum(&h))
+    if (n != (ssize_t)sizeof(h) || !hdr_ok(&h))
         return -1;
     memcpy(key, h.key, PIDX_KEY);
     return 0;
@@ -1136,9 +1142,7 @@ int pidx_read(struct pidx *x, const char *path, bool later)
     memcpy(&x->h, buf, sizeof(x->h));
     const struct pidx_hdr *h = &x->h;
     size_t o = pad8(sizeof(*h));
-    if (memcmp(h->magic, PIDX_MAGIC, 8) != 0 || h->version != PIDX_VERSION ||
-        h->endian != PIDX_ENDIAN || h->hsum != hdr_sum(h) ||
-        h->body_sum != sum || (!later && !pidx_body_ok(x)))
+    if (!hdr_ok(h) || h->body_sum != sum || (!later && !pidx_body_ok(x)))
         goto bad;
     size_t lens[6] = {h->nnames * sizeof(*x->names),
                       h->nchain * sizeof(*x->chain), h->keys_len, h->bm_len,
