@@ -57,6 +57,11 @@ typedef struct arena {
     size_t len, cap;
 } arena_t;
 
+/* Large buffers on huge pages while a patched run is on (mem_huge_road,
+ * set by patch_run): [P, P + N)'s whole 2 MiB pages advised; nothing for
+ * less than 4 MiB, or on other roads. */
+void mem_huge_road(bool on);
+void mem_huge(void *p, size_t n);
 int arena_reserve(arena_t *a, size_t more);
 int arena_put(arena_t *a, const void *p, size_t n);
 void arena_free(arena_t *a);

@@ -175,6 +175,8 @@ static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
             return -ENOMEM;
         cs->lines = l;
         cs->cap = c;
+        mem_huge(o, c * sizeof(*o));
+        mem_huge(l, c * sizeof(*l));
     }
     if (hash_before && cs->n > 0) {
         if (cs->nd == cs->dcap) {
@@ -184,6 +186,7 @@ static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
                 return -ENOMEM;
             cs->dg = d;
             cs->dcap = c;
+            mem_huge(d, c * sizeof(*cs->dg));
         }
         uint64_t s = cs->off[cs->n - 1];
         XXH128_hash_t h =
@@ -445,6 +448,9 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
         pc->dg = malloc((n + 1) * sizeof(*pc->dg));
         if (!pc->off || !pc->line || !pc->dg)
             return -ENOMEM;
+        mem_huge(pc->off, (n + 1) * sizeof(*pc->off));
+        mem_huge(pc->line, (n + 1) * sizeof(*pc->line));
+        mem_huge(pc->dg, (n + 1) * sizeof(*pc->dg));
         memcpy(pc->off, a->off, a->n * sizeof(*pc->off));
         memcpy(pc->line, a->lines, a->n * sizeof(*pc->line));
         if (a->nd)
@@ -1262,6 +1268,7 @@ int vec_grow(void **p, size_t *cap, size_t need, size_t size)
         return -ENOMEM;
     *p = q;
     *cap = c;
+    mem_huge(q, c * size);
     return 0;
 }
 

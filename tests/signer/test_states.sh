@@ -68,7 +68,9 @@ check "zsk13 (removed) signs nothing" test "$(count "$T/counts.c" "$Z13" data)" 
 zonegate --origin tld. --ds "$T/ds" --unsigned "$T/z.zone" --incoming-keys "$T/incoming.csk" "$T/c.zone" >"$T/gate3.out" 2>&1
 rc=$?
 check "CSK form: zonegate --incoming-keys: exit 0, PASS (got $rc)" test "$rc" -eq 0 -a -n "$(grep '^zonegate: PASS tld\. ' "$T/gate3.out")"
-check "zonehsm state --set signing accepted" zonehsm --keyset "$T/ks" state --label zsk8 --set signing
+zonehsm --keyset "$T/ks" state --label zsk8 --set signing >"$T/state.out" 2>&1
+rc=$?
+check "zonehsm state --set signing accepted and said so (exit $rc)" test "$rc" -eq 0 -a -n "$(grep 'zsk8 is now signing' "$T/state.out")"
 zonehsm --keyset "$T/ks" state --label zsk8 --set bogus >/dev/null 2>"$T/bogus.err"
 rc=$?
 check "zonehsm state --set bogus: exit 2, the choices named (got $rc)" test "$rc" -eq 2 -a -n "$(grep 'removed or signing' "$T/bogus.err")"
