@@ -1892,6 +1892,8 @@ struct sbatch {
     uint8_t *ib, *ob;
     uint64_t ioff; /* P's offset of ib[0] */
     size_t ilen, olen;
+    size_t fresh; /* ib[0, fresh) read from P into this batch: digested
+                   * when the batch is written */
     /* OUT's pieces: runs of P in ib as they lie (not copied), and what
      * was assembled in ob */
     struct iovec iov[STREAM_IOV];
@@ -1946,11 +1948,19 @@ static void *kick_run(void *arg)
     return NULL;
 }
 
-/* Batch B to OUT (digested already: st_flush): written, its disk writes
- * started. */
+/* Batch B digested (what it read of P, what it holds of OUT: both in the
+ * order the batches were filled, which is the order they come here in)
+ * and written to OUT, its disk writes started.  On the writing thread:
+ * the filling thread has the larger share of the work. */
 static int batch_write(struct stream *st, struct sbatch *b)
 {
     int r = 0;
+    if (b->fresh > 0) {
+        r = fdig_feed(&st->ist, b->ib, b->fresh);
+        b->fresh = 0;
+    }
+    for (int i = 0; i < b->niov && !r; i++)
+        r = fdig_feed(st->ost, b->iov[i].iov_base, b->iov[i].iov_len);
     struct iovec *v = b->iov;
     int n = b->niov;
     while (n > 0 && !r) {
@@ -2030,14 +2040,10 @@ static int st_idle(struct stream *st)
 static int st_flush(struct stream *st)
 {
     struct sbatch *b = st->c, *nb = b == &st->b[0] ? &st->b[1] : &st->b[0];
-    int r = 0;
-    /* OUT's digest here, while the other batch is written (the writing
-     * thread's part, the page cache's, is the larger) */
-    for (int i = 0; i < b->niov && !r; i++)
-        r = fdig_feed(st->ost, b->iov[i].iov_base, b->iov[i].iov_len);
-    if (r || (r = st_idle(st))) /* the other batch written: free */
+    int r = st_idle(st); /* the other batch written: free */
+    if (r)
         return r;
-    if (b->niov > 0) {
+    if (b->niov > 0 || b->fresh > 0) {
         if (st->threaded) {
             pthread_mutex_lock(&st->mu);
             st->handed = b;
@@ -2133,9 +2139,7 @@ static int st_take(struct stream *st, uint64_t off, uint64_t n, arena_t *a,
                 if (got <= 0 || off != st->iread)
                     return -ESTALE; /* cut short, or not read in order */
                 b->ioff = off;
-                b->ilen = (size_t)got;
-                if ((r = fdig_feed(&st->ist, b->ib, b->ilen)))
-                    return r;
+                b->ilen = b->fresh = (size_t)got;
                 st->iread += b->ilen;
             }
         }
