@@ -2430,7 +2430,7 @@ static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf)
     for (size_t i = p->fixed; i <= p->nonm && !r; i++) {
         if (run != SIZE_MAX && (i == p->nonm || p->onm[i].run != run)) {
             /* run RUN changed: written again, its blocks digested (a
-             * block it shares with the run before, again) */
+             * block it shares with the runs beside it read back) */
             const struct orun *ru = &p->runs[run];
             r = pwrite_all(p->ofd, p->dtext.buf + ru->doff, ru->dlen, ru->at);
             for (uint64_t b = ru->at / FDIG_BLOCK;
@@ -2438,6 +2438,12 @@ static int fix_runs(struct patch *p, const arena_t *fin, const size_t *zf)
                 uint64_t off = b * FDIG_BLOCK, end = p->wpos;
                 size_t n = end - off < FDIG_BLOCK ? (size_t)(end - off)
                                                   : FDIG_BLOCK;
+                if (off >= ru->at && off + n <= ru->at + ru->dlen) {
+                    /* wholly inside the run: what was just written */
+                    fdig_redo(&p->odig, (size_t)b,
+                              p->dtext.buf + ru->doff + (off - ru->at), n);
+                    continue;
+                }
                 ssize_t got;
                 do
                     got = pread(p->ofd, blk, n, (off_t)off);
