@@ -3,7 +3,8 @@
 # reports what its readers rely on: a small zone signed by zonesign, its
 # output validated, the incremental job on the patch road, each table row
 # with a median wall time, CPU time, RSS, signature count and ratio, the
-# run-by-run ratios, and the summary files.
+# run-by-run ratios, and the summary files.  scripts/bench-hsm too: its
+# rows, and the two-process row.
 . "$ZG_SRC/tests/lib/tap.sh"
 zg_tmpdir
 b="$ZG_SRC/scripts/bench"
@@ -46,4 +47,20 @@ check "bench sign: runs.tsv has both runs of the four rows, each exit 0" \
     test "$(awk -F '\t' 'NR > 1 && $9 == 0' "$o/runs.tsv" | wc -l)" -eq 8
 check "bench sign: the commands are printed" \
     grep -q -- "--previous $o" "$o/report-incremental.txt"
+
+# scripts/bench-hsm: every path's row for both algorithms with a rate, and
+# the two-process row (two bench_hsm processes at once, their rates summed)
+"$ZG_SRC/scripts/bench-hsm" --build "$ZG_BUILD" --seconds 0.3 --rounds 1 \
+    >"$ZG_TMP/hsm.out" 2>&1
+rc=$?
+check "bench-hsm: exit 0 ($rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || diag "$(tail -20 "$ZG_TMP/hsm.out")"
+for alg in 13 8; do
+    check "bench-hsm: alg $alg: ten rows of one path, tokens and threads, each a rate" \
+        test "$(grep -E "alg $alg +tokens [0-9] +threads [12] +[0-9]+ sig/s" "$ZG_TMP/hsm.out" |
+                awk '$(NF - 1) > 0' | wc -l)" -eq 10
+done
+check "bench-hsm: the two-process row, a rate" \
+    grep -Eq '^raw-C_Sign-sesscopy +alg 13 +tokens 1 processes 2 x 1 thread +[1-9][0-9]* sig/s \(the sum of two at once\)$' \
+    "$ZG_TMP/hsm.out"
 done_testing

@@ -9,7 +9,10 @@
  * Messages are 150 bytes; hashing is counted in every path.  Each figure
  * is the median of ROUNDS runs of SECONDS each; a round runs every path
  * once, so machine load falls on all alike.  ZG_BENCH_ONLY=openssl,
- * raw, rawcopy, pool1 or poolN runs one path only (for profiling).
+ * raw, rawcopy, pool1 or poolN runs one path only (for profiling);
+ * ZG_BENCH_THREADS=1 or 2 only its rows of that many threads (scripts/
+ * bench-hsm runs two such processes at once, to set SoftHSM in two
+ * processes beside SoftHSM on two threads of one).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -144,6 +147,12 @@ static bool want(const char *path)
     return only == NULL || *only == '\0' || strcmp(only, path) == 0;
 }
 
+static bool want_threads(unsigned t)
+{
+    const char *only = getenv("ZG_BENCH_THREADS");
+    return only == NULL || *only == '\0' || (unsigned)atoi(only) == t;
+}
+
 static void line(const char *path, uint8_t alg, unsigned tokens,
                  unsigned threads, double rate)
 {
@@ -184,7 +193,7 @@ static int round_on_set(struct run *r, const hsm_keyset_t *ks,
     }
     for (int c = first; c < (n == 1 ? C_PN1 : C_COUNT); c++) {
         unsigned t = (unsigned)(c % 2 == 0 ? 1 : 2);
-        if (!want(conly[c]))
+        if (!want(conly[c]) || !want_threads(t))
             continue;
         if (c >= C_RAW1 && c <= C_RAWC2) {
             r->kind = c <= C_RAW2 ? 1 : 3;
@@ -243,7 +252,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nrounds; i++) {
         r.kind = 0;
         for (int c = C_OSSL1; c <= C_OSSL2; c++)
-            if (want(conly[c]))
+            if (want(conly[c]) && want_threads((unsigned)(c + 1)))
                 v[c][i] = measure(&r, (unsigned)(c + 1));
         if ((rc = round_on_set(&r, ks, key, argv + 5, 1, v, i)) != 0)
             return rc;
@@ -252,7 +261,8 @@ int main(int argc, char **argv)
             return rc;
     }
     for (int c = 0; c < C_COUNT; c++) {
-        if (!want(conly[c]) || (c >= C_PN1 && nuris == 1))
+        if (!want(conly[c]) || !want_threads((unsigned)(c % 2 == 0 ? 1 : 2)) ||
+            (c >= C_PN1 && nuris == 1))
             continue;
         line(cname[c], key->alg,
              c < C_RAW1 ? 0 : c < C_PN1 ? 1 : (unsigned)nuris,
