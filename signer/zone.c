@@ -70,9 +70,10 @@ void trace_mark(const char *what)
 /* Transparent huge pages for the large buffers of a patched run.  Such a
  * run makes some 20,000 fresh 4 KiB pages, each at its first touch a page
  * fault of about 2 us (zeroing included): one 2 MiB page in place of 512
- * of them took its CPU down by about 5% (scripts/bench's patched run, 20
- * alternating pairs).  The full road is left as it is: neutral there, and
- * it gives back the pages behind it to keep the peak of a large zone down.
+ * of them halved the faults and took the run's CPU down by 3-6% (the 1M
+ * benchmark zone's patched run against the build before, alternating
+ * runs).  The full road is left as it is: neutral there, and it gives
+ * back the pages behind it to keep the peak of a large zone down.
  * Advice only (the kernel's THP setting decides; "never" ignores it). */
 static atomic_bool huge_road;
 
