@@ -6,7 +6,8 @@
  *   - nothing is advised for a buffer under 4 MiB, road on or off;
  *   - a zone laid out (zone_sort) takes the signer's apex records without
  *     moving its arena (growing would copy every record again).
- * Skipped where the kernel has no transparent huge pages. */
+ * Skipped where the kernel has no transparent huge pages, or where
+ * /proc/self/smaps cannot be read. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,10 @@ int main(void)
 {
     if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0) {
         printf("1..0 # SKIP no transparent huge pages in this kernel\n");
+        return 0;
+    }
+    if (access("/proc/self/smaps", R_OK) != 0) {
+        printf("1..0 # SKIP /proc/self/smaps cannot be read here\n");
         return 0;
     }
     const size_t big = (size_t)16 << 20, small = (size_t)1 << 20;
