@@ -59,7 +59,8 @@ typedef struct arena {
 
 /* Large buffers on huge pages while a patched run is on (mem_huge_road,
  * set by patch_run): [P, P + N)'s whole 2 MiB pages advised; nothing for
- * less than 4 MiB, or on other roads. */
+ * less than 4 MiB, or on other roads (but memory advised here and freed
+ * keeps its advice if malloc hands it out again: harmless). */
 void mem_huge_road(bool on);
 void mem_huge(void *p, size_t n);
 int arena_reserve(arena_t *a, size_t more);

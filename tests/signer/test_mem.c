@@ -1,8 +1,8 @@
 /* tests/signer/test_mem.c - the patch road's memory advice (signer/zone.c,
  * mem_huge) and the room a laid-out zone keeps:
  *   - a buffer of 16 MiB is advised onto huge pages (the kernel marks its
- *     mapping "hg" in /proc/self/smaps) while the patch road is on, and
- *     not once it is off again;
+ *     mapping "hg" in /proc/self/smaps) while the patch road is on, and a
+ *     fresh one is not before or once the road is off again;
  *   - nothing is advised for a buffer under 4 MiB, road on or off;
  *   - a zone laid out (zone_sort) takes the signer's apex records without
  *     moving its arena (growing would copy every record again).
@@ -61,9 +61,9 @@ int main(void)
     }
     const size_t big = (size_t)16 << 20, small = (size_t)1 << 20;
 
-    /* road off: no advice */
+    /* road off: no advice (64 MiB: fresh memory, see below) */
     arena_t a = {0};
-    ok(arena_reserve(&a, big) == 0, "16 MiB arena, road off");
+    ok(arena_reserve(&a, 4 * big) == 0, "64 MiB arena, road off");
     ok(advised(inner(a.buf)) == 0, "road off: its mapping is not advised");
     arena_free(&a);
 
@@ -86,11 +86,13 @@ int main(void)
     free(v);
     arena_free(&a);
 
-    /* road off again */
+    /* road off again: (64 MiB, above malloc's largest mmap threshold, so
+     * fresh memory and not the advised memory freed above, which malloc
+     * may hand out again with its advice) */
     mem_huge_road(false);
     memset(&a, 0, sizeof(a));
-    ok(arena_reserve(&a, big) == 0 && advised(inner(a.buf)) == 0,
-       "road off again: a new 16 MiB arena is not advised");
+    ok(arena_reserve(&a, 4 * big) == 0 && advised(inner(a.buf)) == 0,
+       "road off again: a new 64 MiB arena is not advised");
     arena_free(&a);
 
     /* a laid-out zone keeps room for the apex records */
