@@ -170,6 +170,28 @@ for order in mid end; do
         cmp -s "$T/w${order}2.signed" "$T/d2.signed"
 done
 
+# --- a2: a zone several of the stream's 1 MiB batches long ------------------
+# (the zones above fit in one or two: here P is read, digested and copied
+# batch after batch, the writing thread digesting each as it writes it)
+genbig() { # OUT [zonegen args]
+    local out=$1
+    shift
+    zonegen --origin tld. --delegations 20000 --ds-fraction 0.2 --seed 6 \
+        "$@" -o "$out"
+}
+genbig "$T/g0.zone"
+sign "$T/g0.zone" "$T/g0.signed"
+gsize=$(stat -c %s "$T/g0.signed" 2>/dev/null || echo 0)
+check "large day 0: OUT is more than four batches ($gsize octets)" \
+    test "$gsize" -gt $((4 << 20))
+for k in 1 2; do
+    genbig "$T/g$k.zone" --mutate 0.01 --mutate-seed $k
+    patched "large day $k" "$T/g$k.zone" "$T/g$k.signed" --previous "$T/g$((k - 1)).signed"
+done
+ZONESIGN_TEST_WRITER=mid patched "large day 2 again, writer mid" \
+    "$T/g2.zone" "$T/gm2.signed" --previous "$T/g1.signed"
+check "large day 2: kzonecheck" zs_verify_knot tld. "$T/g2.signed"
+
 # --- b: the same input again ------------------------------------------------
 patched "same input" "$T/d5.zone" "$T/b.signed" --previous "$T/d5.signed"
 check "same input: identical to the previous output" cmp -s "$T/b.signed" "$T/d5.signed"
