@@ -147,6 +147,12 @@ static bool want(const char *path)
     return only == NULL || *only == '\0' || strcmp(only, path) == 0;
 }
 
+/* The threads of path C's row: the even rows one, the odd ones two. */
+static unsigned cthreads(int c)
+{
+    return c % 2 == 0 ? 1u : 2u;
+}
+
 static bool want_threads(unsigned t)
 {
     const char *only = getenv("ZG_BENCH_THREADS");
@@ -192,7 +198,7 @@ static int round_on_set(struct run *r, const hsm_keyset_t *ks,
         return 2;
     }
     for (int c = first; c < (n == 1 ? C_PN1 : C_COUNT); c++) {
-        unsigned t = (unsigned)(c % 2 == 0 ? 1 : 2);
+        unsigned t = cthreads(c);
         if (!want(conly[c]) || !want_threads(t))
             continue;
         if (c >= C_RAW1 && c <= C_RAWC2) {
@@ -252,8 +258,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nrounds; i++) {
         r.kind = 0;
         for (int c = C_OSSL1; c <= C_OSSL2; c++)
-            if (want(conly[c]) && want_threads((unsigned)(c + 1)))
-                v[c][i] = measure(&r, (unsigned)(c + 1));
+            if (want(conly[c]) && want_threads(cthreads(c)))
+                v[c][i] = measure(&r, cthreads(c));
         if ((rc = round_on_set(&r, ks, key, argv + 5, 1, v, i)) != 0)
             return rc;
         if (nuris > 1 &&
@@ -261,12 +267,12 @@ int main(int argc, char **argv)
             return rc;
     }
     for (int c = 0; c < C_COUNT; c++) {
-        if (!want(conly[c]) || !want_threads((unsigned)(c % 2 == 0 ? 1 : 2)) ||
+        if (!want(conly[c]) || !want_threads(cthreads(c)) ||
             (c >= C_PN1 && nuris == 1))
             continue;
         line(cname[c], key->alg,
              c < C_RAW1 ? 0 : c < C_PN1 ? 1 : (unsigned)nuris,
-             (unsigned)(c % 2 == 0 ? 1 : 2), median(v[c], nrounds));
+             cthreads(c), median(v[c], nrounds));
     }
     EVP_PKEY_free(r.pk);
     hsm_keyset_free(ks);
