@@ -216,6 +216,12 @@ typedef struct hsm_pool_opts {
                             * against the DNSKEY (0: never; 1: all) */
     bool token_keys;       /* sign with the token objects, not with proven
                             * per-session copies (see pool.c) */
+    const char *const *helper_argv; /* how to start a signing helper
+                            * (helper.c): an executable whose main calls
+                            * hsm_helper_main when given HSM_HELPER_ARG,
+                            * NULL-terminated; NULL: none */
+    unsigned helpers;      /* workers that each drive a helper (at most
+                            * threads); the rest sign in this process */
     hsm_mismatch_cb mismatch;     /* proof failures, may be NULL */
     void (*log)(void *arg, const char *line); /* HSM taken out, ... */
     void *arg;             /* for mismatch and log */
@@ -229,6 +235,18 @@ int hsm_pool_new(struct hsm_pool **out, struct hsm_set *set,
                  const hsm_keyset_t *ks, const hsm_pool_opts_t *opts,
                  hsm_diag_t *diag);
 void hsm_pool_free(struct hsm_pool *pool);
+/* Workers whose signing helper is running and proven. */
+size_t hsm_pool_helpers(const struct hsm_pool *pool);
+
+/* A signing helper's side (helper.c): run by the helper executable when
+ * its argument is HSM_HELPER_ARG; talks to its pool over the socket at
+ * descriptor HSM_HELPER_FD and returns the process's exit status (0 when
+ * the pool closed it, 2 on an error).  The pool puts HSM_HELPER_ENV=1 in
+ * the helper's environment. */
+#define HSM_HELPER_ARG "--hsm-signing-helper"
+#define HSM_HELPER_FD 3
+#define HSM_HELPER_ENV "ZONEGATE_SIGNING_HELPER"
+int hsm_helper_main(void);
 
 /* Largest signature of key index KEY, in bytes. */
 size_t hsm_pool_sig_max(const struct hsm_pool *pool, size_t key);

@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <p11-kit/pkcs11.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -58,6 +59,8 @@ struct hsm_token {
 };
 
 struct hsm_set {
+    char **uri;                /* the URIs as given (a signing helper opens
+                                * the set again from them); wiped on free */
     size_t nmod;
     struct hsm_module *mods;   /* owned */
     void **mod_slots;          /* PKCS11_SLOT * per module, libp11's */
@@ -128,6 +131,28 @@ bool alg_ec_params_match(uint8_t alg, const uint8_t *v, size_t len);
 bool keyset_tag_taken(const hsm_keyset_t *ks, uint16_t tag);
 int b64_encode(const uint8_t *in, size_t len, char *out, size_t out_size);
 int b64_decode(const char *in, uint8_t *out, size_t out_size, size_t *len);
+
+/* ---- signing helpers (helper.c) ---- */
+struct hsm_helper {
+    pid_t pid;                 /* 0: none */
+    int fd;                    /* the socket to it; -1: none */
+    void *buf;                 /* request and reply buffer */
+};
+/* Starts a helper (ARGV[0] with ARGV, the socket at HSM_HELPER_FD) and
+ * sends it SET's URIs and KS's keys; does not wait for it. */
+int helper_spawn(struct hsm_helper *h, const char *const *argv,
+                 const struct hsm_set *set, const hsm_keyset_t *ks,
+                 bool token_keys, hsm_diag_t *diag);
+/* Waits until the helper has opened its HSMs: 0, or why not in diag. */
+int helper_ready(struct hsm_helper *h, hsm_diag_t *diag);
+/* Has the helper sign JOBS[0..n) on HSM HSM (0-based), in order, up to
+ * the first failure.  Signature j goes to sigs + j * 512, its length to
+ * lens[j].  Returns how many were signed (*rv: CKR_OK if all, else the
+ * failing call's), or -1 if the helper is lost (EOF, out of protocol). */
+int helper_sign(struct hsm_helper *h, size_t hsm, const hsm_job_t *jobs,
+                size_t n, uint8_t *sigs, uint16_t *lens, CK_RV *rv);
+/* Closes the socket and reaps the helper (SIGKILL after 5 s). */
+void helper_stop(struct hsm_helper *h);
 
 /* ---- check (probe.c) ---- */
 /* Proof for key K on token T (1-based number I); calls CB per mismatch.

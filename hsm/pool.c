@@ -32,6 +32,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "hsm/internal.h"
 
 #define CHUNK 32
@@ -60,6 +62,9 @@ struct worker {
     bool started;
     CK_SESSION_HANDLE *sess;  /* per HSM */
     CK_OBJECT_HANDLE *key;    /* per (HSM, key): session copy or token key */
+    struct hsm_helper helper; /* fd -1: this worker signs in-process */
+    uint8_t *hsig;            /* CHUNK helper signatures of 512 bytes */
+    uint16_t hlen[CHUNK];
 };
 
 struct hsm_pool {
@@ -117,22 +122,14 @@ static int pick(struct hsm_pool *p)
     return pick(p); /* one went out meanwhile */
 }
 
-/* Signs one job on HSM I; false if that HSM must go. */
-static bool sign_on(struct worker *w, size_t i, hsm_job_t *j)
+/* Checks the signature HSM I made for job J (its length; 1 of
+ * verify_every against the DNSKEY) and hands it to the job; false, with
+ * the HSM taken out, if it is wrong. */
+static bool accept_sig(struct hsm_pool *p, size_t i, hsm_job_t *j,
+                       const uint8_t *sig, size_t len)
 {
-    struct hsm_pool *p = w->pool;
     const hsm_key_t *k = &p->ks->keys[j->key];
-    uint8_t sig[512];
-    size_t len = 0;
     unsigned every = p->opts.verify_every;
-    CK_RV rv = raw_sign(p->set->tok[i].mod->f, w->sess[i],
-                        w->key[i * p->ks->count + j->key], k->alg, j->data,
-                        j->len, sig, &len);
-    if (rv != CKR_OK) {
-        take_out(p, i, false, "key %s: C_Sign: %s", k->label,
-                 hsm_ckr_name(rv));
-        return false;
-    }
     if (len > alg_sig_max(k->alg, k->pubkey, k->pubkey_len)) {
         take_out(p, i, true, "key %s: signature of %zu bytes", k->label,
                  len);
@@ -151,6 +148,24 @@ static bool sign_on(struct worker *w, size_t i, hsm_job_t *j)
     return true;
 }
 
+/* Signs one job on HSM I in this process; false if that HSM must go. */
+static bool sign_on(struct worker *w, size_t i, hsm_job_t *j)
+{
+    struct hsm_pool *p = w->pool;
+    const hsm_key_t *k = &p->ks->keys[j->key];
+    uint8_t sig[512];
+    size_t len = 0;
+    CK_RV rv = raw_sign(p->set->tok[i].mod->f, w->sess[i],
+                        w->key[i * p->ks->count + j->key], k->alg, j->data,
+                        j->len, sig, &len);
+    if (rv != CKR_OK) {
+        take_out(p, i, false, "key %s: C_Sign: %s", k->label,
+                 hsm_ckr_name(rv));
+        return false;
+    }
+    return accept_sig(p, i, j, sig, len);
+}
+
 static int run_chunk(struct worker *w, hsm_job_t *jobs, size_t n)
 {
     int h = pick(w->pool);
@@ -159,6 +174,52 @@ static int run_chunk(struct worker *w, hsm_job_t *jobs, size_t n)
             h = pick(w->pool);
         if (h < 0)
             return HSM_ENOHSM;
+    }
+    return 0;
+}
+
+static void helper_lost(struct worker *w)
+{
+    struct hsm_pool *p = w->pool;
+    helper_stop(&w->helper);
+    if (p->opts.log != NULL) {
+        char line[160];
+        snprintf(line, sizeof(line), "signing helper %zu lost; its worker "
+                 "signs in this process from now on",
+                 (size_t)(w - p->w) + 1);
+        pthread_mutex_lock(&p->lock);
+        p->opts.log(p->opts.arg, line);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* A chunk through the worker's helper: the whole chunk to one HSM in one
+ * request; the helper stops at a failing C_Sign, the rest goes to the
+ * next HSM.  A lost helper: the rest is signed in this process. */
+static int run_chunk_helper(struct worker *w, hsm_job_t *jobs, size_t n)
+{
+    struct hsm_pool *p = w->pool;
+    size_t j = 0;
+    while (j < n) {
+        int h = pick(p), done;
+        size_t k;
+        CK_RV rv = CKR_OK;
+        if (h < 0)
+            return HSM_ENOHSM;
+        done = helper_sign(&w->helper, (size_t)h, jobs + j, n - j, w->hsig,
+                           w->hlen, &rv);
+        if (done < 0) {
+            helper_lost(w);
+            return run_chunk(w, jobs + j, n - j);
+        }
+        for (k = 0; k < (size_t)done; k++)
+            if (!accept_sig(p, (size_t)h, &jobs[j + k], w->hsig + k * 512,
+                            w->hlen[k]))
+                break;
+        j += k;
+        if (k == (size_t)done && j < n)
+            take_out(p, (size_t)h, false, "key %s: C_Sign: %s",
+                     p->ks->keys[jobs[j].key].label, hsm_ckr_name(rv));
     }
     return 0;
 }
@@ -183,7 +244,9 @@ static void *worker_main(void *arg)
         if (b->next == b->n && (p->head = b->qnext) == NULL)
             p->tail = NULL;
         pthread_mutex_unlock(&p->lock);
-        rc = b->err == 0 ? run_chunk(w, b->jobs + start, cnt) : 0;
+        rc = b->err != 0            ? 0
+             : w->helper.fd >= 0 ? run_chunk_helper(w, b->jobs + start, cnt)
+                                 : run_chunk(w, b->jobs + start, cnt);
         pthread_mutex_lock(&p->lock);
         if (rc != 0)
             b->err = rc;
@@ -306,6 +369,14 @@ size_t hsm_pool_sig_max(const struct hsm_pool *p, size_t key)
 
 size_t hsm_pool_count(const struct hsm_pool *p) { return p->set->n; }
 
+size_t hsm_pool_helpers(const struct hsm_pool *p)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < p->nworkers; t++)
+        n += p->w[t].helper.fd >= 0;
+    return n;
+}
+
 void hsm_pool_stat(const struct hsm_pool *p, size_t i, hsm_stat_t *out)
 {
     struct hsm_pool *mp = (struct hsm_pool *)p; /* lock only */
@@ -332,6 +403,8 @@ void hsm_pool_free(struct hsm_pool *p)
         struct worker *w = &p->w[t];
         if (w->started)
             pthread_join(w->th, NULL);
+        helper_stop(&w->helper);
+        free(w->hsig);
         for (size_t i = 0; w->sess != NULL && i < p->set->n; i++)
             if (w->sess[i] != 0)
                 p->set->tok[i].mod->f->C_CloseSession(w->sess[i]);
@@ -422,8 +495,77 @@ static int worker_keys(struct hsm_pool *p, struct worker *w, size_t i,
     return 0;
 }
 
+static void helper_unused(struct hsm_pool *p, size_t t, const char *why)
+{
+    if (p->opts.log != NULL) {
+        char line[1200];
+        snprintf(line, sizeof(line), "signing helper %zu not used (%s); its "
+                 "worker signs in this process", t + 1, why);
+        p->opts.log(p->opts.arg, line);
+    }
+    helper_stop(&p->w[t].helper);
+}
+
+/* Worker T's helper, once it is ready: the proof of its own keys, one
+ * random challenge per HSM and key verified against the DNSKEY.  A helper
+ * that cannot sign is not used (logged); one that signs with another key
+ * stops the pool start (HSM_EMISMATCH), as the pool's own copies do. */
+static int helper_prove(struct hsm_pool *p, size_t t, hsm_diag_t *diag)
+{
+    struct worker *w = &p->w[t];
+    hsm_diag_t d = {{0}};
+    if (helper_ready(&w->helper, &d) != 0) {
+        helper_unused(p, t, d.msg);
+        return 0;
+    }
+    if (w->hsig == NULL && (w->hsig = malloc(CHUNK * 512)) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->set->n; i++)
+        for (size_t k = 0; k < p->ks->count; k++) {
+            const hsm_key_t *key = &p->ks->keys[k];
+            uint8_t ch[64];
+            hsm_job_t job = {.data = ch, .len = sizeof(ch),
+                             .key = (uint32_t)k};
+            CK_RV rv = CKR_OK;
+            int done, rc;
+            if (key->state == HSM_STATE_REMOVED)
+                continue;
+            if (RAND_bytes(ch, sizeof(ch)) != 1)
+                return HSM_ECRYPTO;
+            done = helper_sign(&w->helper, i, &job, 1, w->hsig, w->hlen, &rv);
+            if (done != 1) {
+                char why[160];
+                snprintf(why, sizeof(why), "HSM %zu: key %s: %s", i + 1,
+                         key->label, done < 0 ? "it ended" : hsm_ckr_name(rv));
+                helper_unused(p, t, why);
+                return 0;
+            }
+            rc = alg_verify(p->pk[k], key->alg, ch, sizeof(ch), w->hsig,
+                            w->hlen[0]);
+            if (rc == HSM_EMISMATCH) {
+                probe_mismatch(p->opts.mismatch, p->opts.arg, p->set, i, key,
+                               -1, "a signing helper's copy of the key: "
+                               "probe signature does not verify");
+                diag_set(diag, "HSM consistency proof failed");
+            }
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
 static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
 {
+    size_t nh = p->opts.helper_argv == NULL ? 0
+                : p->opts.helpers < p->nworkers ? p->opts.helpers
+                                                : p->nworkers;
+    /* the helpers open their HSMs while this process makes its sessions */
+    for (size_t t = 0; t < nh; t++) {
+        hsm_diag_t d = {{0}};
+        if (helper_spawn(&p->w[t].helper, p->opts.helper_argv, p->set, p->ks,
+                         p->opts.token_keys, &d) != 0)
+            helper_unused(p, t, d.msg);
+    }
     for (size_t t = 0; t < p->nworkers; t++) {
         struct worker *w = &p->w[t];
         w->pool = p;
@@ -446,6 +588,11 @@ static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
             if ((rc = worker_keys(p, w, i, diag)) != 0)
                 return rc;
         }
+    }
+    for (size_t t = 0; t < nh; t++) {
+        int rc;
+        if (p->w[t].helper.fd >= 0 && (rc = helper_prove(p, t, diag)) != 0)
+            return rc;
     }
     for (size_t t = 0; t < p->nworkers; t++) {
         if (pthread_create(&p->w[t].th, NULL, worker_main, &p->w[t]) != 0) {
@@ -487,9 +634,12 @@ int hsm_pool_new(struct hsm_pool **out, struct hsm_set *set,
     p->pk = calloc(ks->count > 0 ? ks->count : 1, sizeof(*p->pk));
     p->w = calloc(p->nworkers, sizeof(*p->w));
     if (p->h == NULL || p->pk == NULL || p->w == NULL) {
+        p->nworkers = 0;
         hsm_pool_free(p);
         return -ENOMEM;
     }
+    for (size_t t = 0; t < p->nworkers; t++)
+        p->w[t].helper.fd = -1;
     for (size_t i = 0; i < set->n; i++) {
         atomic_init(&p->h[i].in, 1);
         p->h[i].priv = calloc(ks->count > 0 ? ks->count : 1,

@@ -48,6 +48,12 @@ void hsm_set_free(struct hsm_set *set)
                                      set->mod_nslots[i]);
         module_close(m);
     }
+    for (size_t i = 0; set->uri != NULL && i < set->n; i++)
+        if (set->uri[i] != NULL) {
+            OPENSSL_cleanse(set->uri[i], strlen(set->uri[i]));
+            free(set->uri[i]);
+        }
+    free(set->uri);
     free(set->mod_slots);
     free(set->mod_nslots);
     free(set->mods);
@@ -249,14 +255,19 @@ int hsm_set_open(struct hsm_set **out, const char *const *uris, size_t n,
     set->tok = calloc(n, sizeof(*set->tok));
     set->mod_slots = calloc(n, sizeof(*set->mod_slots));
     set->mod_nslots = calloc(n, sizeof(*set->mod_nslots));
+    set->uri = calloc(n, sizeof(*set->uri));
     if (set->mods == NULL || set->tok == NULL || set->mod_slots == NULL ||
-        set->mod_nslots == NULL) {
+        set->mod_nslots == NULL || set->uri == NULL) {
         hsm_set_free(set);
         return -ENOMEM;
     }
     set->n = n;
     for (size_t i = 0; i < n && rc == 0; i++) {
         hsm_uri_t *u = NULL;
+        if ((set->uri[i] = strdup(uris[i])) == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
         rc = hsm_uri_parse(&u, uris[i], diag);
         if (rc != 0) {
             char msg[sizeof(diag->msg)];

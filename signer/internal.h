@@ -767,8 +767,11 @@ struct sctx {
     const void *hooks;
 };
 
-/* sign.c: the consistency proof (DESIGN.md invariant 1) and the pool. */
-int sign_start_pool(struct sctx *c, struct hsm_set *set,
+/* sign.c: the consistency proof (DESIGN.md invariant 1) and the pool.
+ * HELPERS: its workers may sign through signing helper processes
+ * (opts helper_argv, helpers): the full road's; the patch road's few
+ * signatures would not pay for the helpers' start. */
+int sign_start_pool(struct sctx *c, struct hsm_set *set, bool helpers,
                     const signer_hooks_t *hooks, signer_diag_t *diag);
 /* patch.c: OUT by editing --previous (0 done, 1 not possible here: the
  * caller takes another road, <0 failed); OUT.zsp after a whole run. */

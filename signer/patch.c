@@ -3022,7 +3022,7 @@ struct poolstart {
 static void *pool_run(void *arg)
 {
     struct poolstart *ps = arg;
-    ps->ret = sign_start_pool(ps->c, ps->set, ps->hooks, &ps->diag);
+    ps->ret = sign_start_pool(ps->c, ps->set, false, ps->hooks, &ps->diag);
     trace_mark("patch: pool started");
     return NULL;
 }

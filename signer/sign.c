@@ -307,12 +307,15 @@ static int prepare(struct sctx *c, signer_stats_t *stats, signer_diag_t *diag)
 }
 
 /* The consistency proof (DESIGN.md invariant 1) and the workers. */
-int sign_start_pool(struct sctx *c, struct hsm_set *set,
+int sign_start_pool(struct sctx *c, struct hsm_set *set, bool helpers,
                     const signer_hooks_t *hooks, signer_diag_t *diag)
 {
     hsm_pool_opts_t po = {.threads = c->o->threads,
                           .verify_every = c->o->verify_every,
                           .token_keys = c->o->token_keys != 0,
+                          .helper_argv = helpers ? c->o->helper_argv : NULL,
+                          .helpers = c->o->helpers < 0 ? UINT32_MAX
+                                                       : (unsigned)c->o->helpers,
                           .mismatch = hooks ? hooks->mismatch : NULL,
                           .log = hooks ? hooks->warn : NULL,
                           .arg = hooks ? hooks->arg : NULL};
@@ -425,7 +428,7 @@ int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,
     if ((ret = prepare(c, stats, diag)))
         goto out;
     stats->t_prepare = since(&t0) - stats->t_read;
-    if (!c->pool && (ret = sign_start_pool(c, set, hooks, diag)))
+    if (!c->pool && (ret = sign_start_pool(c, set, true, hooks, diag)))
         goto out;
     stats->t_proof = since(&t0) - stats->t_read - stats->t_prepare;
     trace_mark("pool started");

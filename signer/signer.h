@@ -99,6 +99,11 @@ typedef struct signer_opts {
                                 * the DNSKEY in the pool (0: never) */
     int token_keys;            /* sign with the HSMs' token objects, not
                                 * with per-session copies */
+    const char *const *helper_argv; /* how to start a signing helper
+                                * process (hsm/helper.c); NULL: none */
+    int helpers;               /* pool workers that sign through a helper
+                                * on the full road; -1: every worker (the
+                                * patch road signs in-process) */
     int progress;              /* print progress on stderr */
 } signer_opts_t;
 

@@ -27,7 +27,7 @@ static void usage(FILE *f)
           " [--quiet]\n"
           "         [--verify-every N] [--previous-cache FILE] [--no-cache]"
           " [--hsm-token-keys]\n"
-          "         [--no-patch] [--no-spare]\n"
+          "         [--no-patch] [--no-spare] [--signing-helpers N]\n"
           "         -o OUT  IN\n"
           "T: YYYYMMDDHHMMSS, UNIX seconds, now, now+N, now-N (N: s m h d)\n"
           "Defaults: NSEC3 iterations 0 empty salt, inception now-1h, "
@@ -54,7 +54,13 @@ static void usage(FILE *f)
           "The OUT a run replaces is kept as DIR/.NAME.spare, and the next "
           "run writes\nits OUT over it (when it is the spare's only link "
           "and open nowhere) and\nexchanges the two names at once.  "
-          "--no-spare: keep none.\n",
+          "--no-spare: keep none.\n"
+          "A full signing's pool threads each sign through a helper "
+          "process of their own\n(zonesign again, which opens the same "
+          "HSMs and proves its own key copies\nbefore it signs): a "
+          "PKCS#11 library's process-wide locks do not slow them.\n"
+          "--signing-helpers N: only N threads do (0: all sign in this "
+          "process).\n",
           f);
 }
 
@@ -113,7 +119,7 @@ enum {
     O_HSM = 256, O_HSMLIST, O_KEYSET, O_ORIGIN, O_NSEC3, O_OPTOUT, O_SALT,
     O_ITER, O_NSEC, O_INC, O_EXP, O_SERIAL, O_PREV, O_THREADS, O_JITTER,
     O_REFRESH, O_SUBMIT, O_QUIET, O_HELP, O_VERIFY, O_PCACHE, O_NOCACHE, O_NOPATCH, O_NOSPARE,
-    O_TOKENKEYS
+    O_TOKENKEYS, O_HELPERS
 };
 
 int main(int argc, char **argv)
@@ -138,6 +144,7 @@ int main(int argc, char **argv)
         {"no-cache", no_argument, 0, O_NOCACHE},
         {"no-patch", no_argument, 0, O_NOPATCH},
         {"no-spare", no_argument, 0, O_NOSPARE},
+        {"signing-helpers", required_argument, 0, O_HELPERS},
         {"threads", required_argument, 0, O_THREADS},
         {"submitters", required_argument, 0, O_SUBMIT},
         {"quiet", no_argument, 0, O_QUIET},
@@ -151,7 +158,14 @@ int main(int argc, char **argv)
     const char *jitter = NULL, *refresh = NULL;
     int nsec3 = 0, nsec = 0, quiet = 0, rc = 2, opt;
     signer_opts_t o;
+    /* the pool's signing helpers are this program again (hsm/helper.c) */
+    static const char *const helper_argv[] = {"/proc/self/exe",
+                                              HSM_HELPER_ARG, NULL};
+    if (argc == 2 && strcmp(argv[1], HSM_HELPER_ARG) == 0)
+        return hsm_helper_main();
     memset(&o, 0, sizeof(o));
+    o.helper_argv = helper_argv;
+    o.helpers = -1;
     o.denial = SIGNER_DENIAL_NSEC3;
     o.jitter = o.refresh = -1;
     o.verify_every = 1000;
@@ -222,6 +236,15 @@ int main(int argc, char **argv)
         case O_NOPATCH: o.no_patch = 1; break;
         case O_NOSPARE: o.no_spare = 1; break;
         case O_TOKENKEYS: o.token_keys = 1; break;
+        case O_HELPERS: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v > 256) {
+                fprintf(stderr, "zonesign: bad --signing-helpers\n");
+                goto out;
+            }
+            o.helpers = (int)v;
+            break;
+        }
         case O_VERIFY: {
             unsigned long v = strtoul(optarg, &end, 10);
             if (*end || !*optarg || v > 1000000000) {
