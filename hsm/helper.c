@@ -63,6 +63,7 @@ enum { MSG_SETUP = 1, MSG_READY, MSG_ERROR, MSG_SIGN, MSG_SIGS };
 
 #define MSG_MAX (64u << 20) /* largest payload either end accepts */
 #define SIG_MAX 512         /* raw_sign's largest signature */
+#define READY_MS 20000      /* a helper's time to open and log in */
 
 /* ---- bytes on the socket ------------------------------------------------ */
 
@@ -503,7 +504,18 @@ int helper_spawn(struct hsm_helper *h, const char *const *argv,
 int helper_ready(struct hsm_helper *h, hsm_diag_t *diag)
 {
     struct msg m = {0};
-    int type = msg_recv(h->fd, &m), rc = 0;
+    struct pollfd pf = {.fd = h->fd, .events = POLLIN};
+    int type, rc = 0, n;
+    /* libp11 0.4.12 waits for ever in PKCS11_login when the module will
+     * not open a session: a helper that is not ready in time is ended */
+    while ((n = poll(&pf, 1, READY_MS)) < 0 && errno == EINTR)
+        ;
+    if (n == 0) {
+        kill(h->pid, SIGKILL);
+        diag_set(diag, "not ready after %d s", READY_MS / 1000);
+        return HSM_EDEVICE;
+    }
+    type = msg_recv(h->fd, &m);
     if (type == MSG_ERROR && m.len >= 4) {
         int32_t code;
         memcpy(&code, m.b, 4);

@@ -506,6 +506,14 @@ static void helper_unused(struct hsm_pool *p, size_t t, const char *why)
     helper_stop(&p->w[t].helper);
 }
 
+static void helper_start(struct hsm_pool *p, size_t t)
+{
+    hsm_diag_t d = {{0}};
+    if (helper_spawn(&p->w[t].helper, p->opts.helper_argv, p->set, p->ks,
+                     p->opts.token_keys, &d) != 0)
+        helper_unused(p, t, d.msg);
+}
+
 /* Worker T's helper, once it is ready: the proof of its own keys, one
  * random challenge per HSM and key verified against the DNSKEY.  A helper
  * that cannot sign is not used (logged); one that signs with another key
@@ -559,13 +567,13 @@ static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
     size_t nh = p->opts.helper_argv == NULL ? 0
                 : p->opts.helpers < p->nworkers ? p->opts.helpers
                                                 : p->nworkers;
-    /* the helpers open their HSMs while this process makes its sessions */
-    for (size_t t = 0; t < nh; t++) {
-        hsm_diag_t d = {{0}};
-        if (helper_spawn(&p->w[t].helper, p->opts.helper_argv, p->set, p->ks,
-                         p->opts.token_keys, &d) != 0)
-            helper_unused(p, t, d.msg);
-    }
+    /* The first helper opens its HSMs while this process makes its
+     * sessions; each next one when the one before is ready: SoftHSM
+     * rewrites a token's file at every login, and a process reading it
+     * meanwhile sees no token or a wrong PIN (about one start in four on
+     * a loaded machine when the helpers opened at once). */
+    if (nh > 0)
+        helper_start(p, 0);
     for (size_t t = 0; t < p->nworkers; t++) {
         struct worker *w = &p->w[t];
         w->pool = p;
@@ -593,6 +601,8 @@ static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
         int rc;
         if (p->w[t].helper.fd >= 0 && (rc = helper_prove(p, t, diag)) != 0)
             return rc;
+        if (t + 1 < nh)
+            helper_start(p, t + 1);
     }
     for (size_t t = 0; t < p->nworkers; t++) {
         if (pthread_create(&p->w[t].th, NULL, worker_main, &p->w[t]) != 0) {

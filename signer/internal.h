@@ -736,6 +736,8 @@ struct sctx {
     const signer_opts_t *o;
     const hsm_keyset_t *ks;
     struct hsm_pool *pool;
+    size_t helpers;                   /* signing helpers proven at the
+                                       * pool's start */
     struct keyuse ksk[16], zsk[16]; /* sign DNSKEY / everything else */
     size_t nksk, nzsk;
     size_t sigmax;

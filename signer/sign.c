@@ -331,6 +331,7 @@ int sign_start_pool(struct sctx *c, struct hsm_set *set, bool helpers,
                  hd.msg[0] ? ": " : "", hd.msg);
         return SIGNER_EHSM;
     }
+    c->helpers = hsm_pool_helpers(c->pool);
     for (size_t i = 0; i < c->nksk + c->nzsk; i++) {
         size_t k = i < c->nksk ? c->ksk[i].idx : c->zsk[i - c->nksk].idx;
         size_t m = hsm_pool_sig_max(c->pool, k);
@@ -356,6 +357,7 @@ static void fill_stats(const struct sctx *c, signer_stats_t *stats,
     stats->sigs_reused = c->reused;
     stats->rrsets = c->rrsets; /* counted as the chunks were written */
     stats->signed_rrsets = c->signed_rrsets;
+    stats->helpers = c->helpers;
     fill_hsm_stats(c, hooks);
 }
 

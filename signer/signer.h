@@ -118,6 +118,8 @@ typedef struct signer_stats {
     uint32_t serial;
     double seconds;
     double t_read, t_prepare, t_proof, t_sign_write; /* phase seconds */
+    size_t helpers;            /* signing helper processes the pool
+                                * started and proved */
     int previous_from;         /* 0 no --previous, 1 its signature cache,
                                 * 2 its text, 3 patched (patch.c) */
 } signer_stats_t;

@@ -342,8 +342,9 @@ int main(int argc, char **argv)
             (unsigned long long)st.warnings, st.seconds);
     fprintf(stderr,
             "zonesign: phases: read %.2f s, prepare %.2f s, proof %.2f s, "
-            "sign+write %.2f s%s\n",
+            "sign+write %.2f s; %zu signing helper%s%s\n",
             st.t_read, st.t_prepare, st.t_proof, st.t_sign_write,
+            st.helpers, st.helpers == 1 ? "" : "s",
             st.previous_from == 1   ? "; previous zone via its signature cache"
             : st.previous_from == 3 ? "; previous zone patched"
             : st.previous_from == 2 ? "; previous zone parsed from text"

@@ -39,6 +39,11 @@ run verify-all "token=hsm2 fault=flipbit after=100"
 run verify-sampled "token=hsm2 fault=flipbit after=100"
 run swapkey "token=hsm3 fault=swapkey after=100 label=evil"
 run deverror "token=hsm3 fault=deverror after=150"
+# The same through signing helpers (the pool's workers each drive one).
+run helpers-verify-all "token=hsm2 fault=flipbit after=100"
+run helpers-verify-sampled "token=hsm2 fault=flipbit after=100"
+run helpers-swapkey "token=hsm3 fault=swapkey after=100 label=evil"
+run helpers-deverror "token=hsm3 fault=deverror after=150"
 # The consistency proof itself, through zonehsm, catches a bad token.
 printf 'token=hsm2 fault=flipbit\n' >"$ZG_TMP/faults"
 ZG_SHIM_CONF=$ZG_TMP/faults zonehsm $(for i in 1 2 3; do printf -- '--hsm %s ' "$(zg_uri $i)"; done) --keyset "$KS" check 2>"$ZG_TMP/err" >/dev/null

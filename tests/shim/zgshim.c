@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -51,6 +52,8 @@
 #define MAX_SLOTS 64
 #define PARAM_MAX 256 /* largest mechanism parameter swapkey can replay */
 #define DELAY_MAX_MS 600000UL
+#define HELPER_ENV "ZONEGATE_SIGNING_HELPER" /* set in a signing helper */
+#define EXIT_STATUS 70                       /* fault=exit */
 
 enum fault_kind {
     FAULT_SWAPKEY,
@@ -60,12 +63,13 @@ enum fault_kind {
     FAULT_LOSESESSION,
     FAULT_NOCOPY,
     FAULT_BADCOPY,
+    FAULT_EXIT,
     FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {
     "swapkey", "flipbit", "deverror", "delay", "losesession", "nocopy",
-    "badcopy",
+    "badcopy", "exit",
 };
 
 struct fault {
@@ -164,7 +168,7 @@ static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
                      size_t *n)
 {
     char *save = NULL, *tok_label = NULL, *keylabel = NULL;
-    const char *afters = NULL, *mss = NULL;
+    const char *afters = NULL, *mss = NULL, *in = NULL;
     int kind = -1;
     struct fault f = {.on = true};
     struct token *tok;
@@ -183,6 +187,8 @@ static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
             afters = v;
         else if (strcmp(w, "ms") == 0 && !mss)
             mss = v;
+        else if (strcmp(w, "in") == 0 && !in)
+            in = v;
         else if (strcmp(w, "fault") == 0 && kind < 0) {
             for (int k = 0; k < FAULT_COUNT; k++)
                 if (strcmp(v, fault_names[k]) == 0)
@@ -192,8 +198,10 @@ static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
         } else
             return conf_error(path, ln, "unknown or repeated key", w);
     }
-    if (!tok_label && kind < 0 && !keylabel && !afters && !mss)
+    if (!tok_label && kind < 0 && !keylabel && !afters && !mss && !in)
         return 0; /* blank line */
+    if (in && strcmp(in, "helper") != 0 && strcmp(in, "main") != 0)
+        return conf_error(path, ln, "in= wants helper or main", in);
     if (!tok_label || strlen(tok_label) > LABEL_MAX)
         return conf_error(path, ln, "token=LABEL (1-32 chars) required", NULL);
     if (kind < 0)
@@ -212,6 +220,8 @@ static int conf_line(char *text, const char *path, unsigned ln, struct token *t,
         return conf_error(path, ln, "label= longer than 64", NULL);
     if (keylabel)
         strcpy(f.label, keylabel);
+    if (in && (strcmp(in, "helper") == 0) != (getenv(HELPER_ENV) != NULL))
+        return 0; /* for the other kind of process */
     tok = token_get(t, n, tok_label);
     if (!tok)
         return conf_error(path, ln, "too many tokens", NULL);
@@ -582,6 +592,8 @@ static CK_RV signed_hook(struct session *s, CK_BYTE_PTR data, CK_ULONG len,
     unsigned long n = atomic_fetch_add(&s->tok->count, 1);
     CK_RV rv;
 
+    if (fault_due(s, FAULT_EXIT, n))
+        _exit(EXIT_STATUS);
     if (fault_due(s, FAULT_DELAY, n))
         sleep_ms(s->tok->f[FAULT_DELAY].ms);
     if (fault_due(s, FAULT_LOSESESSION, n)) {
