@@ -7,7 +7,8 @@
  * set file, places ONE key pair on every HSM, proves by probe signatures
  * that every HSM holds exactly the key published in the DNSKEY RRset, and
  * signs buffers in DNSSEC wire format through a pool of workers spread over
- * all HSMs.
+ * all HSMs (each worker in this process, or driving a signing helper
+ * process of its own: helper.c).
  *
  * Errors: every function returns 0 or a negative code from enum hsm_error
  * (errno values negated, or the library's own range below).  Text a person

@@ -22,6 +22,10 @@
  * copy is proven before it signs: a probe signature of the copy must
  * verify against the DNSKEY, or the pool is not started (HSM_EMISMATCH).  An HSM that refuses the copy
  * (CKA_COPYABLE false, or no C_CopyObject) signs with the token object.
+ * Signing helpers (opts.helper_argv, helper.c): a worker may send its
+ * chunks to a process of its own instead of calling C_Sign itself; the
+ * rotation, the checks of every signature, taking an HSM out and the redo
+ * stay here, in the same code as for the worker's own sessions.
  * Not here: RRSIG wire form (signer/).
  */
 #include <errno.h>
@@ -569,9 +573,10 @@ static int pool_workers(struct hsm_pool *p, hsm_diag_t *diag)
                                                 : p->nworkers;
     /* The first helper opens its HSMs while this process makes its
      * sessions; each next one when the one before is ready: SoftHSM
-     * rewrites a token's file at every login, and a process reading it
-     * meanwhile sees no token or a wrong PIN (about one start in four on
-     * a loaded machine when the helpers opened at once). */
+     * writes a token's files when a process initialises it and at every
+     * login, and a process reading them meanwhile sees no token or a
+     * wrong PIN (about one start in four on a loaded machine when the
+     * helpers opened at once). */
     if (nh > 0)
         helper_start(p, 0);
     for (size_t t = 0; t < p->nworkers; t++) {
