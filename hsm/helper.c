@@ -573,9 +573,10 @@ int helper_sign(struct hsm_helper *h, size_t hsm, const hsm_job_t *jobs,
     return (int)done;
 }
 
-void helper_stop(struct hsm_helper *h)
+int helper_stop(struct hsm_helper *h)
 {
     struct msg *m = (struct msg *)h->buf;
+    int ret = 0;
     if (h->fd >= 0)
         close(h->fd); /* EOF: the helper logs out and exits */
     h->fd = -1;
@@ -585,11 +586,18 @@ void helper_stop(struct hsm_helper *h)
         int st;
         for (int i = 0; i < 5000; i++) {
             pid_t r = waitpid(h->pid, &st, WNOHANG);
-            if (r == h->pid || (r < 0 && errno != EINTR))
+            if (r < 0 && errno != EINTR) {
+                ret = -1;
                 break;
-            if (i == 4999) {
-                kill(h->pid, SIGKILL);
-                waitpid(h->pid, &st, 0);
+            }
+            if (r == h->pid || i == 4999) {
+                if (r != h->pid) {
+                    kill(h->pid, SIGKILL);
+                    waitpid(h->pid, &st, 0);
+                }
+                ret = WIFEXITED(st)     ? WEXITSTATUS(st)
+                      : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+                                        : -1;
                 break;
             }
             nanosleep(&ts, NULL);
@@ -600,4 +608,5 @@ void helper_stop(struct hsm_helper *h)
         free(m->b);
     free(m);
     h->buf = NULL;
+    return ret;
 }

@@ -151,8 +151,9 @@ int helper_ready(struct hsm_helper *h, hsm_diag_t *diag);
  * failing call's), or -1 if the helper is lost (EOF, out of protocol). */
 int helper_sign(struct hsm_helper *h, size_t hsm, const hsm_job_t *jobs,
                 size_t n, uint8_t *sigs, uint16_t *lens, CK_RV *rv);
-/* Closes the socket and reaps the helper (SIGKILL after 5 s). */
-void helper_stop(struct hsm_helper *h);
+/* Closes the socket and reaps the helper (SIGKILL after 5 s).  Returns
+ * its exit status (128 + N for signal N; 0 if there was none). */
+int helper_stop(struct hsm_helper *h);
 
 /* ---- check (probe.c) ---- */
 /* Proof for key K on token T (1-based number I); calls CB per mismatch.

@@ -407,7 +407,14 @@ void hsm_pool_free(struct hsm_pool *p)
         struct worker *w = &p->w[t];
         if (w->started)
             pthread_join(w->th, NULL);
-        helper_stop(&w->helper);
+        /* a helper that was working ends with 0 when its socket closes */
+        int st = helper_stop(&w->helper);
+        if (st != 0 && p->opts.log != NULL) {
+            char line[128];
+            snprintf(line, sizeof(line), "signing helper %zu ended with "
+                     "status %d", t + 1, st);
+            p->opts.log(p->opts.arg, line);
+        }
         free(w->hsig);
         for (size_t i = 0; w->sess != NULL && i < p->set->n; i++)
             if (w->sess[i] != 0)

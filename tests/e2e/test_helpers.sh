@@ -59,6 +59,8 @@ zonesign "${plain[@]}" --keyset "$rks" "${when[@]}" --threads 3 --signing-helper
     -o "$T/rsa-1.zone" "$T/in.zone" 2>"$T/rsa-1.err"
 check "--threads 3 --signing-helpers 1: one helper, the same zone" \
     test "$(helpers_of "$T/rsa-1.err")" = 1 -a -n "$(cmp "$T/rsa-1.zone" "$T/rsa-0.zone" && echo same)"
+check "every helper ended cleanly (status 0) when the pool closed it" \
+    test "$(grep -c 'signing helper .* ended with status' "$T/rsa-h.err" "$T/rsa-1.err" | awk -F: '{s += $2} END {print s}')" -eq 0
 for i in 1 2 3; do
     n=$(sigs_of "$T/rsa-h.err" $i)
     check "HSM $i signed its share through the helpers ($n)" test "${n:-0}" -gt 500
