@@ -56,9 +56,11 @@ rc=$?
 check "bench-hsm: exit 0 ($rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || diag "$(tail -20 "$ZG_TMP/hsm.out")"
 for alg in 13 8; do
-    check "bench-hsm: alg $alg: ten rows of one path, tokens and threads, each a rate" \
+    check "bench-hsm: alg $alg: twelve rows of one path, tokens and threads, each a rate" \
         test "$(grep -E "alg $alg +tokens [0-9] +threads [12] +[0-9]+ sig/s" "$ZG_TMP/hsm.out" |
-                awk '$(NF - 1) > 0' | wc -l)" -eq 10
+                awk '$(NF - 1) > 0' | wc -l)" -eq 12
+    check "bench-hsm: alg $alg: the pool through signing helpers, 1 and 2 threads" \
+        test "$(grep -Ec "^hsm-pool-helpers +alg $alg +tokens 3 +threads [12] +[1-9][0-9]* sig/s$" "$ZG_TMP/hsm.out")" -eq 2
 done
 check "bench-hsm: the two-process row, a rate" \
     grep -Eq '^raw-C_Sign-sesscopy +alg 13 +tokens 1 processes 2 x 1 thread +[1-9][0-9]* sig/s \(the sum of two at once\)$' \
