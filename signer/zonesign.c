@@ -95,6 +95,20 @@ static void stat_line(void *arg, size_t i, const hsm_stat_t *st)
             st->in_rotation ? "" : st->reason);
 }
 
+/* A whole number 0..MAX for option --NAME: 0, or -1 after one line. */
+static int count_arg(const char *s, unsigned long max, const char *name,
+                     unsigned long *out)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || !*s || v > max) {
+        fprintf(stderr, "zonesign: bad --%s\n", name);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int hex_parse(const char *s, uint8_t *out, size_t *len)
 {
     size_t n = strlen(s);
@@ -237,20 +251,16 @@ int main(int argc, char **argv)
         case O_NOSPARE: o.no_spare = 1; break;
         case O_TOKENKEYS: o.token_keys = 1; break;
         case O_HELPERS: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v > 256) {
-                fprintf(stderr, "zonesign: bad --signing-helpers\n");
+            unsigned long v;
+            if (count_arg(optarg, 256, "signing-helpers", &v) != 0)
                 goto out;
-            }
             o.helpers = (int)v;
             break;
         }
         case O_VERIFY: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v > 1000000000) {
-                fprintf(stderr, "zonesign: bad --verify-every\n");
+            unsigned long v;
+            if (count_arg(optarg, 1000000000, "verify-every", &v) != 0)
                 goto out;
-            }
             o.verify_every = (unsigned)v;
             break;
         }

@@ -13,12 +13,8 @@ zg_tmpdir
 shim=$ZG_BUILD/tests/shim/libzgshim.so
 T=$ZG_TMP
 zg_softhsm_init "$T/tok" 3
-plain=()
-faulty=()
-for i in 1 2 3; do
-    plain+=(--hsm "$(zg_uri_pinfile $i)")
-    faulty+=(--hsm "pkcs11:token=hsm$i?module-path=$shim&pin-source=file:$T/tok/pin")
-done
+mapfile -t plain < <(zg_hsm_pinfile_args 3)
+mapfile -t faulty < <(zg_hsm_pinfile_args 3 "$shim")
 ks=$T/tld.keyset
 zonehsm "${plain[@]}" --keyset "$ks" keygen --zone tld. --label ksk --alg 13 --role ksk >/dev/null
 zonehsm "${plain[@]}" --keyset "$ks" keygen --zone tld. --label zsk --alg 13 --role zsk >/dev/null

@@ -21,12 +21,8 @@ zg_tmpdir
 T=$ZG_TMP
 shim=$ZG_BUILD/tests/shim/libzgshim.so
 zg_softhsm_init "$T/tok" 3 || { not_ok "tokens made"; done_testing; }
-plain=()
-faulty=()
-for i in 1 2 3; do
-    plain+=(--hsm "$(zg_uri_pinfile $i)")
-    faulty+=(--hsm "pkcs11:token=hsm$i?module-path=$shim&pin-source=file:$T/tok/pin")
-done
+mapfile -t plain < <(zg_hsm_pinfile_args 3)
+mapfile -t faulty < <(zg_hsm_pinfile_args 3 "$shim")
 ks=$T/ec.keyset
 rks=$T/rsa.keyset
 if ! zonehsm "${plain[@]}" --keyset "$ks" keygen --zone tld. --label ksk --alg 13 --role ksk >/dev/null ||
@@ -154,4 +150,9 @@ zonesign --hsm-signing-helper </dev/null >"$T/hand.out" 2>"$T/hand.err"
 rc=$?
 check "a helper started by hand: exit 2 (got $rc)" test $rc -eq 2
 check "and says why" grep -q 'not a socket' "$T/hand.err"
+# 9. A bad count is a usage error, before anything is opened.
+zonesign "${plain[@]}" --keyset "$ks" --signing-helpers many -o "$T/bad.zone" "$T/in.zone" 2>"$T/bad.err"
+rc=$?
+check "--signing-helpers many: exit 2 (got $rc), one line, no output" \
+    test $rc -eq 2 -a "$(cat "$T/bad.err")" = "zonesign: bad --signing-helpers" -a ! -e "$T/bad.zone"
 done_testing

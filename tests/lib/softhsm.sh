@@ -5,6 +5,8 @@
 #   zg_uri I                  pkcs11 URI of token hsmI (pin-value)
 #   zg_uri_pinfile I          the same with pin-source=file:DIR/pin
 #   zg_hsm_args N             "--hsm URI" for tokens 1..N
+#   zg_hsm_pinfile_args N [MODULE]  the same with pin-source URIs, through
+#                             MODULE (the fault-injection shim, say) if given
 ZG_SOFTHSM_MODULE=${ZG_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 ZG_PIN=1234
 ZG_SO_PIN=87654321
@@ -40,4 +42,11 @@ zg_uri_pinfile() {
 zg_hsm_args() {
     local i
     for i in $(seq 1 "$1"); do printf -- '--hsm\n%s\n' "$(zg_uri "$i")"; done
+}
+
+zg_hsm_pinfile_args() {
+    local i
+    for i in $(seq 1 "$1"); do
+        printf -- '--hsm\n%s\n' "$(ZG_MODULE=${2:-${ZG_MODULE:-}} zg_uri_pinfile "$i")"
+    done
 }
