@@ -378,7 +378,7 @@ int hsm_helper_main(void)
     struct msg in = {0}, out = {0};
     struct stat st;
     hsm_diag_t diag = {{0}};
-    int fd = HSM_HELPER_FD, type, rc = 2;
+    int fd = HSM_HELPER_FD, type, err, rc = 2;
 
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
         fprintf(stderr, "signing helper: descriptor %d is not a socket; a "
@@ -391,8 +391,8 @@ int hsm_helper_main(void)
         fprintf(stderr, "signing helper: no set-up message\n");
         goto out;
     }
-    if ((type = helper_setup(&s, &in, &diag)) != 0) {
-        reply_error(fd, type, diag.msg);
+    if ((err = helper_setup(&s, &in, &diag)) != 0) {
+        reply_error(fd, err, diag.msg);
         goto out;
     }
     msg_start(&out, MSG_READY);
