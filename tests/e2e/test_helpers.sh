@@ -117,6 +117,16 @@ check "both helpers started, both lost, each logged" \
 check "no HSM taken out for a helper's death" test "$(grep -c 'taken out' "$T/exit.err")" -eq 0
 check "dnssec-verify: the zone" dnssec-verify -q -o tld. "$T/cand.zone"
 
+# 6b. A helper whose HSM hangs at login: not ready within 20 s, it is
+# ended, and its thread signs in zonesign's own process (so does the next
+# helper's: it starts only when the one before is ready or given up).
+run_faulty stuck "token=hsm3 fault=stuck in=helper"
+check "a helper stuck at login: zonesign finishes (exit $?)" test -s "$T/cand.zone"
+check "each helper given up after 20 s, logged" \
+    test "$(grep -c 'signing helper [12] not used (not ready after 20 s); its worker signs in this process' "$T/stuck.err")" -eq 2
+check "no helper process left behind" test -z "$(pgrep -f -- '--hsm-signing-helper')"
+check "dnssec-verify: the zone" dnssec-verify -q -o tld. "$T/cand.zone"
+
 # 7. No PIN where other users can read it: the URIs (here with
 # pin-value) reach a helper over its socket, never on its command line or
 # in its environment.  A slowed helper is looked at through /proc.

@@ -5,7 +5,7 @@
  * libp11, pkcs11-tool or dlopen) and forwards every call to a real module,
  * $ZG_SHIM_MODULE (default /usr/lib/softhsm/libsofthsm2.so).  Its
  * C_GetFunctionList hands out a copy of the real function list in which
- * only the initialise, session, signing and copy entries are replaced by
+ * only the initialise, session, login, signing and copy entries are replaced by
  * wrappers; everything else goes straight to the real module.  The
  * wrappers inject faults per token (chosen by token label), read from the
  * file $ZG_SHIM_CONF at C_Initialize.  Syntax and semantics: README.
@@ -64,12 +64,13 @@ enum fault_kind {
     FAULT_NOCOPY,
     FAULT_BADCOPY,
     FAULT_EXIT,
+    FAULT_STUCK,
     FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {
     "swapkey", "flipbit", "deverror", "delay", "losesession", "nocopy",
-    "badcopy", "exit",
+    "badcopy", "exit", "stuck",
 };
 
 struct fault {
@@ -535,6 +536,17 @@ static CK_RV evil_find(struct session *s)
     return rv;
 }
 
+/* stuck: a login that does not come back (for DELAY_MAX_MS). */
+static CK_RV shim_Login(CK_SESSION_HANDLE h, CK_USER_TYPE type,
+                        CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    struct session *s = session_find(h);
+
+    if (s && s->tok->f[FAULT_STUCK].on)
+        sleep_ms(DELAY_MAX_MS);
+    return g.real->C_Login(h, type, pin, len);
+}
+
 /* nocopy: refuse as for CKA_COPYABLE false; badcopy: copy the evil key. */
 static CK_RV shim_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
@@ -744,6 +756,7 @@ static void load_real(void)
     g.list.C_SignUpdate = shim_SignUpdate;
     g.list.C_SignFinal = shim_SignFinal;
     g.list.C_CopyObject = shim_CopyObject;
+    g.list.C_Login = shim_Login;
     g.load_rv = CKR_OK;
 }
 
