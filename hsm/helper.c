@@ -281,6 +281,13 @@ static int helper_setup(struct helper_state *s, struct msg *in,
     rc = hsm_set_open(&s->set, (const char *const *)uris, nuris, diag);
     if (rc != 0)
         goto wipe;
+    /* the set's own copies of the URIs are for starting helpers, which a
+     * helper does not do: wiped now with the rest */
+    for (size_t i = 0; i < nuris; i++) {
+        OPENSSL_cleanse(s->set->uri[i], strlen(s->set->uri[i]));
+        free(s->set->uri[i]);
+        s->set->uri[i] = NULL;
+    }
     s->sess = calloc(nuris, sizeof(*s->sess));
     s->obj = calloc((size_t)nuris * (nkeys ? nkeys : 1), sizeof(*s->obj));
     if (s->sess == NULL || s->obj == NULL) {
