@@ -432,6 +432,9 @@ out:
 
 /* ---- the pool's end ----------------------------------------------------- */
 
+const char *const hsm_helper_self[] = {"/proc/self/exe", HSM_HELPER_ARG,
+                                       NULL};
+
 int helper_spawn(struct hsm_helper *h, const char *const *argv,
                  const struct hsm_set *set, const hsm_keyset_t *ks,
                  bool token_keys, hsm_diag_t *diag)

@@ -248,6 +248,9 @@ size_t hsm_pool_helpers(const struct hsm_pool *pool);
 #define HSM_HELPER_FD 3
 #define HSM_HELPER_ENV "ZONEGATE_SIGNING_HELPER"
 int hsm_helper_main(void);
+/* helper_argv for a program that is its own helper: this executable
+ * again (/proc/self/exe), given HSM_HELPER_ARG. */
+extern const char *const hsm_helper_self[];
 
 /* Largest signature of key index KEY, in bytes. */
 size_t hsm_pool_sig_max(const struct hsm_pool *pool, size_t key);

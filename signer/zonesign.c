@@ -173,12 +173,10 @@ int main(int argc, char **argv)
     int nsec3 = 0, nsec = 0, quiet = 0, rc = 2, opt;
     signer_opts_t o;
     /* the pool's signing helpers are this program again (hsm/helper.c) */
-    static const char *const helper_argv[] = {"/proc/self/exe",
-                                              HSM_HELPER_ARG, NULL};
     if (argc == 2 && strcmp(argv[1], HSM_HELPER_ARG) == 0)
         return hsm_helper_main();
     memset(&o, 0, sizeof(o));
-    o.helper_argv = helper_argv;
+    o.helper_argv = hsm_helper_self;
     o.helpers = -1;
     o.denial = SIGNER_DENIAL_NSEC3;
     o.jitter = o.refresh = -1;

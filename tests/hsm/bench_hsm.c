@@ -180,10 +180,7 @@ static const char *const conly[C_COUNT] = {
     "openssl", "openssl", "raw", "raw", "rawcopy", "rawcopy", "pool1",
     "pool1", "poolN", "poolN", "poolH", "poolH",
 };
-/* The pool's workers each through a signing helper (hsm/helper.c): this
- * program again, given HSM_HELPER_ARG; zonesign's full road signs so. */
-static const char *const helper_argv[] = {"/proc/self/exe", HSM_HELPER_ARG,
-                                          NULL};
+
 
 /* One round over every path on a set of N tokens (1: raw and pool1). */
 static int round_on_set(struct run *r, const hsm_keyset_t *ks,
@@ -220,8 +217,8 @@ static int round_on_set(struct run *r, const hsm_keyset_t *ks,
             continue;
         }
         hsm_pool_opts_t o = {.threads = t};
-        if (c >= C_PH1) {
-            o.helper_argv = helper_argv;
+        if (c >= C_PH1) { /* this program again, as zonesign's full road */
+            o.helper_argv = hsm_helper_self;
             o.helpers = t;
         }
         r->kind = 2;

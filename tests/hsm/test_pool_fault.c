@@ -54,8 +54,6 @@ int main(int argc, char **argv)
     hsm_stat_t st;
     int rc;
 
-    static const char *const helper_argv[] = {"/proc/self/exe",
-                                              HSM_HELPER_ARG, NULL};
     size_t helpers = 0;
 
     if (argc == 2 && strcmp(argv[1], HSM_HELPER_ARG) == 0)
@@ -66,7 +64,7 @@ int main(int argc, char **argv)
     }
     mode = name = argv[1];
     if (strncmp(mode, "helpers-", 8) == 0) {
-        o.helper_argv = helper_argv;
+        o.helper_argv = hsm_helper_self;
         o.helpers = o.threads;
         helpers = o.threads;
         mode += 8;
