@@ -50,6 +50,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1888,6 +1889,10 @@ static int edits(struct patch *p)
 
 #define STREAM_IOV 4096
 
+#ifndef IOV_MAX
+#define IOV_MAX 1024 /* (writev's limit of pieces per call) */
+#endif
+
 struct sbatch {
     uint8_t *ib, *ob;
     uint64_t ioff; /* P's offset of ib[0] */
@@ -1964,7 +1969,7 @@ static int batch_write(struct stream *st, struct sbatch *b)
     struct iovec *v = b->iov;
     int n = b->niov;
     while (n > 0 && !r) {
-        ssize_t w = writev(st->out, v, n);
+        ssize_t w = writev(st->out, v, n < IOV_MAX ? n : IOV_MAX);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {

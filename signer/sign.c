@@ -320,7 +320,13 @@ int sign_start_pool(struct sctx *c, struct hsm_set *set, bool helpers,
                           .log = hooks ? hooks->warn : NULL,
                           .arg = hooks ? hooks->arg : NULL};
     hsm_diag_t hd = {{0}};
-    int hr = hsm_pool_new(&c->pool, set, c->ks, &po, &hd);
+    int hr = 0;
+    if (!set && hooks && hooks->set_wait)
+        hr = hooks->set_wait(hooks->set_arg, &set, &hd);
+    else if (!set)
+        hr = HSM_ENOHSM; /* (a caller error: neither given) */
+    if (!hr)
+        hr = hsm_pool_new(&c->pool, set, c->ks, &po, &hd);
     if (hr == HSM_EMISMATCH) {
         snprintf(diag->msg, sizeof(diag->msg),
                  "%s: nothing signed, nothing written", hsm_strerror(hr));

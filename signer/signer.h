@@ -135,6 +135,12 @@ typedef struct signer_hooks {
     hsm_mismatch_cb mismatch;
     void (*hsm_stat)(void *arg, size_t i, const hsm_stat_t *st);
     void *arg;
+    /* The HSM set, when signer_zone_sign is given none (SET NULL): the
+     * caller opens it while the zone is read, and the pool waits for it
+     * where it starts.  Returns 0 and *SET, or an HSM_E* code with
+     * DIAG's message. */
+    int (*set_wait)(void *set_arg, struct hsm_set **set, hsm_diag_t *diag);
+    void *set_arg;
 } signer_hooks_t;
 
 int signer_zone_sign(const signer_opts_t *opts, struct hsm_set *set,

@@ -5,6 +5,7 @@
  * inconsistent, 2 usage, input or operational error).  No DNSSEC logic.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,38 @@ static void stat_line(void *arg, size_t i, const hsm_stat_t *st)
             (unsigned long long)st->signatures,
             st->in_rotation ? "" : ", taken out: ",
             st->in_rotation ? "" : st->reason);
+}
+
+/* The HSM set, opened on a thread of its own (set_open_run) and waited
+ * for by the signer where its pool starts (set_wait), and at the end. */
+struct set_open {
+    const char *const *uris;
+    size_t n;
+    struct hsm_set *set;
+    hsm_diag_t hd;
+    int hr;
+    pthread_t th;
+    bool threaded; /* and not joined yet */
+};
+
+static void *set_open_run(void *arg)
+{
+    struct set_open *so = arg;
+    so->hr = hsm_set_open(&so->set, so->uris, so->n, &so->hd);
+    return NULL;
+}
+
+static int set_wait(void *arg, struct hsm_set **set, hsm_diag_t *diag)
+{
+    struct set_open *so = arg;
+    if (so->threaded) {
+        pthread_join(so->th, NULL);
+        so->threaded = false;
+    }
+    *set = so->set;
+    if (so->hr)
+        *diag = so->hd;
+    return so->hr;
 }
 
 /* A whole number 0..MAX for option --NAME: 0, or -1 after one line. */
@@ -184,6 +217,7 @@ int main(int argc, char **argv)
     hsm_diag_t hd = {{0}};
     hsm_keyset_t *ks = NULL;
     struct hsm_set *set = NULL;
+    struct set_open so = {0};
 
     while ((opt = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         char *end;
@@ -320,18 +354,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "zonesign: %s\n", hd.msg);
         goto out;
     }
-    int hr = hsm_set_open(&set, (const char *const *)uris, nuris, &hd);
-    if (hr != 0) {
-        fprintf(stderr, "zonesign: %s%s%s\n", hsm_strerror(hr),
-                hd.msg[0] ? ": " : "", hd.msg);
-        goto out;
-    }
+    /* the HSMs are opened (module loaded, tokens found, logged in) on a
+     * thread while the signer reads the zone: it waits for them where its
+     * pool starts, before anything is signed or written */
+    so.uris = (const char *const *)uris;
+    so.n = nuris;
+    so.threaded = pthread_create(&so.th, NULL, set_open_run, &so) == 0;
+    if (!so.threaded)
+        set_open_run(&so);
     signer_hooks_t hooks = {.warn = warn_line, .mismatch = mismatch_line,
-                            .hsm_stat = stat_line};
+                            .hsm_stat = stat_line, .set_wait = set_wait,
+                            .set_arg = &so};
     signer_stats_t st;
     signer_diag_t d = {{0}};
     memset(&st, 0, sizeof(st));
-    int r = signer_zone_sign(&o, set, ks, &hooks, &st, &d);
+    int r = signer_zone_sign(&o, NULL, ks, &hooks, &st, &d);
     if (r != 0) {
         fprintf(stderr, "zonesign: %s\n", d.msg[0] ? d.msg : signer_strerror(r));
         rc = r == SIGNER_EMISMATCH ? 1 : 2;
@@ -359,6 +396,7 @@ int main(int argc, char **argv)
                                     : "");
     rc = 0;
 out:
+    set_wait(&so, &set, &hd); /* (joined, if it was started) */
     hsm_set_free(set);
     hsm_keyset_free(ks);
     for (size_t i = 0; i < nuris; i++) {
