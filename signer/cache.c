@@ -1015,7 +1015,10 @@ uint64_t cache_w_nsegs(const struct cache_w *w)
 
 int cache_w_segs_reserve(struct cache_w *w, size_t n)
 {
-    return arena_reserve(&w->segs, n * SEG_SIZE);
+    int r = arena_reserve(&w->segs, n * SEG_SIZE);
+    if (!r) /* (written through at once: its pages made present now) */
+        mem_populate(w->segs.buf + w->segs.len, n * SEG_SIZE);
+    return r;
 }
 
 void cache_w_segs_reset(struct cache_w *w)

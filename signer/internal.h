@@ -63,6 +63,11 @@ typedef struct arena {
  * keeps its advice if malloc hands it out again: harmless). */
 void mem_huge_road(bool on);
 void mem_huge(void *p, size_t n);
+/* [P, P + N)'s whole pages made present and writable at once, before they
+ * are written: one call instead of a page fault per page (or per huge
+ * page) as they are first touched, which on a patched run also waited
+ * behind the threads that unmap large mappings meanwhile. */
+void mem_populate(void *p, size_t n);
 int arena_reserve(arena_t *a, size_t more);
 int arena_put(arena_t *a, const void *p, size_t n);
 void arena_free(arena_t *a);

@@ -1876,10 +1876,10 @@ static int edits(struct patch *p)
 }
 
 /* P read and OUT written through two batches, each with a buffer of P
- * (ib) and one of assembled text (ob), STREAM_BUF octets each: P is read
- * in order, once, in large reads (a P cut short meanwhile is a short
- * read, not a SIGBUS), and OUT written in large writes, the unchanged
- * runs straight from where P was read into.  A batch filled is written
+ * (ib) of STREAM_BUF octets: P is read in order, once, in large reads (a
+ * P cut short meanwhile is a short read, not a SIGBUS), and OUT written
+ * in large writes, the unchanged runs straight from where P was read
+ * into, the edited ones from where they were assembled (p->dtext).  A batch filled is written
  * (and digested) by a thread of its own while the other is filled; the
  * disk writes of OUT start as it is written once its text is final, so
  * the sync at the end waits for less.  OUT is written while the HSMs
@@ -1894,13 +1894,14 @@ static int edits(struct patch *p)
 #endif
 
 struct sbatch {
-    uint8_t *ib, *ob;
+    uint8_t *ib;
     uint64_t ioff; /* P's offset of ib[0] */
-    size_t ilen, olen;
+    size_t ilen;
+    size_t olen; /* octets of its pieces not in ib */
     size_t fresh; /* ib[0, fresh) read from P into this batch: digested
                    * when the batch is written */
-    /* OUT's pieces: runs of P in ib as they lie (not copied), and what
-     * was assembled in ob */
+    /* OUT's pieces: runs of P in ib and assembled runs, as they lie (not
+     * copied) */
     struct iovec iov[STREAM_IOV];
     int niov;
 };
@@ -2080,8 +2081,8 @@ static int st_drain(struct stream *st)
     return r ? r : st_idle(st);
 }
 
-/* A piece of OUT at P (in the batch's ib or ob, N octets), after the ones
- * before; there is room (st_room). */
+/* A piece of OUT at P (in the batch's ib or p->dtext, N octets), after
+ * the ones before; there is room (st_room). */
 static void st_piece(struct stream *st, const uint8_t *p, size_t n)
 {
     struct sbatch *b = st->c;
@@ -2096,7 +2097,9 @@ static void st_piece(struct stream *st, const uint8_t *p, size_t n)
     b->iov[b->niov++] = (struct iovec){(void *)p, n};
 }
 
-/* Assembled octets to OUT (copied into ob). */
+/* Assembled octets to OUT, written from where they lie (P: p->dtext,
+ * which holds still until the batches are written: st_drain comes before
+ * any mending), up to STREAM_BUF of them in a batch. */
 static int st_put(struct stream *st, const uint8_t *p, size_t n)
 {
     while (n > 0) {
@@ -2109,8 +2112,7 @@ static int st_put(struct stream *st, const uint8_t *p, size_t n)
         }
         struct sbatch *b = st->c;
         size_t k = STREAM_BUF - b->olen < n ? STREAM_BUF - b->olen : n;
-        memcpy(b->ob + b->olen, p, k);
-        st_piece(st, b->ob + b->olen, k);
+        st_piece(st, p, k);
         b->olen += k;
         p += k;
         n -= k;
@@ -2173,8 +2175,7 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
 static int st_open(struct stream *st)
 {
     for (int i = 0; i < 2; i++)
-        if (!(st->b[i].ib = malloc(STREAM_BUF)) ||
-            !(st->b[i].ob = malloc(STREAM_BUF)))
+        if (!(st->b[i].ib = malloc(STREAM_BUF)))
             return -ENOMEM;
     st->c = &st->b[0];
     pthread_mutex_init(&st->mu, NULL);
@@ -2212,10 +2213,8 @@ static void st_close(struct stream *st)
         pthread_cond_destroy(&st->cv);
         pthread_cond_destroy(&st->kcv);
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         free(st->b[i].ib);
-        free(st->b[i].ob);
-    }
     fdig_free(&st->ist);
 }
 
@@ -2293,8 +2292,18 @@ static int write_out(struct patch *p)
             dbytes += (k + 1 < nsegs ? cache_seg_off(pc, k + 1) : size) -
                       cache_seg_off(pc, k);
         }
+    size_t nedruns = half;
     half = (half + 1) / 2;
-    if ((r = arena_reserve(&p->dtext, (size_t)dbytes)) ||
+    if (!(r = arena_reserve(&p->dtext, (size_t)dbytes)))
+        mem_populate(p->dtext.buf, (size_t)dbytes);
+    /* (runs: the edited ones and those between; names: one per edit) */
+    if (!r && !(r = vec_grow((void **)&p->runs, &p->runcap, 2 * nedruns + 1,
+                             sizeof(*p->runs))))
+        mem_populate(p->runs, p->runcap * sizeof(*p->runs));
+    if (!r && !(r = vec_grow((void **)&p->onm, &p->onmcap, p->ned + 1,
+                             sizeof(*p->onm))))
+        mem_populate(p->onm, p->onmcap * sizeof(*p->onm));
+    if (r ||
         (r = cache_w_segs_reserve(p->w, nsegs + p->ned)) ||
         (r = fdig_reserve(&st.ist, size)) ||
         (r = fdig_reserve(&p->odig, size + dbytes)))

@@ -93,6 +93,20 @@ void mem_huge(void *p, size_t n)
         (void)madvise((void *)s, e - s, MADV_HUGEPAGE);
 }
 
+void mem_populate(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t pg = 4096;
+    uintptr_t s = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > s) /* (an old kernel refuses: the pages come as touched) */
+        (void)madvise((void *)s, e - s, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 int arena_reserve(arena_t *a, size_t more)
 {
     if (a->len + more <= a->cap)
