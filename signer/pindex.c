@@ -65,11 +65,22 @@
 /* ---------------------------------------------------------------- */
 /* Chunks                                                             */
 
-static bool owner_char(char ch)
+/* A bit per octet below 128 that may start an owner name: letters,
+ * digits, '*', '_', '-', '@' and '\\' (a table, not a chain of tests: it
+ * is asked at every line). */
+#define OC_BIT(c) ((uint64_t)1 << ((c)&63))
+#define OC_RANGE(lo, hi) ((OC_BIT(hi) << 1) - OC_BIT(lo))
+static const uint64_t owner_chars[2] = {
+    OC_RANGE('0', '9') | OC_BIT('*') | OC_BIT('-'),
+    OC_RANGE('A', 'Z') | OC_RANGE('a', 'z') | OC_BIT('@') | OC_BIT('_') |
+        OC_BIT('\\')};
+#undef OC_BIT
+#undef OC_RANGE
+
+static inline bool owner_char(char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= '0' && ch <= '9') || ch == '*' || ch == '_' || ch == '-' ||
-           ch == '@' || ch == '\\';
+    unsigned char c = (unsigned char)ch;
+    return c < 128 && (owner_chars[c >> 6] >> (c & 63) & 1);
 }
 
 /* Where the '(' at X (on the line from LS) ends: the offset after its
@@ -162,39 +173,68 @@ struct cscan {
     int ret; /* 0, -1 unfit, -ENOMEM */
 };
 
-static int cs_cut(struct cscan *cs, size_t at, bool hash_before)
+/* Room in off[] and lines[] for the cuts of a block of 64 lines more. */
+static int cs_room(struct cscan *cs)
 {
-    if (cs->n == cs->cap) {
-        size_t c = cs->cap ? 2 * cs->cap : cs->want > 4096 ? cs->want : 4096;
-        uint64_t *o = realloc(cs->off, c * sizeof(*o));
-        if (!o)
-            return -ENOMEM;
-        cs->off = o;
-        uint64_t *l = realloc(cs->lines, c * sizeof(*l));
-        if (!l)
-            return -ENOMEM;
-        cs->lines = l;
-        cs->cap = c;
-        mem_huge(o, c * sizeof(*o));
-        mem_huge(l, c * sizeof(*l));
-    }
-    if (hash_before && cs->n > 0) {
-        if (cs->nd == cs->dcap) {
-            size_t c = cs->dcap ? 2 * cs->dcap : cs->cap;
-            void *d = realloc(cs->dg, c * sizeof(*cs->dg));
-            if (!d)
-                return -ENOMEM;
-            cs->dg = d;
-            cs->dcap = c;
-            mem_huge(d, c * sizeof(*cs->dg));
-        }
-        uint64_t s = cs->off[cs->n - 1];
-        XXH128_hash_t h =
-            XXH3_128bits_withSecret(cs->b + s, at - s, cs->key, PIDX_KEY);
-        XXH128_canonicalFromHash((XXH128_canonical_t *)cs->dg[cs->nd++], h);
-    }
+    if (cs->cap - cs->n > 64)
+        return 0;
+    size_t c = cs->cap ? 2 * cs->cap : cs->want > 4096 ? cs->want : 4096;
+    uint64_t *o = realloc(cs->off, c * sizeof(*o));
+    if (!o)
+        return -ENOMEM;
+    cs->off = o;
+    uint64_t *l = realloc(cs->lines, c * sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    cs->lines = l;
+    cs->cap = c;
+    mem_huge(o, c * sizeof(*o));
+    mem_huge(l, c * sizeof(*l));
+    return 0;
+}
+
+static int cs_cut(struct cscan *cs, size_t at)
+{
+    if (cs_room(cs) != 0)
+        return -ENOMEM;
     cs->off[cs->n] = at;
     cs->lines[cs->n++] = cs->line;
+    return 0;
+}
+
+/* The digests of the chunks whose ends are known: all but the last cut's.
+ * The scan leaves them to be made a few at a time, not at every cut (a
+ * cut is a coin toss; see cs_scan); their text is still in the caches. */
+static int cs_digest(struct cscan *cs)
+{
+    size_t nd = cs->n ? cs->n - 1 : 0;
+    if (nd <= cs->nd)
+        return 0;
+    if (nd > cs->dcap) {
+        size_t c = cs->dcap ? 2 * cs->dcap : cs->cap;
+        while (c < nd)
+            c *= 2;
+        void *d = realloc(cs->dg, c * sizeof(*cs->dg));
+        if (!d)
+            return -ENOMEM;
+        cs->dg = d;
+        cs->dcap = c;
+        mem_huge(d, c * sizeof(*cs->dg));
+    }
+    for (size_t k = cs->nd; k < nd; k++) {
+        XXH128_hash_t h = XXH3_128bits_withSecret(
+            cs->b + cs->off[k], cs->off[k + 1] - cs->off[k], cs->key, PIDX_KEY);
+        XXH128_canonicalFromHash((XXH128_canonical_t *)cs->dg[k], h);
+    }
+    cs->nd = nd;
+    /* the pages behind the last cut: given back (the input is mapped;
+     * every chunk before it is digested) */
+    size_t at = cs->off[nd];
+    if (cs->lean && at >= cs->given + (8u << 20)) {
+        size_t end = at & ~(size_t)4095;
+        madvise((void *)(cs->b + cs->given), end - cs->given, MADV_DONTNEED);
+        cs->given = end;
+    }
     return 0;
 }
 
@@ -211,77 +251,96 @@ static void *cs_run(void *arg)
     return NULL;
 }
 
-/* The newlines of a text, 64 octets at a time: a bit per octet, and one
- * per '(' or '"' (the octets that may open a group or a string). */
-struct nlscan {
-    const char *b;
-    size_t len, base; /* the masks cover [base, base + 64) */
-    uint64_t nl, sp;
-};
-
-static void nl_masks(struct nlscan *s)
+/* The 64 octets at P as masks, a bit per octet: *NL the newlines, *SP the
+ * octets that may open a group or a string ('(' and '"'). */
+static inline void nl_masks(const char *p, uint64_t *nlp, uint64_t *spp)
 {
-    const char *p = s->b + s->base;
 #if defined(__SSE2__)
+    /* (written out: the compiler keeps a loop of four) */
     const __m128i nl = _mm_set1_epi8('\n'), op = _mm_set1_epi8('('),
                   qu = _mm_set1_epi8('"');
-    uint64_t mn = 0, ms = 0;
-    for (int k = 0; k < 4; k++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        mn |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl))
-              << (16 * k);
-        ms |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(
-                  _mm_cmpeq_epi8(v, op), _mm_cmpeq_epi8(v, qu)))
-              << (16 * k);
-    }
+    const __m128i *q = (const __m128i *)(const void *)p;
+    __m128i v0 = _mm_loadu_si128(q), v1 = _mm_loadu_si128(q + 1),
+            v2 = _mm_loadu_si128(q + 2), v3 = _mm_loadu_si128(q + 3);
+#define NL_MASK(v)                                                             \
+    ((uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)))
+#define SP_MASK(v)                                                             \
+    ((uint64_t)(uint32_t)_mm_movemask_epi8(                                    \
+        _mm_or_si128(_mm_cmpeq_epi8(v, op), _mm_cmpeq_epi8(v, qu))))
+#define SP_EQ(v) _mm_or_si128(_mm_cmpeq_epi8(v, op), _mm_cmpeq_epi8(v, qu))
+    *nlp =
+        NL_MASK(v0) | NL_MASK(v1) << 16 | NL_MASK(v2) << 32 | NL_MASK(v3) << 48;
+    /* (most blocks have neither: one mask says so) */
+    *spp = 0;
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(SP_EQ(v0), SP_EQ(v1)),
+                                       _mm_or_si128(SP_EQ(v2), SP_EQ(v3)))))
+        *spp = SP_MASK(v0) | SP_MASK(v1) << 16 | SP_MASK(v2) << 32 |
+               SP_MASK(v3) << 48;
+#undef NL_MASK
+#undef SP_MASK
+#undef SP_EQ
 #else
     uint64_t mn = 0, ms = 0;
     for (int k = 0; k < 64; k++) {
         mn |= (uint64_t)(p[k] == '\n') << k;
         ms |= (uint64_t)(p[k] == '(' || p[k] == '"') << k;
     }
+    *nlp = mn;
+    *spp = ms;
 #endif
-    s->nl = mn;
-    s->sp = ms;
 }
 
-/* The first newline at POS or after it, or the text's length; *SP: is
- * there a '(' or '"' between (if not, the line needs no look for them). */
-static size_t nl_next(struct nlscan *s, size_t pos, bool *sp)
+/* Are the N octets at P those at Q?  Loads of 16, 8 or 4 octets, the last
+ * one ending at the N-th (overlapping the one before): nothing read past
+ * either's N octets, and no call to memcmp for the short names nearly
+ * every line compares. */
+static inline bool same_octets(const char *p, const char *q, size_t n)
 {
-    *sp = false;
-    for (;;) {
-        if (pos >= s->len)
-            return s->len;
-        if (pos < s->base || pos >= s->base + 64) {
-            s->base = pos & ~(size_t)63;
-            if (s->base + 64 > s->len) { /* the tail: the plain way */
-                const char *nl = memchr(s->b + pos, '\n', s->len - pos);
-                s->base = SIZE_MAX - 64; /* (no masks) */
-                *sp = true;
-                return nl ? (size_t)(nl - s->b) : s->len;
-            }
-            nl_masks(s);
+#if defined(__SSE2__)
+    if (n >= 16) {
+        for (size_t k = 0; k + 16 < n; k += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + k)),
+                    y = _mm_loadu_si128((const __m128i *)(const void *)(q + k));
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) != 0xffff)
+                return false;
         }
-        uint64_t from = ~(uint64_t)0 << (pos - s->base),
-                 m = s->nl & from;
-        if (m) {
-            /* the octets before the newline */
-            uint64_t before = (m & -m) - 1;
-            *sp |= (s->sp & from & before) != 0;
-            return s->base + (size_t)__builtin_ctzll(m);
-        }
-        *sp |= (s->sp & from) != 0;
-        pos = s->base + 64;
+        __m128i x = _mm_loadu_si128(
+                    (const __m128i *)(const void *)(p + n - 16)),
+                y = _mm_loadu_si128(
+                    (const __m128i *)(const void *)(q + n - 16));
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) == 0xffff;
     }
+#endif
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t k = 0; k + 8 < n; k += 8) {
+            memcpy(&x, p + k, 8);
+            memcpy(&y, q + k, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, p + n - 8, 8);
+        memcpy(&y, q + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, p, 4);
+        memcpy(&y, q, 4);
+        memcpy(&u, p + n - 4, 4);
+        memcpy(&v, q + n - 4, 4);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    return n == 0 ||
+           (p[0] == q[0] && p[n / 2] == q[n / 2] && p[n - 1] == q[n - 1]);
 }
 
 /* The owner token at P (the line has N octets, the text AVAIL from P):
  * *OL its length (up to the first octet <= ' '), *DOT the place of its
  * last '.', if any, *ESC whether it holds a '\\'.  Sixteen octets at a
  * time where the text allows. */
-static void owner_scan(const char *p, size_t n, size_t avail, size_t *olp,
-                       size_t *dotp, bool *escp)
+static inline void owner_scan(const char *p, size_t n, size_t avail,
+                              size_t *olp, size_t *dotp, bool *escp)
 {
     size_t ol = 0;
 #if defined(__SSE2__)
@@ -318,104 +377,266 @@ static void owner_scan(const char *p, size_t n, size_t avail, size_t *olp,
     *olp = ol;
 }
 
+/* The owner token of the line [LS, LE) (the text has LEN octets): its
+ * length, and where its group (its last label) starts.  (Returned, not
+ * written through pointers: the scan's variables stay in registers.) */
+struct otok {
+    size_t ol, g;
+};
+
+static inline struct otok owner_token(const char *b, size_t ls, size_t le,
+                                      size_t len)
+{
+    size_t ol = 0, g = 0, dot = SIZE_MAX;
+    bool esc = false;
+    owner_scan(b + ls, le - ls, len - ls, &ol, &dot, &esc);
+    if (esc) { /* escapes: the careful way */
+        ol = 0;
+        while (ls + ol < le && b[ls + ol] != ' ' && b[ls + ol] != '\t' &&
+               b[ls + ol] != '\r') {
+            if (b[ls + ol] == '\\')
+                ol++;
+            else if (b[ls + ol] == '.')
+                g = ol + 1;
+            ol++;
+        }
+        if (ol > le - ls)
+            ol = le - ls;
+    } else {
+        g = dot != SIZE_MAX ? dot + 1 : 0;
+    }
+    return (struct otok){ol, g};
+}
+
+/* Where no cut may fall before (pfree), and from where a '(' is looked
+ * for (nextp); ret -1 if the text is unfit. */
+struct pstate {
+    size_t pfree, nextp;
+    int ret;
+};
+
+/* The groups opened on the line [LS, LE), whose '(' or '"' the masks saw:
+ * pfree and nextp moved past them; ret -1 if the text is unfit (a group
+ * never closed, or a quoted string left open at the line's end). */
+static struct pstate cs_parens(const char *b, size_t len, size_t ls, size_t le,
+                               struct pstate ps)
+{
+    for (;;) {
+        /* parentheses opened on this line (from where the groups before
+         * ended) */
+        size_t from = ps.nextp > ls ? ps.nextp : ls;
+        const char *p = from < le ? memchr(b + from, '(', le - from) : NULL;
+        if (!p)
+            break;
+        /* (looked at from where a group before ended on this line: a
+         * string it closed is behind) */
+        size_t x = (size_t)(p - b),
+               e = paren_end(b, len, ps.pfree > ls ? ps.pfree : ls, x);
+        if (e == SIZE_MAX) {
+            ps.ret = -1;
+            return ps;
+        }
+        if (e > x && e > ps.pfree) /* (a group, not a quoted '(') */
+            ps.pfree = e;
+        ps.nextp = (e > x ? e : x + 1);
+    }
+    /* a quoted string left open at the end of a line */
+    if (ps.pfree <= le && memchr(b + ls, '"', le - ls) &&
+        quote_open(b, ps.pfree > ls ? ps.pfree : ls, le))
+        ps.ret = -1;
+    return ps;
+}
+
+/* The hash a group is cut by (XXH3-64), written into the scan: the file
+ * calls XXH3_64bits at other places too, so the compiler keeps it out of
+ * line, and for a group of twenty octets the call cost about as much as
+ * the hash.  (flatten: XXH3_64bits is inlined here, and this, called at
+ * one place, into the scan.) */
+__attribute__((flatten)) static uint64_t group_hash(const char *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+/* The scan: the text's newlines 64 octets at a time, its lines taken from
+ * the set bits of the mask (no call, no mask made again per line); its
+ * state in local variables, written back at the end (they stay in
+ * registers: the loop calls out only for a '(' or '"', and for the
+ * digests, made a few chunks at a time). */
 static void cs_scan(struct cscan *cs)
 {
     const char *b = cs->b;
-    size_t len = cs->len;
-    struct nlscan ns = {b, len, SIZE_MAX - 64, 0, 0};
-    for (size_t ls = cs->from; ls < cs->to; cs->line++) {
-        bool sp;
-        size_t le = nl_next(&ns, ls, &sp);
-        while (sp) {
-            /* parentheses opened on this line (from where the groups
-             * before ended) */
-            size_t from = cs->nextp > ls ? cs->nextp : ls;
-            const char *p = from < le ? memchr(b + from, '(', le - from)
-                                      : NULL;
-            if (!p)
-                break;
-            /* (looked at from where a group before ended on this line:
-             * a string it closed is behind) */
-            size_t x = (size_t)(p - b),
-                   e = paren_end(b, len, cs->pfree > ls ? cs->pfree : ls, x);
-            if (e == SIZE_MAX) {
-                cs->ret = -1;
-                return;
+    size_t len = cs->len, to = cs->to, ls = cs->from;
+    uint64_t line = cs->line;
+    size_t pfree = cs->pfree, nextp = cs->nextp;
+    const char *prev_owner = cs->prev_owner, *prev_tok = cs->prev_tok;
+    size_t prev_olen = cs->prev_olen, prev_tl = cs->prev_tl;
+    bool prev_bs = cs->prev_bs, any_cut = cs->any_cut, dollar = cs->dollar;
+    bool spl = false; /* a '(' or '"' on the line so far */
+    uint64_t *off = cs->off, *lines = cs->lines;
+    size_t n = cs->n;
+    for (size_t base = ls & ~(size_t)63; ls < to; base += 64) {
+        uint64_t nl, sp;
+        /* room for a cut at each line of the block; the digests now and
+         * then */
+        if (cs->cap - n <= 64 || n > cs->nd + 16) {
+            cs->n = n;
+            if (cs_room(cs) != 0 || cs_digest(cs) != 0) {
+                cs->ret = -ENOMEM;
+                goto out;
             }
-            if (e > x && e > cs->pfree) /* (a group, not a quoted '(') */
-                cs->pfree = e;
-            cs->nextp = (e > x ? e : x + 1);
+            off = cs->off;
+            lines = cs->lines;
         }
-        /* a quoted string left open at the end of a line */
-        if (sp && cs->pfree <= le && memchr(b + ls, '"', le - ls) &&
-            quote_open(b, cs->pfree > ls ? cs->pfree : ls, le)) {
-            cs->ret = -1;
-            return;
+        if (base + 64 <= len) {
+            nl_masks(b + base, &nl, &sp);
+        } else {
+            /* the tail: a padded copy (nothing read past the text), and
+             * a newline where the text ends, for a last line without */
+            char t[64] = {0};
+            memcpy(t, b + base, len - base);
+            nl_masks(t, &nl, &sp);
+            nl |= (uint64_t)1 << (len - base);
         }
-        char c0 = b[ls];
-        if (c0 == '$') {
-            cs->dollar = true;
-            if (cs->any_cut) { /* directives only in the first chunk */
-                cs->ret = -1;
-                return;
-            }
-        } else if (cs->prev_tok && ls + cs->prev_tl < le &&
-                   (b[ls + cs->prev_tl] == ' ' ||
-                    b[ls + cs->prev_tl] == '\t') &&
-                   memcmp(b + ls, cs->prev_tok, cs->prev_tl) == 0) {
-            /* the owner of the owner line before: the same group (most
-             * lines of a zone; no cut) */
-        } else if (owner_char(c0) && ls >= cs->pfree && !cs->prev_bs) {
-            /* the owner's group: its last label, which a delegation and
-             * its glue share (a relative name); absolute names are never
-             * cut before */
-            size_t ol = 0, g = 0, dot = SIZE_MAX;
-            bool esc = false;
-            owner_scan(b + ls, le - ls, len - ls, &ol, &dot, &esc);
-            if (esc) { /* escapes: the careful way */
-                ol = 0;
-                while (ls + ol < le && b[ls + ol] != ' ' &&
-                       b[ls + ol] != '\t' && b[ls + ol] != '\r') {
-                    if (b[ls + ol] == '\\')
-                        ol++;
-                    else if (b[ls + ol] == '.')
-                        g = ol + 1;
-                    ol++;
-                }
-                if (ol > le - ls)
-                    ol = le - ls;
-            } else {
-                g = dot != SIZE_MAX ? dot + 1 : 0;
-            }
-            bool absolute = ol > 0 && b[ls + ol - 1] == '.';
-            const char *grp = b + ls + g;
-            size_t gl = ol - (g < ol ? g : ol);
-            bool same = cs->prev_owner && gl == cs->prev_olen &&
-                        memcmp(cs->prev_owner, grp, gl) == 0;
-            if (!same && !absolute && ls > 0 &&
-                XXH3_64bits(grp, gl) % CHUNK_EVERY == 0) {
-                if (cs_cut(cs, ls, true) != 0) {
-                    cs->ret = -ENOMEM;
-                    return;
-                }
-                cs->any_cut = true;
-                /* the pages behind: given back (the input is mapped) */
-                if (cs->lean && ls >= cs->given + (8u << 20)) {
-                    size_t to = ls & ~(size_t)4095;
-                    madvise((void *)(b + cs->given), to - cs->given,
-                            MADV_DONTNEED);
-                    cs->given = to;
+        if (ls > base) { /* the first block: the octets before the scan */
+            nl &= ~(uint64_t)0 << (ls - base);
+            sp &= ~(uint64_t)0 << (ls - base);
+        }
+        for (; nl; nl &= nl - 1, line++) {
+            size_t le = base + (size_t)__builtin_ctzll(nl);
+            uint64_t before = (nl & -nl) - 1;
+            spl |= (sp & before) != 0;
+            sp &= ~before;
+            if (spl) {
+                spl = false;
+                struct pstate ps =
+                    cs_parens(b, len, ls, le, (struct pstate){pfree, nextp, 0});
+                pfree = ps.pfree;
+                nextp = ps.nextp;
+                if (ps.ret != 0) {
+                    cs->ret = -1;
+                    goto out;
                 }
             }
-            cs->prev_owner = grp;
-            cs->prev_olen = gl;
-            cs->prev_tok = b + ls;
-            cs->prev_tl = ol;
+            char c0 = b[ls];
+            bool owner = false;   /* an owner line, its group looked at */
+            size_t ol = 0, g = 0; /* its owner's length, group's start */
+            if (c0 == '$') {
+                dollar = true;
+                if (any_cut) { /* directives only in the first chunk */
+                    cs->ret = -1;
+                    goto out;
+                }
+            } else if (!owner_char(c0)) {
+                /* neither an owner line nor the owner of the owner line
+                 * before (whose first octet is an owner character) */
+#if defined(__SSE2__)
+            } else if (prev_tok && prev_tl < 32 && ls + 32 <= len) {
+                /* the line's first 32 octets, loaded once: compared with
+                 * the owner before (it lies before LS, so its 32 octets
+                 * are in the text too), and this owner's end, dots and
+                 * escapes */
+                const __m128i *p = (const __m128i *)(const void *)(b + ls),
+                              *q = (const __m128i *)(const void *)prev_tok;
+                __m128i x0 = _mm_loadu_si128(p), x1 = _mm_loadu_si128(p + 1);
+                uint32_t eq = (uint32_t)_mm_movemask_epi8(
+                                  _mm_cmpeq_epi8(x0, _mm_loadu_si128(q))) |
+                              (uint32_t)_mm_movemask_epi8(
+                                  _mm_cmpeq_epi8(x1, _mm_loadu_si128(q + 1)))
+                                  << 16;
+                if ((~eq & (((uint32_t)1 << prev_tl) - 1)) == 0 &&
+                    (b[ls + prev_tl] == ' ' || b[ls + prev_tl] == '\t') &&
+                    ls + prev_tl < le) {
+                    /* the owner of the owner line before: the same group
+                     * (most lines of a zone; no cut) */
+                } else if (ls >= pfree && !prev_bs) {
+                    const __m128i bl = _mm_set1_epi8(' '),
+                                  dt = _mm_set1_epi8('.'),
+                                  bsl = _mm_set1_epi8('\\');
+#define OCT_MASK(e0, e1)                                                       \
+    ((uint32_t)_mm_movemask_epi8(e0) | (uint32_t)_mm_movemask_epi8(e1) << 16)
+                    uint32_t ws = OCT_MASK(
+                                 _mm_cmpeq_epi8(_mm_max_epu8(x0, bl), bl),
+                                 _mm_cmpeq_epi8(_mm_max_epu8(x1, bl), bl)),
+                             ds = OCT_MASK(_mm_cmpeq_epi8(x0, dt),
+                                           _mm_cmpeq_epi8(x1, dt)),
+                             bs = OCT_MASK(_mm_cmpeq_epi8(x0, bsl),
+                                           _mm_cmpeq_epi8(x1, bsl));
+#undef OCT_MASK
+                    /* (the octets before the owner's end) */
+                    uint32_t in = (ws & -ws) - 1;
+                    owner = true;
+                    if (ws && !(bs & in)) {
+                        /* (a newline is <= ' ': the owner ends on its
+                         * line) */
+                        ol = (size_t)__builtin_ctz(ws);
+                        g = ds & in ? (size_t)(32 - __builtin_clz(ds & in)) : 0;
+                    } else {
+                        struct otok t = owner_token(b, ls, le, len);
+                        ol = t.ol;
+                        g = t.g;
+                    }
+                }
+#endif
+            } else if (prev_tok && ls + prev_tl < le &&
+                       (b[ls + prev_tl] == ' ' || b[ls + prev_tl] == '\t') &&
+                       same_octets(b + ls, prev_tok, prev_tl)) {
+                /* the owner of the owner line before, again */
+            } else if (ls >= pfree && !prev_bs) {
+                owner = true;
+                struct otok t = owner_token(b, ls, le, len);
+                ol = t.ol;
+                g = t.g;
+            }
+            if (owner) {
+                /* the owner's group: its last label, which a delegation
+                 * and its glue share (a relative name); absolute names
+                 * are never cut before */
+                bool absolute = ol > 0 && b[ls + ol - 1] == '.';
+                const char *grp = b + ls + g;
+                size_t gl = ol - (g < ol ? g : ol);
+                bool same = prev_owner && gl == prev_olen &&
+                            same_octets(prev_owner, grp, gl);
+                if (!same) {
+                    /* whether a new group cuts is a coin toss (its hash):
+                     * a branch on it would be guessed wrong every other
+                     * time, so the cut is written in any case and counted
+                     * only if it is one (cs_room made the room) */
+                    size_t cut =
+                        (size_t)(!absolute & (ls > 0) &
+                                 (group_hash(grp, gl) % CHUNK_EVERY == 0));
+                    off[n] = ls;
+                    lines[n] = line;
+                    n += cut;
+                    any_cut |= cut != 0;
+                }
+                prev_owner = grp;
+                prev_olen = gl;
+                prev_tok = b + ls;
+                prev_tl = ol;
+            }
+            prev_bs = le > ls && b[le - 1] == '\\';
+            ls = le + 1;
+            if (ls >= to) {
+                line++;
+                goto out;
+            }
         }
-        cs->prev_bs = le > ls && b[le - 1] == '\\';
-        ls = le + 1;
+        spl |= sp != 0; /* the line goes on in the next block */
     }
-    return;
+out:
+    cs->n = n;
+    if (cs->ret == 0 && cs_digest(cs) != 0)
+        cs->ret = -ENOMEM;
+    cs->line = line;
+    cs->pfree = pfree;
+    cs->nextp = nextp;
+    cs->prev_owner = prev_owner;
+    cs->prev_olen = prev_olen;
+    cs->prev_tok = prev_tok;
+    cs->prev_tl = prev_tl;
+    cs->prev_bs = prev_bs;
+    cs->any_cut = any_cut;
+    cs->dollar = dollar;
 }
 
 static void cs_free(struct cscan *cs)
@@ -528,7 +749,7 @@ int pchunks_make(const char *b, size_t len, bool lean,
     struct cscan a = {.b = b, .key = pc->key, .len = len, .to = len,
                       .line = 1, .lean = lean, .want = len / 64 + 1},
                  s2, s0;
-    int r = cs_cut(&a, 0, false);
+    int r = cs_cut(&a, 0);
     if (r)
         return r;
     /* a large text in two halves, on two threads; the second half
@@ -577,7 +798,7 @@ int pchunks_make(const char *b, size_t len, bool lean,
         a.len = a.to = len;
         a.line = 1;
         a.want = len / 64 + 1;
-        if ((r = cs_cut(&a, 0, false)))
+        if ((r = cs_cut(&a, 0)))
             return r;
         cs_run(&a);
     }
