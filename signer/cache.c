@@ -414,8 +414,7 @@ static int cache_parse(struct cache *c, const zone_t *z, uint64_t *zsize)
         get32(p + 4) != VERSION)
         return -1;
     if (!c->known) {
-        XXH128_canonicalFromHash((XXH128_canonical_t *)sum,
-                                 XXH3_128bits(c->map, c->size - SUM_SIZE));
+        xxl_128(c->map, c->size - SUM_SIZE, sum);
         if (memcmp(sum, end - SUM_SIZE, SUM_SIZE) != 0)
             return -1;
     }
@@ -578,7 +577,7 @@ void cache_text_digest(const uint8_t *p, size_t n, uint8_t td[CACHE_DIGEST])
 {
     _Static_assert(CACHE_DIGEST == sizeof(XXH128_canonical_t),
                    "a text digest is one XXH3-128");
-    XXH128_canonicalFromHash((XXH128_canonical_t *)td, XXH3_128bits(p, n));
+    xxl_128(p, n, td);
 }
 
 bool cache_can_copy(const struct cache *c)
@@ -738,8 +737,7 @@ int cache_open_known(struct cache **out, const char *cache_path,
     /* the file the patch index was written with (its digest stands for
      * the checksum, which would cost a SHA-256 of the whole cache) */
     uint8_t dg[16];
-    XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
-                             XXH3_128bits(c->map, c->size));
+    xxl_128(c->map, c->size, dg);
     if (c->size != want->size || memcmp(dg, want->dg, 16) != 0)
         goto fail;
     c->known = true;

@@ -651,6 +651,18 @@ int vec_grow(void **p, size_t *cap, size_t need, size_t size);
 uint8_t *file_map(int fd, size_t len);
 /* The size and digest of the file at PATH (read in blocks); 0 or -1. */
 int pidx_file_get(const char *path, struct pidx_file *f);
+/* XXH3 over long inputs at the CPU's vector width (xxlong.c): the same
+ * digests as the inlined xxHash.  xxl_128 gives the canonical form; a
+ * state (xxl_new: 64 bits, or 128 if WIDE) is fed and read with the same
+ * WIDE, and freed with xxl_free. */
+uint64_t xxl_64(const void *p, size_t n);
+void xxl_128(const void *p, size_t n, uint8_t dg[16]);
+void *xxl_new(bool wide);
+void xxl_update(void *st, bool wide, const void *p, size_t n);
+uint64_t xxl_digest64(void *st);
+void xxl_digest128(void *st, uint8_t dg[16]);
+void xxl_free(void *st);
+
 /* A zone file's digest (OUT's, P's): the XXH3-128 of the XXH3-64s of its
  * FDIG_BLOCK-octet blocks (the last may be shorter), so that a block
  * written again can be digested again alone.  Fed in order; the block

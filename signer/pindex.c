@@ -898,11 +898,11 @@ int fdig_feed(struct fdig *f, const void *p, size_t n)
         if (f->plen < FDIG_BLOCK)
             return 0;
         f->plen = 0;
-        if ((r = fdig_push(f, XXH3_64bits(f->part, FDIG_BLOCK))))
+        if ((r = fdig_push(f, xxl_64(f->part, FDIG_BLOCK))))
             return r;
     }
     for (; n >= FDIG_BLOCK && !r; b += FDIG_BLOCK, n -= FDIG_BLOCK)
-        r = fdig_push(f, XXH3_64bits(b, FDIG_BLOCK));
+        r = fdig_push(f, xxl_64(b, FDIG_BLOCK));
     memcpy(f->part, b, n);
     f->plen = n;
     return r;
@@ -910,7 +910,7 @@ int fdig_feed(struct fdig *f, const void *p, size_t n)
 
 int fdig_end(struct fdig *f)
 {
-    int r = f->plen ? fdig_push(f, XXH3_64bits(f->part, f->plen)) : 0;
+    int r = f->plen ? fdig_push(f, xxl_64(f->part, f->plen)) : 0;
     f->plen = 0;
     return r;
 }
@@ -918,15 +918,14 @@ int fdig_end(struct fdig *f)
 void fdig_redo(struct fdig *f, size_t b, const void *p, size_t n)
 {
     if (b < f->nb)
-        f->bd[b] = XXH3_64bits(p, n);
+        f->bd[b] = xxl_64(p, n);
     else if (b == f->nb && n == f->plen) /* the block being fed */
         memcpy(f->part, p, n);
 }
 
 void fdig_digest(const struct fdig *f, uint8_t dg[16])
 {
-    XXH128_canonicalFromHash((XXH128_canonical_t *)dg,
-                             XXH3_128bits(f->bd, f->nb * sizeof(*f->bd)));
+    xxl_128(f->bd, f->nb * sizeof(*f->bd), dg);
 }
 
 void fdig_free(struct fdig *f)
@@ -941,9 +940,8 @@ int pidx_file_get(const char *path, struct pidx_file *f)
 {
     int fd = open(path, O_RDONLY);
     uint8_t *buf = malloc(1u << 20);
-    XXH3_state_t st;
-    int r = fd >= 0 && buf ? 0 : -1;
-    XXH3_128bits_reset(&st);
+    void *st = xxl_new(true);
+    int r = fd >= 0 && buf && st ? 0 : -1;
     f->size = 0;
     while (!r) {
         ssize_t n = read(fd, buf, 1u << 20);
@@ -953,12 +951,13 @@ int pidx_file_get(const char *path, struct pidx_file *f)
             r = -1;
         if (n <= 0)
             break;
-        XXH3_128bits_update(&st, buf, (size_t)n);
+        xxl_update(st, true, buf, (size_t)n);
         f->size += (uint64_t)n;
     }
     if (!r)
-        XXH128_canonicalFromHash((XXH128_canonical_t *)f->dg,
-                                 XXH3_128bits_digest(&st));
+        xxl_digest128(st, f->dg);
+    if (st)
+        xxl_free(st);
     if (fd >= 0)
         close(fd);
     free(buf);
@@ -1082,7 +1081,7 @@ static void pw_write(struct pwriter *w, const uint8_t *buf, size_t len,
                      size_t hfrom, uint64_t foff)
 {
     /* the body's digest over whole buffers, not piece by piece */
-    XXH3_64bits_update(w->st, buf + hfrom, len - hfrom);
+    xxl_update(w->st, false, buf + hfrom, len - hfrom);
     /* whole blocks at a block's offset: directly (if refused, through
      * the page cache from then on); but the first block, where the header
      * goes at the end, through the page cache (so it is not read back) */
@@ -1198,7 +1197,7 @@ int pw_open(struct pwriter *w, const char *path)
     w->tmp = malloc(plen + 16);
     if (posix_memalign((void **)&w->buf, PW_BLOCK, PW_BUF) != 0)
         w->buf = NULL;
-    w->st = XXH3_createState();
+    w->st = xxl_new(false);
     if (!w->tmp || !w->buf || !w->st) {
         pw_abort(w);
         return -ENOMEM;
@@ -1212,7 +1211,6 @@ int pw_open(struct pwriter *w, const char *path)
     }
     fchmod(w->fd, 0600); /* it holds the digests' secret */
     w->dfd = open(w->tmp, O_WRONLY | O_DIRECT);
-    XXH3_64bits_reset(w->st);
     pw_io_start(w);
     /* the header's place: written last (pidx_write_end), outside the
      * body's digest */
@@ -1289,7 +1287,7 @@ int pw_finish(struct pwriter *w, uint64_t *sum)
 {
     pw_flush(w);
     pw_drain(w); /* (the digest is the thread's until then) */
-    *sum = XXH3_64bits_digest(w->st);
+    *sum = xxl_digest64(w->st);
     uint8_t t[8];
     memcpy(t, sum, 8); /* the trailer: not in the digest */
     for (size_t o = 0; !w->err && o < 8;) {
@@ -1317,7 +1315,7 @@ void pw_abort(struct pwriter *w)
     free(w->tmp);
     free(w->buf);
     if (w->st)
-        XXH3_freeState(w->st);
+        xxl_free(w->st);
     memset(w, 0, sizeof(*w));
     w->fd = w->dfd = -1;
 }
@@ -1342,7 +1340,7 @@ int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
 bool pidx_body_ok(const struct pidx *x)
 {
     size_t o = pad8(sizeof(x->h));
-    return XXH3_64bits(x->buf + o, x->buflen - 8 - o) == x->h.body_sum;
+    return xxl_64(x->buf + o, x->buflen - 8 - o) == x->h.body_sum;
 }
 
 int pidx_read(struct pidx *x, const char *path, bool later)
