@@ -2001,18 +2001,21 @@ static int batch_write(struct stream *st, struct sbatch *b)
             v->iov_len -= (size_t)w;
         }
     }
-    if (!r && st->kick && st->written >= st->synced + (32u << 20)) {
+    /* (whole pages only: a page half written and sent to disk would be
+     * locked for that write when the next batch comes to finish it) */
+    uint64_t whole = st->written & ~(uint64_t)4095;
+    if (!r && st->kick && whole >= st->synced + (32u << 20)) {
         if (st->kthreaded) {
             pthread_mutex_lock(&st->mu);
-            st->kto = st->written;
+            st->kto = whole;
             pthread_cond_signal(&st->kcv);
             pthread_mutex_unlock(&st->mu);
         } else {
             sync_file_range(st->out, (off_t)st->synced,
-                            (off_t)(st->written - st->synced),
+                            (off_t)(whole - st->synced),
                             SYNC_FILE_RANGE_WRITE);
         }
-        st->synced = st->written;
+        st->synced = whole;
     }
     return r;
 }

@@ -403,11 +403,14 @@ int writer_dir_fsync(const char *path)
     return r;
 }
 
-/* Writes the blocks to FD; each block's writeback is started at once
- * (sync_file_range, advice only), so that the fsync at the end waits for
- * little more than the last block. */
+/* Writes the blocks to FD; the writeback of each block's whole pages is
+ * started at once (sync_file_range, advice only), so that the fsync at the
+ * end waits for little more than the last block.  (Not the page a block
+ * ends inside: sent to disk half written, it would be locked for that
+ * write when the next block comes to finish it, and written twice.) */
 static int write_all(int fd, const writer_hooks_t *h, uint64_t *total)
 {
+    uint64_t kicked = *total & ~(uint64_t)4095;
     for (;;) {
         const uint8_t *p;
         size_t n;
@@ -418,8 +421,12 @@ static int write_all(int fd, const writer_hooks_t *h, uint64_t *total)
             return 0;
         if ((ret = put_block(fd, p, n)))
             return ret;
-        sync_file_range(fd, (off_t)*total, (off_t)n, SYNC_FILE_RANGE_WRITE);
         *total += n;
+        uint64_t whole = *total & ~(uint64_t)4095;
+        if (whole > kicked)
+            sync_file_range(fd, (off_t)kicked, (off_t)(whole - kicked),
+                            SYNC_FILE_RANGE_WRITE);
+        kicked = whole > kicked ? whole : kicked;
     }
 }
 
