@@ -619,7 +619,6 @@ void pidx_drop_body(struct pidx *x);
  * on the way out if it was not ended. */
 struct pwriter {
     int fd;
-    int dfd;       /* the same file opened O_DIRECT, or -1 */
     uint64_t foff; /* octets written */
     char *tmp;
     uint8_t *buf;

@@ -197,7 +197,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
     struct pchunks pc = {0};
     struct pidx_hdr h;
-    struct pwriter w = {.fd = -1, .dfd = -1};
+    struct pwriter w = {.fd = -1};
     char *in = NULL, *out = NULL;
     size_t inlen = 0, outlen = 0;
     const char *why = NULL;
@@ -3282,7 +3282,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         return -ENOMEM;
     p->c = c;
     p->o = o;
-    p->pfd = p->ofd = p->pw.fd = p->pw.dfd = -1;
+    p->pfd = p->ofd = p->pw.fd = -1;
     if (!o->previous || o->no_cache || o->previous_cache)
         r = 1;
     else if (o->no_patch)

@@ -1048,14 +1048,15 @@ int pidx_key_read(const char *path, uint8_t key[PIDX_KEY])
     return 0;
 }
 
-/* The index is written in PW_BUF pieces past the page cache (O_DIRECT)
- * where the file system allows: it is read once, by the next run, and
- * page-cache memory filled by copying costs more than the disk's DMA;
- * the last piece and the header go through the page cache (they are not
- * whole blocks).  A direct write returns only when the disk has the
- * piece, so the pieces are written (and digested, in order) by a thread
- * of their own while the next ones are filled: PW_NBUF buffers go round
- * between the two. */
+/* The index is written in PW_BUF pieces through the page cache, and not
+ * synced: it is read by the next run (from memory, then), and a file torn
+ * by a crash fails its digests and is not used.  (It was written past the
+ * page cache, O_DIRECT, until 2026-12-06: each piece then waited for the
+ * disk, behind OUT's writeback, and the run's end waited for the last; a
+ * patched run of the 1M zone took 0.284 s against 0.308 s through the
+ * page cache, 20 of 28 alternating rounds faster.)  The pieces are
+ * written (and digested, in order) by a thread of their own while the
+ * next ones are filled: PW_NBUF buffers go round between the two. */
 #define PW_BUF (1u << 20)
 #define PW_BLOCK 4096u
 #define PW_NBUF 3
@@ -1082,26 +1083,10 @@ static void pw_write(struct pwriter *w, const uint8_t *buf, size_t len,
 {
     /* the body's digest over whole buffers, not piece by piece */
     xxl_update(w->st, false, buf + hfrom, len - hfrom);
-    /* whole blocks at a block's offset: directly (if refused, through
-     * the page cache from then on); but the first block, where the header
-     * goes at the end, through the page cache (so it is not read back) */
-    size_t direct = w->dfd >= 0 && foff % PW_BLOCK == 0
-                        ? len / PW_BLOCK * PW_BLOCK
-                        : 0,
-           from = foff == 0 && direct ? PW_BLOCK : 0;
     for (size_t o = 0; !w->err && o < len;) {
-        bool d = o >= from && o < direct;
-        ssize_t n = pwrite(d ? w->dfd : w->fd, buf + o,
-                           (d ? direct : o < from ? from : len) - o,
-                           (off_t)(foff + o));
+        ssize_t n = pwrite(w->fd, buf + o, len - o, (off_t)(foff + o));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && d && errno == EINVAL) {
-            close(w->dfd);
-            w->dfd = -1;
-            direct = 0;
-            continue;
-        }
         if (n <= 0)
             w->err = -EIO;
         else
@@ -1193,7 +1178,7 @@ int pw_open(struct pwriter *w, const char *path)
 {
     size_t plen = strlen(path);
     memset(w, 0, sizeof(*w));
-    w->fd = w->dfd = -1;
+    w->fd = -1;
     w->tmp = malloc(plen + 16);
     if (posix_memalign((void **)&w->buf, PW_BLOCK, PW_BUF) != 0)
         w->buf = NULL;
@@ -1210,7 +1195,6 @@ int pw_open(struct pwriter *w, const char *path)
         return -EIO;
     }
     fchmod(w->fd, 0600); /* it holds the digests' secret */
-    w->dfd = open(w->tmp, O_WRONLY | O_DIRECT);
     pw_io_start(w);
     /* the header's place: written last (pidx_write_end), outside the
      * body's digest */
@@ -1308,8 +1292,6 @@ void pw_abort(struct pwriter *w)
     pw_io_free(w);
     if (w->fd >= 0)
         close(w->fd);
-    if (w->dfd >= 0)
-        close(w->dfd);
     if (w->tmp)
         unlink(w->tmp);
     free(w->tmp);
@@ -1317,7 +1299,7 @@ void pw_abort(struct pwriter *w)
     if (w->st)
         xxl_free(w->st);
     memset(w, 0, sizeof(*w));
-    w->fd = w->dfd = -1;
+    w->fd = -1;
 }
 
 int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
