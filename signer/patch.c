@@ -1891,12 +1891,12 @@ static int edits(struct patch *p)
  * (ib) of STREAM_BUF octets: P is read in order, once, in large reads (a
  * P cut short meanwhile is a short read, not a SIGBUS), and OUT written
  * in large writes, the unchanged runs straight from where P was read
- * into, the edited ones from where they were assembled (p->dtext).  A batch filled is written
- * (and digested) by a thread of its own while the other is filled; the
- * disk writes of OUT start as it is written once its text is final, so
- * the sync at the end waits for less.  OUT is written while the HSMs
- * sign, with the stand-in signatures (sign_prepare); fix_runs puts the
- * signatures in. */
+ * into, the edited ones from where they were assembled (p->dtext).  A
+ * batch filled is written (and digested) by a thread of its own while
+ * the other is filled; the disk writes of OUT start as it is written
+ * once its text is final, so the sync at the end waits for less.  OUT is
+ * written while the HSMs sign, with the stand-in signatures
+ * (sign_prepare); fix_runs puts the signatures in. */
 #define STREAM_BUF (1u << 20)
 
 #define STREAM_IOV 4096
