@@ -247,8 +247,8 @@ static int ent_cmp(const void *a, const void *b)
  * index records it (XXH3-128 too, so it need not be read back). */
 struct cput {
     FILE *f;
-    XXH3_state_t *m;
-    XXH3_state_t *x;
+    void *m; /* (xxl_new states, 128 bits) */
+    void *x;
     uint64_t n;
 };
 
@@ -260,9 +260,9 @@ static int put_raw(struct cput *o, const void *p, size_t n, bool summed)
     if (fwrite(p, 1, n, o->f) != n)
         return -EIO;
     if (summed)
-        XXH3_128bits_update(o->m, p, n);
+        xxl_update(o->m, true, p, n);
     if (o->x)
-        XXH3_128bits_update(o->x, p, n);
+        xxl_update(o->x, true, p, n);
     o->n += n;
     return 0;
 }
@@ -276,18 +276,14 @@ static int put_all(struct cput *o, const void *p, size_t n)
 static int put_sum(struct cput *o)
 {
     uint8_t h[SUM_SIZE];
-    XXH128_canonicalFromHash((XXH128_canonical_t *)h,
-                             XXH3_128bits_digest(o->m));
+    xxl_digest128(o->m, h);
     return put_raw(o, h, SUM_SIZE, false);
 }
 
-/* A checksum's state, reset (XXH3_freeState frees it). */
-static XXH3_state_t *sum_new(void)
+/* A checksum's state, reset (xxl_free frees it). */
+static void *sum_new(void)
 {
-    XXH3_state_t *s = XXH3_createState();
-    if (s)
-        XXH3_128bits_reset(s);
-    return s;
+    return xxl_new(true);
 }
 
 /* The cache's header: format, the zone file's size, serial, origin. */
@@ -373,7 +369,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    XXH3_state_t *m = NULL;
+    void *m = NULL;
     FILE *f = NULL;
     int r = 0;
     if (!tmp)
@@ -393,7 +389,8 @@ out:
     if (r)
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", path,
                  strerror(r < 0 && r > -4096 ? -r : EIO));
-    XXH3_freeState(m);
+    if (m)
+        xxl_free(m);
     if (r) {
         free(tmp);
         return r;
@@ -817,7 +814,7 @@ static uint64_t dropped_before(const struct span *sp, const uint64_t *sum,
 /* A patched cache being written: all but W's segments (cache_patch_end). */
 struct cache_pw {
     FILE *f;
-    XXH3_state_t *m, *xs; /* the checksum, the file's digest */
+    void *m, *xs; /* the checksum, the file's digest (xxl_new states) */
     struct cput o;
     char *tmp;
     uint64_t zsize;
@@ -831,8 +828,10 @@ void cache_patch_abort(struct cache_pw *cp)
         fclose(cp->f);
         unlink(cp->tmp);
     }
-    XXH3_freeState(cp->m);
-    XXH3_freeState(cp->xs);
+    if (cp->m)
+        xxl_free(cp->m);
+    if (cp->xs)
+        xxl_free(cp->xs);
     free(cp->tmp);
     free(cp);
 }
@@ -967,8 +966,7 @@ int cache_patch_end(struct cache_pw *cp, const struct cache_w *w,
         r = put_all(o, w->segs.buf, w->segs.len);
     if (!r && !(r = put_sum(o))) {
         *fsize = o->n;
-        XXH128_canonicalFromHash((XXH128_canonical_t *)fdg,
-                                 XXH3_128bits_digest(cp->xs));
+        xxl_digest128(cp->xs, fdg);
     }
     /* not synced: a cache torn by a crash fails its checksum (the cache
      * road) or its digest in the patch index (the patch road), and the
