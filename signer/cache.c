@@ -348,11 +348,18 @@ static int write_body(struct cput *o, struct cache_w *w, const zone_t *z,
     put64(h, w->n);
     if ((r = put_all(o, h, 8)))
         return r;
+    /* entries written 256 at a time (as cache_patch_begin does): a call
+     * to the file and the checksums per 6 KB, not per entry */
+    uint8_t eb[IDX_SIZE * 256];
+    size_t ne = 0;
     for (size_t i = 0; i < w->n; i++) {
-        memcpy(h, w->ent[i].dg, CACHE_DIGEST);
-        put64(h + CACHE_DIGEST, w->ent[i].off);
-        if ((r = put_all(o, h, IDX_SIZE)))
-            return r;
+        memcpy(eb + ne * IDX_SIZE, w->ent[i].dg, CACHE_DIGEST);
+        put64(eb + ne * IDX_SIZE + CACHE_DIGEST, w->ent[i].off);
+        if (++ne == 256 || i + 1 == w->n) {
+            if ((r = put_all(o, eb, ne * IDX_SIZE)))
+                return r;
+            ne = 0;
+        }
     }
     put64(h, w->data.len);
     if ((r = put_all(o, h, 8)) || (r = put_all(o, w->data.buf, w->data.len)))

@@ -1058,7 +1058,6 @@ int pidx_key_read(const char *path, uint8_t key[PIDX_KEY])
  * written (and digested, in order) by a thread of their own while the
  * next ones are filled: PW_NBUF buffers go round between the two. */
 #define PW_BUF (1u << 20)
-#define PW_BLOCK 4096u
 #define PW_NBUF 3
 
 struct pw_piece {
@@ -1158,7 +1157,7 @@ static void pw_io_start(struct pwriter *w)
     io->pc[0].buf = w->buf;
     bool ok = true;
     for (unsigned k = 1; k < PW_NBUF && ok; k++)
-        ok = posix_memalign((void **)&io->pc[k].buf, PW_BLOCK, PW_BUF) == 0;
+        ok = (io->pc[k].buf = malloc(PW_BUF)) != NULL;
     if (ok && pthread_mutex_init(&io->mu, NULL) == 0) {
         if (pthread_cond_init(&io->cv, NULL) == 0) {
             w->io = io;
@@ -1180,8 +1179,7 @@ int pw_open(struct pwriter *w, const char *path)
     memset(w, 0, sizeof(*w));
     w->fd = -1;
     w->tmp = malloc(plen + 16);
-    if (posix_memalign((void **)&w->buf, PW_BLOCK, PW_BUF) != 0)
-        w->buf = NULL;
+    w->buf = malloc(PW_BUF);
     w->st = xxl_new(false);
     if (!w->tmp || !w->buf || !w->st) {
         pw_abort(w);

@@ -82,25 +82,28 @@ void mem_huge_road(bool on)
     atomic_store_explicit(&huge_road, on, memory_order_relaxed);
 }
 
+/* ADVICE for the whole pages of PG octets (a power of two) inside
+ * [P, P + N); none if there are none.  (Advice only: a kernel that refuses
+ * it leaves the memory as it was.) */
+static void advise_pages(void *p, size_t n, uintptr_t pg, int advice)
+{
+    uintptr_t s = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > s)
+        (void)madvise((void *)s, e - s, advice);
+}
+
 void mem_huge(void *p, size_t n)
 {
     const uintptr_t hp = (uintptr_t)2 << 20;
-    if (n < 2 * hp || !atomic_load_explicit(&huge_road, memory_order_relaxed))
-        return;
-    uintptr_t s = ((uintptr_t)p + hp - 1) & ~(hp - 1),
-              e = ((uintptr_t)p + n) & ~(hp - 1);
-    if (e > s)
-        (void)madvise((void *)s, e - s, MADV_HUGEPAGE);
+    if (n >= 2 * hp && atomic_load_explicit(&huge_road, memory_order_relaxed))
+        advise_pages(p, n, hp, MADV_HUGEPAGE);
 }
 
 void mem_populate(void *p, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
-    const uintptr_t pg = 4096;
-    uintptr_t s = ((uintptr_t)p + pg - 1) & ~(pg - 1),
-              e = ((uintptr_t)p + n) & ~(pg - 1);
-    if (e > s) /* (an old kernel refuses: the pages come as touched) */
-        (void)madvise((void *)s, e - s, MADV_POPULATE_WRITE);
+    advise_pages(p, n, 4096, MADV_POPULATE_WRITE);
 #else
     (void)p;
     (void)n;
