@@ -2931,8 +2931,15 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     }
     free(p->otmp);
     p->otmp = NULL;
-    if (r == 0 && rename(p->ctmp, p->zsc_out) != 0)
-        r = -errno;
+    /* the old cache's name gone first (its file is held, above): renamed
+     * over, it would make ext4 start writing the new cache at once
+     * (auto_da_alloc), ahead of the directory's fsync below, which then
+     * waits behind it; the cache is not synced (cache_patch_end) */
+    if (r == 0) {
+        unlink(p->zsc_out);
+        if (rename(p->ctmp, p->zsc_out) != 0)
+            r = -errno;
+    }
     if (r) {
         unlink(p->zsc_out);
         if (c->warn)
