@@ -345,13 +345,13 @@ struct kept {
 
 /* A run of P's segments in OUT: unchanged ones copied as they lie, or
  * edited ones assembled into one new segment, whose octets are kept (in
- * p->dtext) until the signatures are in. */
+ * p->dtext) if they were written before the signatures were in. */
 struct orun {
     size_t k, k2;      /* P's segments [k, k2) */
     bool edited;
     bool pending;      /* its text digest to be made (stand-ins) */
     uint64_t at;       /* its offset in OUT */
-    size_t doff, dlen; /* edited: its octets in p->dtext */
+    size_t doff, dlen; /* edited and pending: its octets in p->dtext */
     uint64_t segi;     /* edited: its segment in p->w */
 };
 
@@ -402,6 +402,8 @@ struct patch {
     struct oname *onm;
     size_t nonm, onmcap;
     arena_t dtext;
+    size_t dpop;      /* p->dtext's octets made present */
+    arena_t seg;      /* an edited run written with the signed text */
     struct fdig odig; /* OUT's digest */
     size_t fixed;     /* p->onm[0, fixed) have their signatures */
     size_t pend;      /* p->runs[0, pend) have their digests */
@@ -1910,6 +1912,8 @@ struct sbatch {
     uint64_t ioff; /* P's offset of ib[0] */
     size_t ilen;
     size_t olen; /* octets of its pieces not in ib */
+    uint8_t *ob; /* assembled octets copied here (obl of them) */
+    size_t obl;
     size_t fresh; /* ib[0, fresh) read from P into this batch: digested
                    * when the batch is written */
     /* OUT's pieces: runs of P in ib and assembled runs, as they lie (not
@@ -2076,7 +2080,7 @@ static int st_flush(struct stream *st)
     }
     /* (the handed batch's ib is only read meanwhile) */
     nb->niov = 0;
-    nb->olen = 0;
+    nb->olen = nb->obl = 0;
     nb->ioff = st->icons;
     nb->ilen = 0;
     if (st->icons >= b->ioff && st->icons < b->ioff + b->ilen) {
@@ -2085,7 +2089,7 @@ static int st_flush(struct stream *st)
     }
     st->c = nb;
     if (!st->threaded)
-        b->niov = 0, b->olen = 0;
+        b->niov = 0, b->olen = b->obl = 0;
     return 0;
 }
 
@@ -2112,10 +2116,11 @@ static void st_piece(struct stream *st, const uint8_t *p, size_t n)
     b->iov[b->niov++] = (struct iovec){(void *)p, n};
 }
 
-/* Assembled octets to OUT, written from where they lie (P: p->dtext,
- * which holds still until the batches are written: st_drain comes before
- * any mending), up to STREAM_BUF of them in a batch. */
-static int st_put(struct stream *st, const uint8_t *p, size_t n)
+/* Assembled octets to OUT, up to STREAM_BUF of them in a batch: written
+ * from where they lie (P: p->dtext, which holds still until the batches
+ * are written: st_drain comes before any mending), or if COPY, copied
+ * into the batch's own buffer first (P is used again at once). */
+static int st_put(struct stream *st, const uint8_t *p, size_t n, bool copy)
 {
     while (n > 0) {
         /* room for the octets and their piece first: a flush changes
@@ -2127,7 +2132,13 @@ static int st_put(struct stream *st, const uint8_t *p, size_t n)
         }
         struct sbatch *b = st->c;
         size_t k = STREAM_BUF - b->olen < n ? STREAM_BUF - b->olen : n;
-        st_piece(st, p, k);
+        if (copy) { /* (obl <= olen: there is room) */
+            memcpy(b->ob + b->obl, p, k);
+            st_piece(st, b->ob + b->obl, k);
+            b->obl += k;
+        } else {
+            st_piece(st, p, k);
+        }
         b->olen += k;
         p += k;
         n -= k;
@@ -2190,7 +2201,8 @@ static int st_copy(struct stream *st, uint64_t off, uint64_t n, arena_t *a)
 static int st_open(struct stream *st)
 {
     for (int i = 0; i < 2; i++)
-        if (!(st->b[i].ib = malloc(STREAM_BUF)))
+        if (!(st->b[i].ib = malloc(STREAM_BUF)) ||
+            !(st->b[i].ob = malloc(STREAM_BUF)))
             return -ENOMEM;
     st->c = &st->b[0];
     pthread_mutex_init(&st->mu, NULL);
@@ -2228,8 +2240,10 @@ static void st_close(struct stream *st)
         pthread_cond_destroy(&st->cv);
         pthread_cond_destroy(&st->kcv);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         free(st->b[i].ib);
+        free(st->b[i].ob);
+    }
     fdig_free(&st->ist);
 }
 
@@ -2261,10 +2275,26 @@ static void seg_digests(const uint8_t *t, size_t n, uint8_t cd[CACHE_DIGEST],
         cd[b] = td[b] ^ 0x5a;
 }
 
+/* p->dtext's pages made present for N octets more, 4 MiB at a time at
+ * least: not one by one as they are written (fresh memory costs more than
+ * its size), and no more of them than the runs kept need. */
+static void dtext_room(struct patch *p, size_t n)
+{
+    size_t need = p->dtext.len + n;
+    if (need <= p->dpop)
+        return;
+    size_t to = need - p->dpop < (4u << 20) ? p->dpop + (4u << 20) : need;
+    if (to > p->dtext.cap)
+        to = p->dtext.cap;
+    mem_populate(p->dtext.buf + p->dpop, to - p->dpop);
+    p->dpop = to;
+}
+
 /* Step 3e: OUT written beside itself from P and the names' text (which
- * may hold stand-in signatures): its runs into p->runs, the edited ones'
- * octets kept in p->dtext, and where each name's text went (p->onm).
- * Runs on a thread of its own while the HSMs sign. */
+ * may hold stand-in signatures): its runs into p->runs, the octets of the
+ * edited ones written with stand-ins kept in p->dtext, and where each
+ * name's text went in those (p->onm).  Runs on a thread of its own while
+ * the HSMs sign. */
 static int write_out(struct patch *p)
 {
     const struct cache *pc = p->c->pcache;
@@ -2297,8 +2327,9 @@ static int write_out(struct patch *p)
     for (size_t j = 0; j < p->ned; j++)
         dirty[p->ed[j].seg] = 1;
     /* the memory it all needs, taken at once (fresh memory costs more
-     * than its size, the more so when it grows by copies); the edited
-     * runs counted (ZONESIGN_TEST_WRITER=mid waits after half of them) */
+     * than its size, the more so when it grows by copies; p->dtext's made
+     * present as it is used, dtext_room); the edited runs counted
+     * (ZONESIGN_TEST_WRITER=mid waits after half of them) */
     uint64_t dbytes = p->text.len;
     size_t half = 0;
     for (size_t k = 0; k < nsegs; k++)
@@ -2309,8 +2340,8 @@ static int write_out(struct patch *p)
         }
     size_t nedruns = half;
     half = (half + 1) / 2;
-    if (!(r = arena_reserve(&p->dtext, (size_t)dbytes)))
-        mem_populate(p->dtext.buf, (size_t)dbytes);
+    p->dpop = 0;
+    r = arena_reserve(&p->dtext, (size_t)dbytes);
     /* (runs: the edited ones and those between; names: one per edit) */
     if (!r && !(r = vec_grow((void **)&p->runs, &p->runcap, 2 * nedruns + 1,
                              sizeof(*p->runs))))
@@ -2372,40 +2403,53 @@ static int write_out(struct patch *p)
                 zt = p->fzt;
             }
         }
-        /* edited segments: one new segment, assembled in p->dtext */
-        ru.doff = p->dtext.len;
+        /* edited segments: one new segment, assembled in p->dtext if it
+         * has stand-ins (kept there to be mended), else in p->seg (which
+         * the next one reuses: it is copied into the batch) */
+        bool keep = !st.kick;
+        arena_t *a = keep ? &p->dtext : &p->seg;
+        if (keep) {
+            uint64_t most = re - rs;
+            for (size_t q = j; q < p->ned && p->ed[q].seg < k2; q++)
+                if (p->ed[q].zi >= 0)
+                    most += zt[p->ed[q].zi + 1] - zt[p->ed[q].zi];
+            dtext_room(p, (size_t)most);
+        } else {
+            p->seg.len = 0;
+        }
+        ru.doff = a->len;
         uint64_t cur = rs;
         for (; j < p->ned && p->ed[j].seg < k2 && !r; j++) {
             const struct pedit *e = &p->ed[j];
-            if ((r = st_copy(&st, cur, e->s - cur, &p->dtext)))
+            if ((r = st_copy(&st, cur, e->s - cur, a)))
                 break;
             /* the old text (its signatures: dead_scan) */
             if (e->e > e->s && (r = st_take(&st, e->s, e->e - e->s, NULL, true)))
                 break;
             if (e->zi >= 0) {
-                struct oname on = {(size_t)e->zi, p->dtext.len, p->nruns};
-                if (!(r = oname_push(p, on)))
-                    r = arena_put(&p->dtext, *text + zt[e->zi],
+                struct oname on = {(size_t)e->zi, a->len, p->nruns};
+                if (!keep || !(r = oname_push(p, on)))
+                    r = arena_put(a, *text + zt[e->zi],
                                   zt[e->zi + 1] - zt[e->zi]);
             }
             cur = e->e;
         }
         if (!r)
-            r = st_copy(&st, cur, re - cur, &p->dtext);
-        ru.dlen = p->dtext.len - ru.doff;
+            r = st_copy(&st, cur, re - cur, a);
+        ru.dlen = a->len - ru.doff;
         if (!r && ru.dlen > UINT32_MAX)
             r = -EOVERFLOW;
         if (!r && ru.dlen > 0) {
             /* its segment: its digests now, or once the stand-ins are
              * mended */
             ru.segi = cache_w_nsegs(p->w);
-            ru.pending = !st.kick;
+            ru.pending = keep;
             uint8_t cd[CACHE_DIGEST] = {0}, td[CACHE_DIGEST] = {0};
             if (!ru.pending)
-                seg_digests(p->dtext.buf + ru.doff, ru.dlen, cd, td);
+                seg_digests(a->buf + ru.doff, ru.dlen, cd, td);
             if (!(r = cache_w_seg(p->w, cd, td, (uint32_t)ru.dlen)) &&
                 !(r = orun_push(p, ru)) &&
-                !(r = st_put(&st, p->dtext.buf + ru.doff, ru.dlen)))
+                !(r = st_put(&st, a->buf + ru.doff, ru.dlen, !keep)))
                 nedited++;
         }
         k = k2;
@@ -3368,6 +3412,7 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     free(p->runs);
     free(p->onm);
     arena_free(&p->dtext);
+    arena_free(&p->seg);
     fdig_free(&p->odig);
     chunk_free(p->ch);
     EVP_MD_CTX_free(p->md);
