@@ -533,12 +533,35 @@ int pidx_key_read(const char *path, uint8_t key[PIDX_KEY]);
 struct pchunks {
     uint8_t key[PIDX_KEY];
     size_t n;
-    uint64_t *off;  /* n + 1 */
-    uint64_t *line; /* first line of each chunk (from 1) */
-    uint8_t (*dg)[PIDX_DIGEST];
+    /* the chunks' offsets (n + 1: the text's length last), first lines
+     * (from 1) and digests, read with pc_off, pc_line and pc_dg: a text
+     * cut on two threads keeps the second's arrays as they are (chunks n1
+     * on: copied after the first's, they were fresh memory on the path
+     * of everything after), with its lines counted from its own start
+     * (line2_add added); n1 is SIZE_MAX if there is one part */
+    size_t n1;
+    uint64_t *off, *off2;
+    uint64_t *line, *line2, line2_add;
+    uint8_t (*dg)[PIDX_DIGEST], (*dg2)[PIDX_DIGEST];
     uint32_t *coarse; /* per 256 lines: the chunk its first line is in */
     size_t ncoarse;
 };
+static inline uint64_t pc_off(const struct pchunks *pc, size_t i)
+{
+    return i < pc->n1 ? pc->off[i] : pc->off2[i - pc->n1];
+}
+static inline const uint64_t *pc_linep(const struct pchunks *pc, size_t i)
+{
+    return i < pc->n1 ? &pc->line[i] : &pc->line2[i - pc->n1];
+}
+static inline uint64_t pc_line(const struct pchunks *pc, size_t i)
+{
+    return i < pc->n1 ? pc->line[i] : pc->line2[i - pc->n1] + pc->line2_add;
+}
+static inline const uint8_t *pc_dg(const struct pchunks *pc, size_t i)
+{
+    return i < pc->n1 ? pc->dg[i] : pc->dg2[i - pc->n1];
+}
 /* 0, -1 if the text is not fit for patching, or -ENOMEM.  LEAN: on one
  * thread, giving the mapped pages behind back (a whole run's memory
  * peak); else a large text is cut on two threads. */

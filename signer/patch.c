@@ -163,7 +163,7 @@ static int first_ctx(const zone_t *z, const char *path, const char *buf,
                      const struct pchunks *pc, uint8_t ctx[16])
 {
     zone_t t;
-    uint64_t soa = 0, off = 0, len = pc->off[1], line = 1;
+    uint64_t soa = 0, off = 0, len = pc_off(pc, 1), line = 1;
     int r = zone_init(&t, z->origin, z->origin_len);
     if (r)
         return r;
@@ -847,7 +847,7 @@ static int load(struct patch *p)
         p->match[j] = UINT32_MAX;
         for (size_t k = next; j > 0 && k < nold && k < next + ahead; k++)
             if (!used[k] &&
-                dg_eq(p->x.chunks[k].dg, p->pc.dg[j])) {
+                dg_eq(p->x.chunks[k].dg, pc_dg(&p->pc, j))) {
                 used[k] = 1;
                 p->match[j] = (uint32_t)k;
                 next = k + 1;
@@ -878,10 +878,10 @@ static int load(struct patch *p)
         for (size_t j = 1; j < p->pc.n; j++) {
             if (p->match[j] != UINT32_MAX)
                 continue;
-            for (size_t s = (size_t)get32(p->pc.dg[j]) & (slots - 1);
+            for (size_t s = (size_t)get32(pc_dg(&p->pc, j)) & (slots - 1);
                  slot[s] != UINT32_MAX; s = (s + 1) & (slots - 1)) {
                 uint32_t k = slot[s];
-                if (!used[k] && dg_eq(p->x.chunks[k].dg, p->pc.dg[j])) {
+                if (!used[k] && dg_eq(p->x.chunks[k].dg, pc_dg(&p->pc, j))) {
                     used[k] = 1;
                     p->match[j] = k;
                     break;
@@ -893,7 +893,7 @@ static int load(struct patch *p)
     uint64_t changed = 0;
     for (size_t j = 0; j < p->pc.n; j++)
         if (p->match[j] == UINT32_MAX) {
-            changed += p->pc.off[j + 1] - p->pc.off[j];
+            changed += pc_off(&p->pc, j + 1) - pc_off(&p->pc, j);
             p->changed_chunks++;
         }
     for (size_t k = 0; k < nold; k++)
@@ -924,7 +924,7 @@ static int load(struct patch *p)
                     p->gone[id] = 1;
                     p->match[j] = UINT32_MAX;
                     p->changed_chunks++;
-                    changed += p->pc.off[j + 1] - p->pc.off[j];
+                    changed += pc_off(&p->pc, j + 1) - pc_off(&p->pc, j);
                     more = true;
                 }
                 m = e;
@@ -952,9 +952,9 @@ static int load(struct patch *p)
     for (size_t j = 0; j < p->pc.n; j++)
         if (p->match[j] == UINT32_MAX) {
             p->piece[n] = (uint32_t)j;
-            off[n] = p->pc.off[j];
-            len[n] = p->pc.off[j + 1] - p->pc.off[j];
-            line[n++] = p->pc.line[j];
+            off[n] = pc_off(&p->pc, j);
+            len[n] = pc_off(&p->pc, j + 1) - pc_off(&p->pc, j);
+            line[n++] = pc_line(&p->pc, j);
         }
     uint8_t ctx[16];
     uint64_t soa = 0;
@@ -2849,7 +2849,7 @@ static int new_index(struct patch *p, uint64_t *sum)
         struct pidx_chunk ck[256];
         size_t k = p->pc.n - q < 256 ? p->pc.n - q : 256;
         for (size_t a = 0; a < k; a++, q++) {
-            memcpy(ck[a].dg, p->pc.dg[q], PIDX_DIGEST);
+            memcpy(ck[a].dg, pc_dg(&p->pc, q), PIDX_DIGEST);
             ck[a].id = ids[q];
             ck[a].nrec = p->match[q] != UINT32_MAX
                              ? x->chunks[p->match[q]].nrec

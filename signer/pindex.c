@@ -648,55 +648,75 @@ static void cs_free(struct cscan *cs)
 
 static int pc_coarse(struct pchunks *pc);
 
+/* Room for SLOTS offsets and lines in CS, and DSLOTS digests (mostly
+ * there: a scan keeps room ahead). */
+static int cs_slots(struct cscan *cs, size_t slots, size_t dslots)
+{
+    if (cs->cap < slots) {
+        uint64_t *o = realloc(cs->off, slots * sizeof(*o));
+        if (!o)
+            return -ENOMEM;
+        cs->off = o;
+        uint64_t *l = realloc(cs->lines, slots * sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        cs->lines = l;
+        cs->cap = slots;
+    }
+    if (cs->dcap < dslots) {
+        void *d = realloc(cs->dg, dslots * sizeof(*cs->dg));
+        if (!d)
+            return -ENOMEM;
+        cs->dg = d;
+        cs->dcap = dslots;
+    }
+    return 0;
+}
+
 /* PC from one scan, or two joined (the chunk across the join and the
- * last chunk are digested here). */
+ * last chunk are digested here): the scans' arrays taken over as they
+ * are, the second's as PC's second part (struct pchunks). */
 static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
                    uint64_t lines_a)
 {
+    if (b2 && b2->n == 0)
+        b2 = NULL; /* no cut in it: the first's last chunk runs on to the end */
     size_t n = a->n + (b2 ? b2->n : 0);
+    int r = cs_slots(a, a->n + 1, a->n);
+    if (!r && b2)
+        r = cs_slots(b2, b2->n + 1, b2->n);
+    if (r)
+        return r;
     pc->n = n;
-    if (a->cap > n && a->dcap > n) {
-        /* the first scan's arrays, large enough: taken over (their pages
-         * are in use already; fresh memory costs more than its size) */
-        pc->off = a->off;
-        pc->line = a->lines;
-        pc->dg = a->dg;
-        a->off = a->lines = NULL;
-        a->dg = NULL;
-    } else {
-        pc->off = malloc((n + 1) * sizeof(*pc->off));
-        pc->line = malloc((n + 1) * sizeof(*pc->line));
-        pc->dg = malloc((n + 1) * sizeof(*pc->dg));
-        if (!pc->off || !pc->line || !pc->dg)
-            return -ENOMEM;
-        mem_huge(pc->off, (n + 1) * sizeof(*pc->off));
-        mem_huge(pc->line, (n + 1) * sizeof(*pc->line));
-        mem_huge(pc->dg, (n + 1) * sizeof(*pc->dg));
-        memcpy(pc->off, a->off, a->n * sizeof(*pc->off));
-        memcpy(pc->line, a->lines, a->n * sizeof(*pc->line));
-        if (a->nd)
-            memcpy(pc->dg, a->dg, a->nd * sizeof(*pc->dg));
-    }
+    pc->n1 = SIZE_MAX;
+    pc->off = a->off;
+    pc->line = a->lines;
+    pc->dg = a->dg;
+    a->off = a->lines = NULL;
+    a->dg = NULL;
+    uint8_t(*last)[PIDX_DIGEST] = &pc->dg[n - 1];
     if (b2) {
-        size_t k = a->n;
-        if (b2->n) {
-            memcpy(pc->off + k, b2->off, b2->n * sizeof(*pc->off));
-            for (size_t i = 0; i < b2->n; i++)
-                pc->line[k + i] = b2->lines[i] + lines_a;
-            /* the chunk across the join, then the second scan's */
-            XXH128_hash_t h = XXH3_128bits_withSecret(
-                a->b + pc->off[k - 1], b2->off[0] - pc->off[k - 1], a->key,
-                PIDX_KEY);
-            XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k - 1], h);
-            if (b2->nd)
-                memcpy(pc->dg + k, b2->dg, b2->nd * sizeof(*pc->dg));
-        }
+        pc->n1 = a->n;
+        pc->off2 = b2->off;
+        pc->line2 = b2->lines;
+        pc->dg2 = b2->dg;
+        pc->line2_add = lines_a;
+        b2->off = b2->lines = NULL;
+        b2->dg = NULL;
+        pc->off2[n - pc->n1] = a->len;
+        last = &pc->dg2[n - 1 - pc->n1];
+        /* the chunk across the join */
+        size_t k = a->n - 1;
+        XXH128_hash_t h = XXH3_128bits_withSecret(
+            a->b + pc->off[k], pc->off2[0] - pc->off[k], a->key, PIDX_KEY);
+        XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k], h);
+    } else {
+        pc->off[n] = a->len;
     }
-    pc->off[n] = a->len;
-    uint64_t s = pc->off[n - 1];
+    uint64_t s = pc_off(pc, n - 1);
     XXH128_hash_t h =
         XXH3_128bits_withSecret(a->b + s, a->len - s, a->key, PIDX_KEY);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[n - 1], h);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)*last, h);
     return pc_coarse(pc);
 }
 
@@ -815,6 +835,9 @@ void pchunks_free(struct pchunks *pc)
     free(pc->off);
     free(pc->line);
     free(pc->dg);
+    free(pc->off2);
+    free(pc->line2);
+    free(pc->dg2);
     memset(pc, 0, sizeof(*pc));
 }
 
@@ -825,14 +848,14 @@ void pchunks_free(struct pchunks *pc)
  * search over all chunks per record would miss the caches every time). */
 static int pc_coarse(struct pchunks *pc)
 {
-    uint64_t lines = pc->n ? pc->line[pc->n - 1] : 1;
+    uint64_t lines = pc->n ? pc_line(pc, pc->n - 1) : 1;
     size_t n = (size_t)(lines >> COARSE_SHIFT) + 2;
     if (!(pc->coarse = malloc(n * sizeof(*pc->coarse))))
         return -ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t l = (uint64_t)i << COARSE_SHIFT;
-        while (k + 1 < pc->n && pc->line[k + 1] <= l)
+        while (k + 1 < pc->n && pc_line(pc, k + 1) <= l)
             k++;
         pc->coarse[i] = (uint32_t)k;
     }
@@ -852,7 +875,7 @@ size_t pchunks_of_line(const struct pchunks *pc, uint64_t line)
     }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (pc->line[mid] <= line)
+        if (pc_line(pc, mid) <= line)
             lo = mid;
         else
             hi = mid;
@@ -1528,7 +1551,7 @@ static int name_chunks(const zone_t *z, const struct pchunks *pc,
         r = sort_by_line(v, n);
     for (size_t i = 0; !r && i < n; i++) {
         uint64_t line = v[i] >> 32;
-        while (k + 1 < pc->n && pc->line[k + 1] <= line)
+        while (k + 1 < pc->n && pc_line(pc, k + 1) <= line)
             k++;
         nc[(uint32_t)v[i]] = (uint32_t)k;
     }
@@ -1576,11 +1599,11 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
         /* names come in canonical order, their chunks in any: the chunk
          * of a name further on is fetched ahead */
         if (idx + 16 < nnames && nchunk[idx + 16] != UINT32_MAX)
-            __builtin_prefetch(&pc->line[nchunk[idx + 16]]);
+            __builtin_prefetch(pc_linep(pc, nchunk[idx + 16]));
         uint32_t ch0 = nchunk[idx];
         unsigned nch = ch0 == UINT32_MAX ? 0 : 1, rrsets = 0, nsigned = 0;
-        uint64_t lo = nch ? pc->line[ch0] : 0,
-                 hi = nch && ch0 + 1 < pc->n ? pc->line[ch0 + 1] : UINT64_MAX;
+        uint64_t lo = nch ? pc_line(pc, ch0) : 0,
+                 hi = nch && ch0 + 1 < pc->n ? pc_line(pc, ch0 + 1) : UINT64_MAX;
         for (size_t j = i; j < e; j++) {
             rec_t r2;
             rec_at(z, j, &r2);
@@ -1724,7 +1747,7 @@ int pidx_build(struct pidx_hdr *h, struct pwriter *w, const zone_t *z,
         pw_end(w);
         for (size_t k = 0; k < pc->n; k++) {
             struct pidx_chunk ck = {0};
-            memcpy(ck.dg, pc->dg[k], PIDX_DIGEST);
+            memcpy(ck.dg, pc_dg(pc, k), PIDX_DIGEST);
             ck.id = (uint32_t)k;
             ck.nrec = nrec[k];
             pw_put(w, &ck, sizeof(ck));
