@@ -173,12 +173,9 @@ struct cscan {
     int ret; /* 0, -1 unfit, -ENOMEM */
 };
 
-/* Room in off[] and lines[] for the cuts of a block of 64 lines more. */
-static int cs_room(struct cscan *cs)
+/* off[] and lines[] grown to room for C cuts. */
+static int cs_grow(struct cscan *cs, size_t c)
 {
-    if (cs->cap - cs->n > 64)
-        return 0;
-    size_t c = cs->cap ? 2 * cs->cap : cs->want > 4096 ? cs->want : 4096;
     uint64_t *o = realloc(cs->off, c * sizeof(*o));
     if (!o)
         return -ENOMEM;
@@ -191,6 +188,16 @@ static int cs_room(struct cscan *cs)
     mem_huge(o, c * sizeof(*o));
     mem_huge(l, c * sizeof(*l));
     return 0;
+}
+
+/* Room in off[] and lines[] for the cuts of a block of 64 lines more. */
+static int cs_room(struct cscan *cs)
+{
+    if (cs->cap - cs->n > 64)
+        return 0;
+    return cs_grow(cs, cs->cap ? 2 * cs->cap
+                       : cs->want > 4096 ? cs->want
+                                         : 4096);
 }
 
 static int cs_cut(struct cscan *cs, size_t at)
@@ -652,17 +659,8 @@ static int pc_coarse(struct pchunks *pc);
  * there: a scan keeps room ahead). */
 static int cs_slots(struct cscan *cs, size_t slots, size_t dslots)
 {
-    if (cs->cap < slots) {
-        uint64_t *o = realloc(cs->off, slots * sizeof(*o));
-        if (!o)
-            return -ENOMEM;
-        cs->off = o;
-        uint64_t *l = realloc(cs->lines, slots * sizeof(*l));
-        if (!l)
-            return -ENOMEM;
-        cs->lines = l;
-        cs->cap = slots;
-    }
+    if (cs->cap < slots && cs_grow(cs, slots) != 0)
+        return -ENOMEM;
     if (cs->dcap < dslots) {
         void *d = realloc(cs->dg, dslots * sizeof(*cs->dg));
         if (!d)
