@@ -1890,10 +1890,12 @@ static int edits(struct patch *p)
 }
 
 /* P read and OUT written through two batches, each with a buffer of P
- * (ib) of STREAM_BUF octets: P is read in order, once, in large reads (a
- * P cut short meanwhile is a short read, not a SIGBUS), and OUT written
- * in large writes, the unchanged runs straight from where P was read
- * into, the edited ones from where they were assembled (p->dtext).  A
+ * (ib) and one of assembled text (ob), STREAM_BUF octets each: P is read
+ * in order, once, in large reads (a P cut short meanwhile is a short
+ * read, not a SIGBUS), and OUT written in large writes, the unchanged
+ * runs straight from where P was read into, the edited ones kept for
+ * mending from where they were assembled (p->dtext), the others copied
+ * into ob (their assembly buffer is reused at once).  A
  * batch filled is written (and digested) by a thread of its own while
  * the other is filled; the disk writes of OUT start as it is written
  * once its text is final, so the sync at the end waits for less.  OUT is
@@ -1916,8 +1918,7 @@ struct sbatch {
     size_t obl;
     size_t fresh; /* ib[0, fresh) read from P into this batch: digested
                    * when the batch is written */
-    /* OUT's pieces: runs of P in ib and assembled runs, as they lie (not
-     * copied) */
+    /* OUT's pieces: runs of P in ib, assembled runs in p->dtext or ob */
     struct iovec iov[STREAM_IOV];
     int niov;
 };
@@ -2100,8 +2101,8 @@ static int st_drain(struct stream *st)
     return r ? r : st_idle(st);
 }
 
-/* A piece of OUT at P (in the batch's ib or p->dtext, N octets), after
- * the ones before; there is room (st_room). */
+/* A piece of OUT at P (in the batch's ib or ob, or p->dtext, N octets),
+ * after the ones before; the caller made room for it. */
 static void st_piece(struct stream *st, const uint8_t *p, size_t n)
 {
     struct sbatch *b = st->c;

@@ -209,6 +209,27 @@ static int cs_cut(struct cscan *cs, size_t at)
     return 0;
 }
 
+/* dg[] grown to room for C digests. */
+static int cs_dgrow(struct cscan *cs, size_t c)
+{
+    void *d = realloc(cs->dg, c * sizeof(*cs->dg));
+    if (!d)
+        return -ENOMEM;
+    cs->dg = d;
+    cs->dcap = c;
+    mem_huge(d, c * sizeof(*cs->dg));
+    return 0;
+}
+
+/* The digest of CS's text [FROM, TO) under its secret. */
+static inline void chunk_dg(const struct cscan *cs, uint64_t from,
+                            uint64_t to, uint8_t dg[PIDX_DIGEST])
+{
+    XXH128_hash_t h =
+        XXH3_128bits_withSecret(cs->b + from, to - from, cs->key, PIDX_KEY);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)dg, h);
+}
+
 /* The digests of the chunks whose ends are known: all but the last cut's.
  * The scan leaves them to be made a few at a time, not at every cut (a
  * cut is a coin toss; see cs_scan); their text is still in the caches. */
@@ -221,18 +242,11 @@ static int cs_digest(struct cscan *cs)
         size_t c = cs->dcap ? 2 * cs->dcap : cs->cap;
         while (c < nd)
             c *= 2;
-        void *d = realloc(cs->dg, c * sizeof(*cs->dg));
-        if (!d)
+        if (cs_dgrow(cs, c) != 0)
             return -ENOMEM;
-        cs->dg = d;
-        cs->dcap = c;
-        mem_huge(d, c * sizeof(*cs->dg));
     }
-    for (size_t k = cs->nd; k < nd; k++) {
-        XXH128_hash_t h = XXH3_128bits_withSecret(
-            cs->b + cs->off[k], cs->off[k + 1] - cs->off[k], cs->key, PIDX_KEY);
-        XXH128_canonicalFromHash((XXH128_canonical_t *)cs->dg[k], h);
-    }
+    for (size_t k = cs->nd; k < nd; k++)
+        chunk_dg(cs, cs->off[k], cs->off[k + 1], cs->dg[k]);
     cs->nd = nd;
     /* the pages behind the last cut: given back (the input is mapped;
      * every chunk before it is digested) */
@@ -659,15 +673,9 @@ static int pc_coarse(struct pchunks *pc);
  * there: a scan keeps room ahead). */
 static int cs_slots(struct cscan *cs, size_t slots, size_t dslots)
 {
-    if (cs->cap < slots && cs_grow(cs, slots) != 0)
+    if ((cs->cap < slots && cs_grow(cs, slots) != 0) ||
+        (cs->dcap < dslots && cs_dgrow(cs, dslots) != 0))
         return -ENOMEM;
-    if (cs->dcap < dslots) {
-        void *d = realloc(cs->dg, dslots * sizeof(*cs->dg));
-        if (!d)
-            return -ENOMEM;
-        cs->dg = d;
-        cs->dcap = dslots;
-    }
     return 0;
 }
 
@@ -692,7 +700,6 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
     pc->dg = a->dg;
     a->off = a->lines = NULL;
     a->dg = NULL;
-    uint8_t(*last)[PIDX_DIGEST] = &pc->dg[n - 1];
     if (b2) {
         pc->n1 = a->n;
         pc->off2 = b2->off;
@@ -702,19 +709,14 @@ static int cs_into(struct pchunks *pc, struct cscan *a, struct cscan *b2,
         b2->off = b2->lines = NULL;
         b2->dg = NULL;
         pc->off2[n - pc->n1] = a->len;
-        last = &pc->dg2[n - 1 - pc->n1];
-        /* the chunk across the join */
+        /* the chunk across the join, and the last */
         size_t k = a->n - 1;
-        XXH128_hash_t h = XXH3_128bits_withSecret(
-            a->b + pc->off[k], pc->off2[0] - pc->off[k], a->key, PIDX_KEY);
-        XXH128_canonicalFromHash((XXH128_canonical_t *)pc->dg[k], h);
+        chunk_dg(a, pc->off[k], pc->off2[0], pc->dg[k]);
+        chunk_dg(a, pc->off2[n - 1 - pc->n1], a->len, pc->dg2[n - 1 - pc->n1]);
     } else {
         pc->off[n] = a->len;
+        chunk_dg(a, pc->off[n - 1], a->len, pc->dg[n - 1]);
     }
-    uint64_t s = pc_off(pc, n - 1);
-    XXH128_hash_t h =
-        XXH3_128bits_withSecret(a->b + s, a->len - s, a->key, PIDX_KEY);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)*last, h);
     return pc_coarse(pc);
 }
 

@@ -423,10 +423,11 @@ static int write_all(int fd, const writer_hooks_t *h, uint64_t *total)
             return ret;
         *total += n;
         uint64_t whole = *total & ~(uint64_t)4095;
-        if (whole > kicked)
+        if (whole > kicked) {
             sync_file_range(fd, (off_t)kicked, (off_t)(whole - kicked),
                             SYNC_FILE_RANGE_WRITE);
-        kicked = whole > kicked ? whole : kicked;
+            kicked = whole;
+        }
     }
 }
 
