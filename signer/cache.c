@@ -302,37 +302,45 @@ static int put_header(struct cput *o, uint64_t zsize, uint32_t serial,
     return r ? r : put_all(o, z->origin, z->origin_len);
 }
 
-/* A temporary file TMP (its template) to write a cache to, with a
- * buffer of 1 MiB (*VBUF, freed by tmp_close: glibc's setvbuf takes no
- * size without a buffer, and its own is 4 KiB, a write call per entry
- * run); NULL and *ERR if it cannot be made. */
-static FILE *tmp_open(char *tmp, char **vbuf, int *err)
+/* The file PATH's next version is written to: PATH's spare written over
+ * unless NO_SPARE, or a new PATH.tmp.XXXXXX (side_open; *TMP its name),
+ * with a buffer of 1 MiB (*VBUF, freed by tmp_close: glibc's setvbuf
+ * takes no size without a buffer, and its own is 4 KiB, a write call per
+ * entry run); NULL and *ERR if it cannot be made. */
+static FILE *tmp_open(const char *path, bool no_spare, char **tmp,
+                      char **vbuf, int *err)
 {
-    int fd = mkstemp(tmp);
+    char *spare = spare_path(path);
+    int fd = spare ? side_open(path, spare, no_spare, 0644, NULL, tmp) : -1;
+    int e = spare ? errno : ENOMEM;
     FILE *f;
+    free(spare);
     *vbuf = NULL;
     if (fd < 0) {
-        *err = -errno;
+        *err = -e;
         return NULL;
     }
-    if (!(f = fdopen(fd, "w"))) {
+    if (!(f = fdopen(fd, "w"))) { /* ("w": not truncated) */
         *err = -errno;
         close(fd);
-        unlink(tmp);
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
         return NULL;
     }
-    fchmod(fd, 0644);
     if ((*vbuf = malloc(1 << 20)))
         setvbuf(f, *vbuf, _IOFBF, 1 << 20);
     return f;
 }
 
-/* F flushed (and synced if SYNC) and closed after writing ended with R,
- * its buffer VBUF freed; TMP removed if anything failed.  Returns the
+/* F flushed, cut to what was written (a spare written over may have been
+ * longer), synced if SYNC and closed after writing ended with R, its
+ * buffer VBUF freed; TMP removed if anything failed.  Returns the
  * outcome. */
 static int tmp_close(FILE *f, char *vbuf, const char *tmp, bool sync, int r)
 {
-    if (!r && (fflush(f) != 0 || (sync && fsync(fileno(f)) != 0)))
+    if (!r && (fflush(f) != 0 || ftruncate(fileno(f), ftello(f)) != 0 ||
+               (sync && fsync(fileno(f)) != 0)))
         r = -errno;
     if (fclose(f) != 0 && r == 0)
         r = -errno;
@@ -376,18 +384,14 @@ static int write_body(struct cput *o, struct cache_w *w, const zone_t *z,
     return put_sum(o);
 }
 
-int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, uint32_t serial, char **tmpname,
-                  signer_diag_t *diag)
+int cache_w_write(struct cache_w *w, const char *path, bool no_spare,
+                  const zone_t *z, uint64_t zsize, uint32_t serial,
+                  char **tmpname, signer_diag_t *diag)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = NULL;
     void *m = NULL;
     FILE *f = NULL;
     int r = 0;
-    if (!tmp)
-        return -ENOMEM;
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     if (zsize != w->zsize) { /* the segments must tile the zone file */
         r = -EINVAL;
         goto out;
@@ -395,7 +399,7 @@ int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
     if (!(m = sum_new()))
         r = -ENOMEM;
     char *vbuf;
-    if (r || !(f = tmp_open(tmp, &vbuf, &r)))
+    if (r || !(f = tmp_open(path, no_spare, &tmp, &vbuf, &r)))
         goto out;
     struct cput o = {f, m, NULL, 0};
     r = tmp_close(f, vbuf, tmp, true, write_body(&o, w, z, serial));
@@ -854,11 +858,10 @@ void cache_patch_abort(struct cache_pw *cp)
 
 int cache_patch_begin(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
-                      void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, uint64_t zsize, struct cache_pw **out,
-                      uint64_t *dropped)
+                      void *arg, const char *path, bool no_spare,
+                      const zone_t *z, uint32_t serial, uint64_t zsize,
+                      struct cache_pw **out, uint64_t *dropped)
 {
-    size_t plen = strlen(path);
     struct cache_pw *cp = calloc(1, sizeof(*cp));
     uint8_t h[64];
     struct span *sp = NULL;
@@ -866,11 +869,8 @@ int cache_patch_begin(const struct cache *old, struct cache_w *w,
     size_t nsp = 0, spcap = 0;
     int r = 0;
     *out = NULL;
-    if (!cp || !(cp->tmp = malloc(plen + 16))) {
-        free(cp);
+    if (!cp)
         return -ENOMEM;
-    }
-    snprintf(cp->tmp, plen + 16, "%s.tmp.XXXXXX", path);
     cp->zsize = zsize;
     /* OLD's data in order: the entries whose RRsets are gone (their first
      * RRSIG is dead) are dropped, the rest keep their order */
@@ -907,7 +907,7 @@ int cache_patch_begin(const struct cache *old, struct cache_w *w,
     *dropped = nsp;
     if (!(cp->m = sum_new()) || !(cp->xs = sum_new()))
         r = -ENOMEM;
-    if (r || !(cp->f = tmp_open(cp->tmp, &cp->vbuf, &r)))
+    if (r || !(cp->f = tmp_open(path, no_spare, &cp->tmp, &cp->vbuf, &r)))
         goto out;
     cp->o = (struct cput){cp->f, cp->m, cp->xs, 0};
     struct cput *o = &cp->o;

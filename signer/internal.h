@@ -101,9 +101,10 @@ void reap_start(reaper_t *r);
 void reap_join(reaper_t *r);
 /* OUT's spare, DIR/.NAME.spare (malloc'd; NULL: no memory). */
 char *spare_path(const char *out);
-/* SPARE opened to be written over (O_RDWR, mode 0644), when nothing else
- * sees it (see reap.c); else it is removed (freed by R) and -1 returned. */
-int spare_take(const char *spare, reaper_t *r);
+/* SPARE opened to be written over (O_RDWR, its mode set to MODE), when
+ * nothing else sees it (see reap.c); else it is removed (freed by R, or
+ * at once if R is NULL) and -1 returned. */
+int spare_take(const char *spare, mode_t mode, reaper_t *r);
 /* The file OUT is written to (mode 0644): SPARE taken unless NO_SPARE,
  * else a new OUT.tmp.XXXXXX; *TMP gets its path (malloc'd).  -1 with
  * errno set if there is none. */
@@ -115,6 +116,19 @@ int spare_open(const char *out, const char *spare, bool no_spare,
  * -errno (OUT as it was).  What R holds is let go of by reap_start. */
 int spare_commit(const char *tmp, const char *out, const char *spare,
                  bool keep, reaper_t *r);
+/* The files beside OUT (OUT.zsc, OUT.zsp) have spares too, SPARE =
+ * spare_path(PATH): side_open gives the file PATH's next version is
+ * written to (mode MODE): SPARE taken unless NO_SPARE and moved to a new
+ * temporary name PATH.tmp.XXXXXX (*TMP, malloc'd), else a new file
+ * there; -1 with errno set if there is none.  side_retire takes PATH's
+ * name from the file that has it (before *TMP is renamed to PATH): kept
+ * as SPARE if KEEP and it is a regular file with no other link, else
+ * freed by R (and, without KEEP, a SPARE left from before removed).  R
+ * may be NULL: files are then freed at once. */
+int side_open(const char *path, const char *spare, bool no_spare,
+              mode_t mode, reaper_t *r, char **tmp);
+void side_retire(const char *path, const char *spare, bool keep,
+                 reaper_t *r);
 
 typedef struct zone {
     arena_t a;          /* record blobs */
@@ -438,11 +452,12 @@ void cache_w_segs_reset(struct cache_w *w);
 int cache_w_segs_reserve(struct cache_w *w, size_t n);
 /* Writes the cache for the zone file of ZSIZE bytes (which its segments
  * must tile; origin of Z, SOA SERIAL) to a synced temporary file beside
- * PATH, whose name goes to *TMP (caller renames it to PATH, or unlinks
- * it, and frees the name). */
-int cache_w_write(struct cache_w *w, const char *path, const zone_t *z,
-                  uint64_t zsize, uint32_t serial, char **tmp,
-                  signer_diag_t *diag);
+ * PATH (PATH's spare written over unless NO_SPARE: side_open), whose
+ * name goes to *TMP (caller renames it to PATH, or unlinks it, and frees
+ * the name). */
+int cache_w_write(struct cache_w *w, const char *path, bool no_spare,
+                  const zone_t *z, uint64_t zsize, uint32_t serial,
+                  char **tmp, signer_diag_t *diag);
 /* Opens CACHE_PATH if it is intact, for Z's origin, and the zone file
  * ZONE_PATH has the size it records; -1 if not usable.  That the file's
  * bytes are the ones the cache belongs to is checked as they are copied
@@ -487,7 +502,8 @@ uint64_t cache_w_size(const struct cache_w *w);
 /* OUT.zsc from OLD's entries but those whose first RRSIG DEAD (may be
  * NULL) says are gone with their RRsets (*DROPPED gets their number),
  * and W's (new RRsets), then W's segments (of the zone file of ZSIZE
- * octets): a temporary file beside PATH, not synced.  Begun as soon as
+ * octets): a temporary file beside PATH (its spare written over unless
+ * NO_SPARE: side_open), not synced.  Begun as soon as
  * the entries are known (*OUT; W's entries sorted), ended once W's
  * segments are (*TMP gets the file's name, *FSIZE and FDG its size and
  * XXH3-128 digest, as pidx_file_get gives them); an error ends it too.
@@ -495,9 +511,9 @@ uint64_t cache_w_size(const struct cache_w *w);
 struct cache_pw;
 int cache_patch_begin(const struct cache *old, struct cache_w *w,
                       bool (*dead)(void *arg, const uint8_t *rd, uint16_t len),
-                      void *arg, const char *path, const zone_t *z,
-                      uint32_t serial, uint64_t zsize, struct cache_pw **out,
-                      uint64_t *dropped);
+                      void *arg, const char *path, bool no_spare,
+                      const zone_t *z, uint32_t serial, uint64_t zsize,
+                      struct cache_pw **out, uint64_t *dropped);
 int cache_patch_end(struct cache_pw *cp, const struct cache_w *w, char **tmp,
                     uint64_t *fsize, uint8_t fdg[16]);
 void cache_patch_abort(struct cache_pw *cp);
@@ -636,10 +652,11 @@ bool pidx_body_ok(const struct pidx *x);
 void pidx_free(struct pidx *x);
 /* X's body given back (its header stays): once nothing reads it. */
 void pidx_drop_body(struct pidx *x);
-/* An index streamed to a temporary file beside its path: pw_open, the
- * sections with pw_put (pw_end after each: padding), pw_finish (the
- * body's digest), then pidx_write_end (the header, the rename); pw_abort
- * on the way out if it was not ended. */
+/* An index streamed to a temporary file beside its path (its spare
+ * written over unless NO_SPARE: side_open): pw_open, the sections with
+ * pw_put (pw_end after each: padding), pw_finish (the body's digest),
+ * then pidx_write_end (the header, the length, the rename); pw_abort on
+ * the way out if it was not ended. */
 struct pwriter {
     int fd;
     uint64_t foff; /* octets written */
@@ -651,7 +668,7 @@ struct pwriter {
     int err;
     struct pw_io *io; /* its writing thread and buffers (pindex.c) */
 };
-int pw_open(struct pwriter *w, const char *path);
+int pw_open(struct pwriter *w, const char *path, bool no_spare);
 void pw_put(struct pwriter *w, const void *p, size_t n);
 /* Room in the buffer for up to WANT items of SIZE octets (*GOT of them,
  * 0 if not one fits: then pw_put), written in place; then pw_took with

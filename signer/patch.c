@@ -194,7 +194,8 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
                        bool cached)
 {
     const signer_opts_t *o = c->o;
-    char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
+    char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc"),
+         *spare = zsp ? spare_path(zsp) : NULL;
     struct pchunks pc = {0};
     struct pidx_hdr h;
     struct pwriter w = {.fd = -1};
@@ -204,12 +205,8 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     uint64_t sum = 0;
     reaper_t rp = {0};
     memset(&h, 0, sizeof(h));
-    if (!zsp || !zsc)
+    if (!zsp || !zsc || !spare)
         goto done;
-    /* an index beside OUT describes OUT, or is not there (the old one is
-     * freed on a thread while the new one is made) */
-    reap_unlink(&rp, zsp);
-    reap_start(&rp);
     if (!cached)
         why = "no signature cache written";
     else if (o->denial != SIGNER_DENIAL_NSEC3)
@@ -221,6 +218,11 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     else if (stats->sigs_made + stats->sigs_reused !=
              (stats->signed_rrsets - 1) * c->nzsk + c->nksk)
         why = "signature count";
+    /* an index beside OUT describes OUT, or is not there: the old one is
+     * kept as the spare the new one is written over, or freed on a thread
+     * while the new one is made (none is, or --no-spare) */
+    side_retire(zsp, spare, !why && !o->no_spare, &rp);
+    reap_start(&rp);
     if (why)
         goto done;
     if (!(in = map_file(o->input, &inlen)) ||
@@ -243,7 +245,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
         why = "first chunk";
         goto done;
     }
-    if (pw_open(&w, zsp) != 0) {
+    if (pw_open(&w, zsp, o->no_spare) != 0) {
         why = "cannot write";
         goto done;
     }
@@ -293,6 +295,7 @@ done:
     reap_join(&rp);
     free(zsp);
     free(zsc);
+    free(spare);
 }
 
 /* ---------------------------------------------------------------- */
@@ -727,15 +730,18 @@ static bool ixv_join(struct patch *p)
     return p->ixv.ok;
 }
 
-/* OUT's own index, when OUT is another file than P and its index
- * another than P's: commit() would remove it before OUT is replaced; it
- * goes now, and is freed on a reaper thread while the run goes on.  (If
- * the run fails, OUT is left as it was, without an index: a later run
- * from it takes the cache road.) */
+/* With --no-spare: OUT's own index, when OUT is another file than P and
+ * its index another than P's: commit() would remove it before OUT is
+ * replaced; it goes now, and is freed on a reaper thread while the run
+ * goes on.  (If the run fails, OUT is left as it was, without an index: a
+ * later run from it takes the cache road.)  Without: commit() keeps it as
+ * the index's spare, for the next run to write over. */
 static int old_index_drop(struct patch *p, const struct stat *ps,
                           const char *pzsp)
 {
     struct stat so, si, pi;
+    if (!p->o->no_spare)
+        return 0; /* kept as the index's spare by commit() */
     if (!p->zsp_out && !(p->zsp_out = path_ext(p->o->output, ".zsp")))
         return -ENOMEM;
     if (stat(p->o->output, &so) == 0 && so.st_dev == ps->st_dev &&
@@ -2710,7 +2716,7 @@ static int new_index(struct patch *p, uint64_t *sum)
     struct piece *kp = NULL;
     size_t nkp = 0, kpcap = 0, mcap = 0;
     uint32_t *ids = malloc((p->pc.n + 1) * sizeof(*ids));
-    int r = ids ? pw_open(w, p->zsp_out) : -ENOMEM;
+    int r = ids ? pw_open(w, p->zsp_out, p->o->no_spare) : -ENOMEM;
     nx->h = x->h;
     nx->h.nchunks = p->pc.n;
     if (r)
@@ -2941,8 +2947,8 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     /* OUT.zsc: begun while OUT was written (go), or now */
     if (!p->cpw)
         r = cache_patch_begin(c->pcache, p->w, entry_dead, p, p->zsc_out,
-                              c->z, c->serial, p->out_size, &p->cpw,
-                              &p->cdropped);
+                              o->no_spare, c->z, c->serial, p->out_size,
+                              &p->cpw, &p->cdropped);
     if (!r)
         r = cache_patch_end(p->cpw, p->w, &p->ctmp, &zsc.size, zsc.dg);
     p->cpw = NULL;
@@ -2950,9 +2956,11 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         fprintf(stderr, "zonesign: trace: patch: %llu cache entries of "
                         "RRsets gone\n", (unsigned long long)p->cdropped);
     trace_mark("patch: cache written");
-    /* while OUT syncs: the old cache held, its page cache dropped (the old
-     * OUT is kept as the spare, or held when it is replaced) */
-    reap_hold(rp, p->zsc_out);
+    /* while OUT syncs: the old cache held, its page cache dropped, unless
+     * it is to be kept as the spare (as the old OUT is, or held when it is
+     * replaced) */
+    if (o->no_spare)
+        reap_hold(rp, p->zsc_out);
     reap_uncache(rp);
     trace_mark("patch: old cache uncached");
     if (threaded)
@@ -2966,25 +2974,36 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
     if (r == -ENOMEM)
         return -ENOMEM;
     /* an index beside OUT describes OUT, or is not there: the old one goes
-     * first, and the new one comes after OUT */
-    reap_unlink(rp, p->zsp_out);
+     * first (kept as the index's spare), and the new one comes after OUT */
+    char *zsp_spare = spare_path(p->zsp_out),
+         *zsc_spare = spare_path(p->zsc_out);
+    if (!zsp_spare || !zsc_spare) {
+        free(zsp_spare);
+        free(zsc_spare);
+        return -ENOMEM;
+    }
+    side_retire(p->zsp_out, zsp_spare, !o->no_spare, rp);
+    free(zsp_spare);
     int rc = spare_commit(p->otmp, o->output, p->spare, !o->no_spare, rp);
     if (rc) {
+        free(zsc_spare);
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
                  strerror(-rc));
         return SIGNER_EIO;
     }
     free(p->otmp);
     p->otmp = NULL;
-    /* the old cache's name gone first (its file is held, above): renamed
-     * over, it would make ext4 start writing the new cache at once
-     * (auto_da_alloc), ahead of the directory's fsync below, which then
-     * waits behind it; the cache is not synced (cache_patch_end) */
+    /* the old cache's name gone first (kept as the cache's spare, or
+     * unlinked: its file is held, above): renamed over, it would make ext4
+     * start writing the new cache at once (auto_da_alloc), ahead of the
+     * directory's fsync below, which then waits behind it; the cache is
+     * not synced (cache_patch_end) */
     if (r == 0) {
-        unlink(p->zsc_out);
+        side_retire(p->zsc_out, zsc_spare, !o->no_spare, rp);
         if (rename(p->ctmp, p->zsc_out) != 0)
             r = -errno;
     }
+    free(zsc_spare);
     if (r) {
         unlink(p->zsc_out);
         if (c->warn)
@@ -3239,7 +3258,8 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
                 zsize += p->ztext[e->zi + 1] - p->ztext[e->zi];
         }
         ce = cache_patch_begin(c->pcache, p->w, entry_dead, p, p->zsc_out,
-                               c->z, c->serial, zsize, &p->cpw, &p->cdropped);
+                               p->o->no_spare, c->z, c->serial, zsize,
+                               &p->cpw, &p->cdropped);
         trace_mark("patch: cache begun");
     }
     if (wthreaded)

@@ -1196,26 +1196,26 @@ static void pw_io_start(struct pwriter *w)
     free(io);
 }
 
-int pw_open(struct pwriter *w, const char *path)
+int pw_open(struct pwriter *w, const char *path, bool no_spare)
 {
-    size_t plen = strlen(path);
     memset(w, 0, sizeof(*w));
     w->fd = -1;
-    w->tmp = malloc(plen + 16);
     w->buf = malloc(PW_BUF);
     w->st = xxl_new(false);
-    if (!w->tmp || !w->buf || !w->st) {
+    char *spare = spare_path(path);
+    if (!w->buf || !w->st || !spare) {
+        free(spare);
         pw_abort(w);
         return -ENOMEM;
     }
-    snprintf(w->tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    if ((w->fd = mkstemp(w->tmp)) < 0) {
-        free(w->tmp);
-        w->tmp = NULL;
+    /* PATH's spare written over (reap.c), mode 0600: it holds the
+     * digests' secret */
+    w->fd = side_open(path, spare, no_spare, 0600, NULL, &w->tmp);
+    free(spare);
+    if (w->fd < 0) {
         pw_abort(w);
         return -EIO;
     }
-    fchmod(w->fd, 0600); /* it holds the digests' secret */
     pw_io_start(w);
     /* the header's place: written last (pidx_write_end), outside the
      * body's digest */
@@ -1330,6 +1330,9 @@ int pidx_write_end(struct pidx_hdr *h, struct pwriter *w, const char *path,
     h->hsum = hdr_sum(h);
     int r = 0;
     if (pwrite(w->fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))
+        r = -EIO;
+    /* (a spare written over may have been longer) */
+    if (!r && ftruncate(w->fd, (off_t)w->foff) != 0)
         r = -EIO;
     if (close(w->fd) != 0 && !r)
         r = -EIO;

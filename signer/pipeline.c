@@ -464,8 +464,8 @@ static void *cache_write_run(void *arg)
     c->cache_ret = -ENOMEM;
     if (path) {
         snprintf(path, l + 5, "%s.zsc", c->o->output);
-        c->cache_ret = cache_w_write(c->cw, path, c->z, c->out_size,
-                                     c->serial, &c->cache_tmp,
+        c->cache_ret = cache_w_write(c->cw, path, c->o->no_spare, c->z,
+                                     c->out_size, c->serial, &c->cache_tmp,
                                      &c->cache_diag);
     }
     free(path);
@@ -503,7 +503,12 @@ static void after_rename(void *arg, int err)
     }
     if (path)
         snprintf(path, l + 5, "%s.zsc", c->o->output);
-    if (c->cache_tmp && (err || !path || rename(c->cache_tmp, path) != 0)) {
+    char *spare = path ? spare_path(path) : NULL;
+    /* the old cache kept as the spare the next run writes over (reap.c) */
+    if (!err && c->cache_tmp && spare)
+        side_retire(path, spare, !c->o->no_spare, NULL);
+    if (c->cache_tmp &&
+        (err || !spare || rename(c->cache_tmp, path) != 0)) {
         if (!err && !c->cache_diag.msg[0])
             snprintf(c->cache_diag.msg, sizeof(c->cache_diag.msg),
                      "%s: %s", c->cache_tmp, strerror(errno));
@@ -513,7 +518,9 @@ static void after_rename(void *arg, int err)
     free(c->cache_tmp);
     c->cache_tmp = NULL;
     if (!err && c->cache_ret) {
-        if (path)
+        if (spare)
+            side_retire(path, spare, false, NULL); /* (and its spare) */
+        else if (path)
             unlink(path);
         if (c->cw && c->warn) {
             char line[1200];
@@ -524,6 +531,7 @@ static void after_rename(void *arg, int err)
         }
     }
     free(path);
+    free(spare);
     trace_mark("cache written");
 }
 

@@ -19,6 +19,13 @@
  * An old OUT with other links (a release made by a hard link) is never
  * kept as a spare.  --no-spare keeps none (and removes one left before).
  *
+ * The files beside OUT, OUT.zsc and OUT.zsp, have spares too
+ * (side_open, side_retire): the one a run writes is the spare moved to a
+ * temporary name (the spare's own name is then free for the file it
+ * replaces, which leaves its name before OUT is replaced: an index beside
+ * OUT describes OUT, or is not there), and a run in steady state frees
+ * nothing.
+ *
  * Files that are freed after all (an old index, an old cache, an old OUT
  * not kept) are held first by a reaper (an O_PATH descriptor, or one for
  * reading for regular files: no data is read, and the file's name may
@@ -40,7 +47,7 @@
 
 void reap_hold(reaper_t *r, const char *path)
 {
-    if (r->n >= REAP_MAX)
+    if (!r || r->n >= REAP_MAX)
         return;
     /* O_NOFOLLOW: a symbolic link is what rename replaces, not its target;
      * a regular file is opened for reading (so that reap_uncache can drop
@@ -136,28 +143,29 @@ static bool alone(int fd)
     return true;
 }
 
-int spare_take(const char *spare, reaper_t *r)
+int spare_take(const char *spare, mode_t mode, reaper_t *r)
 {
     int fd = open(spare, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
                              O_CLOEXEC);
     if (fd >= 0 && alone(fd)) {
         int fl = fcntl(fd, F_GETFL);
         if (fl != -1 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 &&
-            fchmod(fd, 0644) == 0)
+            fchmod(fd, mode) == 0)
             return fd;
     }
     if (fd >= 0)
         close(fd);
     /* not to be written over (or none): whatever is there goes */
     reap_unlink(r, spare);
-    reap_start(r);
+    if (r)
+        reap_start(r);
     return -1;
 }
 
 int spare_open(const char *out, const char *spare, bool no_spare,
                reaper_t *r, char **tmp)
 {
-    int fd = no_spare ? -1 : spare_take(spare, r);
+    int fd = no_spare ? -1 : spare_take(spare, 0644, r);
     size_t l = strlen(out) + 16;
     char *t = fd >= 0 ? strdup(spare) : malloc(l);
     if (t && fd < 0) {
@@ -205,4 +213,53 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
         reap_unlink(r, spare); /* none kept (--no-spare, or OUT linked) */
     }
     return 0;
+}
+
+int side_open(const char *path, const char *spare, bool no_spare,
+              mode_t mode, reaper_t *r, char **tmp)
+{
+    size_t l = strlen(path) + 16;
+    char *t = malloc(l);
+    if (!t) {
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(t, l, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(t);
+    if (fd < 0) {
+        int e = errno;
+        free(t);
+        errno = e;
+        return -1;
+    }
+    if (spare && !no_spare) {
+        /* the spare moves to the temporary name (over the empty file just
+         * made there): its own name is free for the file this one will
+         * replace */
+        int sfd = spare_take(spare, mode, r);
+        if (sfd >= 0 && rename(spare, t) == 0) {
+            close(fd);
+            fd = sfd;
+        } else if (sfd >= 0) {
+            close(sfd);
+        }
+    }
+    fchmod(fd, mode);
+    *tmp = t;
+    return fd;
+}
+
+void side_retire(const char *path, const char *spare, bool keep,
+                 reaper_t *r)
+{
+    struct stat st;
+    if (keep && spare && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_nlink == 1) {
+        reap_hold(r, spare); /* (a spare not taken: replaced) */
+        if (rename(path, spare) == 0)
+            return;
+    }
+    reap_unlink(r, path);
+    if (spare && !keep)
+        reap_unlink(r, spare); /* --no-spare: none kept */
 }

@@ -136,12 +136,16 @@ check "pall: OUT untouched" grep -qx "previous content" "$ZG_TMP/pall.signed"
 check "pall: P untouched" cmp -s "$ZG_TMP/p0.signed" "$ZG_TMP/p0.copy"
 check "pall: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
 # the same over an OUT that is another signed zone with its own index and
-# cache: OUT.zsp goes early (it is freed while the run goes on), OUT and
-# OUT.zsc stay as they were, P's index is not touched, and a run from OUT
-# afterwards still signs (no index: the cache road)
-cp "$ZG_TMP/pflip.signed" "$ZG_TMP/pall2.signed"
-cp "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall2.signed.zsc"
-cp "$ZG_TMP/pflip.signed.zsp" "$ZG_TMP/pall2.signed.zsp"
+# cache, and spares of all three to write over: OUT, OUT.zsc and OUT.zsp
+# stay as they were (OUT.zsp is only kept as the index's spare once OUT is
+# replaced), P's index is not touched, and a run from OUT afterwards
+# patches it through that index.  With --no-spare, OUT.zsp goes early (it
+# is freed while the run goes on) and the run from OUT afterwards has no
+# index: the cache road
+for f in "" .zsc .zsp; do
+    cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/pall2.signed$f"
+    cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/.pall2.signed$f.spare"
+done
 cp "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
 patch_fault pall2 "token=hsm1 fault=deverror after=20" \
     "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
@@ -149,14 +153,32 @@ rc=$?
 check "pall2, every HSM failing over an indexed OUT: exit 2 (got $rc)" test "$rc" -eq 2
 check "pall2: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/pall2.signed"
 check "pall2: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall2.signed.zsc"
-check "pall2: OUT's index is not there (no index that does not describe OUT)" \
-    test ! -e "$ZG_TMP/pall2.signed.zsp"
+check "pall2: OUT's index untouched (it describes OUT)" \
+    cmp -s "$ZG_TMP/pflip.signed.zsp" "$ZG_TMP/pall2.signed.zsp"
 check "pall2: P's index untouched" cmp -s "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
-check "pall2: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
+check "pall2: no temporary file left" test -z "$(ls -A "$ZG_TMP" | grep '\.tmp\.')"
 ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/pall2.signed" \
     -o "$ZG_TMP/pall3.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/pall3.err"
 check "pall3: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/pall3.signed"
-check "pall3: it had no index to patch with" \
-    grep -q "declined: no usable patch index" "$ZG_TMP/pall3.err"
+check "pall3: patched through OUT's index" \
+    grep -q "previous zone patched" "$ZG_TMP/pall3.err"
 check "pall3: kzonecheck" zs_verify_knot tld. "$ZG_TMP/pall3.signed"
+for f in "" .zsc .zsp; do
+    cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/pall4.signed$f"
+done
+ZS_EXTRA="--no-spare" patch_fault pall4 "token=hsm1 fault=deverror after=20" \
+    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
+rc=$?
+check "pall4, the same with --no-spare: exit 2 (got $rc)" test "$rc" -eq 2
+check "pall4: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/pall4.signed"
+check "pall4: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall4.signed.zsc"
+check "pall4: OUT's index is not there (no index that does not describe OUT)" \
+    test ! -e "$ZG_TMP/pall4.signed.zsp"
+check "pall4: no temporary file left" test -z "$(ls -A "$ZG_TMP" | grep '\.tmp\.')"
+ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/pall4.signed" \
+    -o "$ZG_TMP/pall5.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/pall5.err"
+check "pall5: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/pall5.signed"
+check "pall5: it had no index to patch with" \
+    grep -q "declined: no usable patch index" "$ZG_TMP/pall5.err"
+check "pall5: kzonecheck" zs_verify_knot tld. "$ZG_TMP/pall5.signed"
 done_testing

@@ -3,7 +3,9 @@
  * and by copy, with section padding, is in the file byte for byte after
  * the header's place, its XXH3-64 is the body digest returned and written
  * as the trailer and into the header, the pieces went through the writing
- * thread, and a writer given up half way leaves no file behind. */
+ * thread, and a writer given up half way leaves no file behind; an index
+ * written over its spare (a longer file) is cut to its length, mode 0600,
+ * and no_spare leaves a spare alone. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -145,7 +147,7 @@ int main(void)
 
     struct ref r = {malloc(16u << 20), 0, 0};
     struct pwriter w;
-    ok(pw_open(&w, path) == 0, "opened");
+    ok(pw_open(&w, path, false) == 0, "opened");
     ok(w.io != NULL, "its pieces go to a writing thread");
     feed(&w, &r, 12u << 20);
     uint64_t sum = 0;
@@ -179,13 +181,56 @@ int main(void)
     /* given up half way: nothing left */
     unlink(path);
     struct ref r2 = {malloc(16u << 20), 0, 0};
-    ok(pw_open(&w, path) == 0, "opened again");
+    ok(pw_open(&w, path, false) == 0, "opened again");
     feed(&w, &r2, 5u << 20);
     pw_abort(&w);
     ok(entries(dbuf) == 0, "given up after %zu octets: no file left", r2.n);
     ok(w.fd == -1 && w.io == NULL, "and nothing held");
+
+    /* written over its spare (reap.c, side_open): a longer file of mode
+     * 0644 at DIR/.x.zsp.spare becomes the index, cut to its length, mode
+     * 0600, and its name is free again; with no_spare it is left alone */
+    char spare[4300];
+    snprintf(spare, sizeof(spare), "%s/.x.zsp.spare", dbuf);
+    int sfd = open(spare, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ok(sfd >= 0 && ftruncate(sfd, 20 << 20) == 0 && close(sfd) == 0,
+       "a spare of 20 MiB");
+    struct stat ss, ps;
+    ok(stat(spare, &ss) == 0, "its inode");
+    struct ref r3 = {malloc(16u << 20), 0, 0};
+    ok(pw_open(&w, path, false) == 0, "opened over the spare");
+    feed(&w, &r3, 3u << 20);
+    ok(pw_finish(&w, &sum) == 0 && pidx_write_end(&h, &w, path, sum) == 0,
+       "written, in place");
+    ok(stat(path, &ps) == 0 && ps.st_ino == ss.st_ino,
+       "the index is the spare's inode");
+    ok((size_t)ps.st_size == hdr + r3.n + 8,
+       "cut to its own length (%zu, not 20 MiB)", (size_t)ps.st_size);
+    ok((ps.st_mode & 0777) == 0600, "mode 0600 (it was 0644)");
+    ok(access(spare, F_OK) != 0, "no spare left by that name");
+    f = slurp(path, &len);
+    ok(f && len == hdr + r3.n + 8 && memcmp(f + hdr, r3.p, r3.n) == 0,
+       "the body, byte for byte");
+    free(f);
+    ok(entries(dbuf) == 1, "no temporary file left");
+    sfd = open(spare, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ok(sfd >= 0 && write(sfd, "spare", 5) == 5 && close(sfd) == 0 &&
+           stat(spare, &ss) == 0,
+       "another spare");
+    ok(pw_open(&w, path, true) == 0, "opened with no_spare");
+    feed(&w, &r2, r2.n + (1u << 20));
+    ok(pw_finish(&w, &sum) == 0 && pidx_write_end(&h, &w, path, sum) == 0,
+       "written, in place");
+    ok(stat(path, &ps) == 0 && ps.st_ino != ss.st_ino,
+       "a new file, not the spare");
+    f = slurp(spare, &len);
+    ok(f && len == 5 && memcmp(f, "spare", 5) == 0, "the spare untouched");
+    free(f);
+    unlink(spare);
+    unlink(path);
     rmdir(dbuf);
     free(r.p);
     free(r2.p);
+    free(r3.p);
     return done_testing();
 }

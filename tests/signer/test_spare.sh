@@ -4,7 +4,10 @@
 #  - run 2 keeps run 1's OUT as the spare, byte for byte; run 3 writes its
 #    OUT into it (the same inode comes back as OUT) and the two names are
 #    exchanged; a spare longer than the new OUT leaves nothing behind;
-#  - the patch road writes over the spare too;
+#  - the patch road writes over the spare too; OUT.zsc and OUT.zsp have
+#    spares of their own, written over the same way by both roads (with
+#    P = OUT too: its own index is read while the spare is written), the
+#    index's kept at mode 0600; --no-spare removes them;
 #  - a spare with another link, one open elsewhere, or a symbolic link is
 #    never written over (the other name, the open file, the link's target
 #    keep their bytes), and the run still signs;
@@ -76,6 +79,65 @@ check "patch road, third: patched" grep -q "previous zone patched" "$T/q3.err"
 check "patch road, third: OUT written over the spare (inode $q1 back)" \
     test "$(ino "$Q")" = "$q1" -a "$(ino "$QS")" = "$q2"
 ok_zone "patch road" "$T/z2.zone" "$Q"
+
+# --- OUT.zsc and OUT.zsp have spares too ----------------------------------
+# (the files beside OUT: the cache and the patch index, written over by
+# the next run like OUT; the index keeps its mode 0600, it holds a secret)
+zi=() zc=() zq=()
+for k in 1 2 3; do
+    sign "$T/z2.zone" "$Q" "$T/qs$k.err" --previous "$P"
+    check "side spares, run $k: patched" grep -q "previous zone patched" "$T/qs$k.err"
+    zi[k]=$(ino "$Q.zsp") zc[k]=$(ino "$Q.zsc")
+done
+check "side spares: run 2's index is the spare after run 3" \
+    test "$(ino "$T/.q.signed.zsp.spare")" = "${zi[2]}"
+check "side spares: run 3 wrote its index over run 1's (inode ${zi[1]})" \
+    test "${zi[3]}" = "${zi[1]}" -a "${zi[2]}" != "${zi[1]}"
+check "side spares: run 2's cache is the spare after run 3" \
+    test "$(ino "$T/.q.signed.zsc.spare")" = "${zc[2]}"
+check "side spares: run 3 wrote its cache over run 1's (inode ${zc[1]})" \
+    test "${zc[3]}" = "${zc[1]}" -a "${zc[2]}" != "${zc[1]}"
+check "side spares: the index and its spare are mode 600" \
+    test "$(stat -c %a "$Q.zsp")$(stat -c %a "$T/.q.signed.zsp.spare")" = 600600
+check "side spares: the cache is mode 644" test "$(stat -c %a "$Q.zsc")" = 644
+check "side spares: no temporary file left" \
+    bash -c "! ls -A '$T' | grep -q '\.tmp\.'"
+# what was written over them is whole: the next run patches through them,
+# P being OUT itself (its own index and cache are read while the spares
+# are written), and the result is the full signing's
+for k in 1 2; do
+    sign "$T/z.zone" "$Q" "$T/qq$k.err" --previous "$Q"
+    check "OUT from itself, run $k: patched" grep -q "previous zone patched" "$T/qq$k.err"
+    zq[k]=$(ino "$Q.zsp")
+done
+check "OUT from itself: each index written over the spare (inodes ${zi[2]}, ${zi[1]})" \
+    test "${zq[1]}" = "${zi[2]}" -a "${zq[2]}" = "${zi[1]}"
+ok_zone "OUT from itself" "$T/z.zone" "$Q"
+sign "$T/z.zone" "$T/full.signed" "$T/full.err"
+check "OUT from itself: the full signing's records" \
+    cmp -s <(grep -v -e RRSIG -e SOA "$Q") <(grep -v -e RRSIG -e SOA "$T/full.signed")
+# a spare index open elsewhere is never written over
+cp "$T/.q.signed.zsp.spare" "$T/zsp.copy"
+exec 7<"$T/.q.signed.zsp.spare"
+sign "$T/z2.zone" "$Q" "$T/qo.err" --previous "$Q"
+check "index spare open elsewhere: patched" grep -q "previous zone patched" "$T/qo.err"
+check "index spare open elsewhere: the open file keeps its bytes" \
+    cmp -s "/proc/$$/fd/7" "$T/zsp.copy"
+exec 7<&-
+ok_zone "index spare open elsewhere" "$T/z2.zone" "$Q"
+# a full run keeps them too, and --no-spare removes them
+# (the full road writes the index once OUT is in place: over the old one)
+zo=$(ino "$Q.zsp")
+sign "$T/z2.zone" "$Q" "$T/qf.err"
+check "full run: its index written over the old one (inode $zo)" \
+    test "$(ino "$Q.zsp")" = "$zo"
+check "full run: the old cache kept as the spare" test -f "$T/.q.signed.zsc.spare"
+ok_zone "full run" "$T/z2.zone" "$Q"
+sign "$T/z2.zone" "$Q" "$T/qn.err" --previous "$Q" --no-spare
+check "--no-spare, patch road: patched" grep -q "previous zone patched" "$T/qn.err"
+check "--no-spare, patch road: no spare of OUT, its index or its cache left" \
+    test ! -e "$QS" -a ! -e "$T/.q.signed.zsp.spare" -a ! -e "$T/.q.signed.zsc.spare"
+ok_zone "--no-spare, patch road" "$T/z2.zone" "$Q"
 
 # --- spares that must not be written over --------------------------------
 # another link to the spare: that name keeps its bytes
