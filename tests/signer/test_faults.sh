@@ -127,9 +127,12 @@ check "patch road, hsm3 signs with another key, 1 in 5 checked: signed (exit $?)
 diag "$(grep -E '^zonesign: HSM' "$ZG_TMP/pswap.err")"
 check "pswap: HSM 3 taken out" grep -q "HSM 3 (token hsm3): .*taken out" "$ZG_TMP/pswap.err"
 patch_ok pswap
+all_dead() { # name: patch_fault with every HSM failing after 20 signatures
+    patch_fault "$1" "token=hsm1 fault=deverror after=20" \
+        "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
+}
 echo "previous content" >"$ZG_TMP/pall.signed"
-patch_fault pall "token=hsm1 fault=deverror after=20" \
-    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
+all_dead pall
 rc=$?
 check "patch road, every HSM failing: exit 2 (got $rc)" test "$rc" -eq 2
 check "pall: OUT untouched" grep -qx "previous content" "$ZG_TMP/pall.signed"
@@ -142,43 +145,41 @@ check "pall: no temporary file left" test -z "$(ls "$ZG_TMP" | grep '\.tmp\.')"
 # patches it through that index.  With --no-spare, OUT.zsp goes early (it
 # is freed while the run goes on) and the run from OUT afterwards has no
 # index: the cache road
+all_fail() { # name: every HSM failing over a copy of pflip's OUT, OUT.zsc
+    # and OUT.zsp: exit 2, OUT and OUT.zsc as they were, nothing left over
+    local n=$1 f rc
+    for f in "" .zsc .zsp; do
+        cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/$n.signed$f"
+    done
+    all_dead "$n"
+    rc=$?
+    check "$n, every HSM failing over an indexed OUT: exit 2 (got $rc)" test "$rc" -eq 2
+    check "$n: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/$n.signed"
+    check "$n: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/$n.signed.zsc"
+    check "$n: no temporary file left" test -z "$(ls -A "$ZG_TMP" | grep '\.tmp\.')"
+}
+sign_from() { # name next: a run from NAME's OUT to NEXT (it signs, and
+    # the result validates); its stderr in NEXT.err
+    ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/$1.signed" \
+        -o "$ZG_TMP/$2.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/$2.err"
+    check "$2: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/$2.signed"
+    check "$2: kzonecheck" zs_verify_knot tld. "$ZG_TMP/$2.signed"
+}
 for f in "" .zsc .zsp; do
-    cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/pall2.signed$f"
     cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/.pall2.signed$f.spare"
 done
 cp "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
-patch_fault pall2 "token=hsm1 fault=deverror after=20" \
-    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
-rc=$?
-check "pall2, every HSM failing over an indexed OUT: exit 2 (got $rc)" test "$rc" -eq 2
-check "pall2: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/pall2.signed"
-check "pall2: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall2.signed.zsc"
+all_fail pall2
 check "pall2: OUT's index untouched (it describes OUT)" \
     cmp -s "$ZG_TMP/pflip.signed.zsp" "$ZG_TMP/pall2.signed.zsp"
 check "pall2: P's index untouched" cmp -s "$ZG_TMP/p0.signed.zsp" "$ZG_TMP/p0.zsp.copy"
-check "pall2: no temporary file left" test -z "$(ls -A "$ZG_TMP" | grep '\.tmp\.')"
-ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/pall2.signed" \
-    -o "$ZG_TMP/pall3.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/pall3.err"
-check "pall3: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/pall3.signed"
+sign_from pall2 pall3
 check "pall3: patched through OUT's index" \
     grep -q "previous zone patched" "$ZG_TMP/pall3.err"
-check "pall3: kzonecheck" zs_verify_knot tld. "$ZG_TMP/pall3.signed"
-for f in "" .zsc .zsp; do
-    cp "$ZG_TMP/pflip.signed$f" "$ZG_TMP/pall4.signed$f"
-done
-ZS_EXTRA="--no-spare" patch_fault pall4 "token=hsm1 fault=deverror after=20" \
-    "token=hsm2 fault=deverror after=20" "token=hsm3 fault=deverror after=20"
-rc=$?
-check "pall4, the same with --no-spare: exit 2 (got $rc)" test "$rc" -eq 2
-check "pall4: OUT untouched" cmp -s "$ZG_TMP/pflip.signed" "$ZG_TMP/pall4.signed"
-check "pall4: OUT.zsc untouched" cmp -s "$ZG_TMP/pflip.signed.zsc" "$ZG_TMP/pall4.signed.zsc"
-check "pall4: OUT's index is not there (no index that does not describe OUT)" \
+ZS_EXTRA="--no-spare" all_fail pall4
+check "pall4 (--no-spare): OUT's index is not there (no index that does not describe OUT)" \
     test ! -e "$ZG_TMP/pall4.signed.zsp"
-check "pall4: no temporary file left" test -z "$(ls -A "$ZG_TMP" | grep '\.tmp\.')"
-ZONESIGN_TRACE=1 zs_sign 3 --keyset "$ZG_TMP/ks" --quiet --previous "$ZG_TMP/pall4.signed" \
-    -o "$ZG_TMP/pall5.signed" "$ZG_TMP/z1.zone" 2>"$ZG_TMP/pall5.err"
-check "pall5: a run from that OUT signs (exit $?)" test -s "$ZG_TMP/pall5.signed"
+sign_from pall4 pall5
 check "pall5: it had no index to patch with" \
     grep -q "declined: no usable patch index" "$ZG_TMP/pall5.err"
-check "pall5: kzonecheck" zs_verify_knot tld. "$ZG_TMP/pall5.signed"
 done_testing
