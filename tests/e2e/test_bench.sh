@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/bench (run by hand for the performance figures) still runs and
 # reports what its readers rely on: a small zone signed by zonesign, its
-# output validated, the incremental job on the patch road, each table row
+# output validated, the incremental job on the patch road (in place, and
+# with OUT removed before each run), each table row
 # with a median wall time, CPU time, RSS, signature count and ratio, the
 # run-by-run ratios, and the summary files.  scripts/bench-hsm too: its
 # rows, and the two-process row.
@@ -43,8 +44,19 @@ check "bench sign: run-by-run ratios and the CPU ratio reported" \
     "$o/report-incremental.txt"
 check "bench sign: summary.tsv and runs.tsv written" \
     test -s "$o/summary.tsv" -a -s "$o/runs.tsv"
-check "bench sign: runs.tsv has both runs of the four rows, each exit 0" \
-    test "$(awk -F '\t' 'NR > 1 && $9 == 0' "$o/runs.tsv" | wc -l)" -eq 8
+check "bench sign: runs.tsv has both runs of the five rows, each exit 0" \
+    test "$(awk -F '\t' 'NR > 1 && $9 == 0' "$o/runs.tsv" | wc -l)" -eq 10
+# the incremental job runs in place (the second run writes over the
+# first's OUT, kept as the spare), and once more with OUT removed before
+# each run (no spare is ever made)
+check "bench sign: the patched run as a new file, its row" \
+    good_row incremental "  ... new OUT"
+check "bench sign: in place, the full and the patched runs left spares" \
+    test -f "$o/sign/incremental/.full.zone.spare" -a \
+    -f "$o/sign/incremental/.incremental.zone.spare"
+check "bench sign: the patched run as a new file left none" \
+    test -f "$o/sign/incremental/newout.zone" -a \
+    ! -e "$o/sign/incremental/.newout.zone.spare"
 check "bench sign: the commands are printed" \
     grep -q -- "--previous $o" "$o/report-incremental.txt"
 
