@@ -118,9 +118,10 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
                  bool keep, reaper_t *r);
 /* The files beside OUT (OUT.zsc, OUT.zsp) have spares too, SPARE =
  * spare_path(PATH): side_open gives the file PATH's next version is
- * written to (mode MODE): SPARE taken unless NO_SPARE and moved to a new
- * temporary name PATH.tmp.XXXXXX (*TMP, malloc'd), else a new file
- * there; -1 with errno set if there is none.  side_retire takes PATH's
+ * written to (mode MODE): SPARE moved to a new temporary name
+ * PATH.tmp.XXXXXX (*TMP, malloc'd) unless NO_SPARE, and taken there
+ * (spare_take), else a new file there; -1 with errno set if there is
+ * none.  side_retire takes PATH's
  * name from the file that has it (before *TMP is renamed to PATH): kept
  * as SPARE if KEEP and it is a regular file with no other link, else
  * freed by R (and, without KEEP, a SPARE left from before removed).  R

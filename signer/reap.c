@@ -232,16 +232,19 @@ int side_open(const char *path, const char *spare, bool no_spare,
         errno = e;
         return -1;
     }
-    if (spare && !no_spare) {
-        /* the spare moves to the temporary name (over the empty file just
-         * made there): its own name is free for the file this one will
-         * replace */
-        int sfd = spare_take(spare, mode, r);
-        if (sfd >= 0 && rename(spare, t) == 0) {
-            close(fd);
-            fd = sfd;
-        } else if (sfd >= 0) {
-            close(sfd);
+    /* the spare moves to the temporary name (over the empty file just
+     * made there), so that its own name is free for the file this one
+     * will replace; it is opened there, once moved: what is written over
+     * is the file that has the temporary name, even if another file took
+     * the spare's name meanwhile (side_retire on another thread) */
+    if (spare && !no_spare && rename(spare, t) == 0) {
+        close(fd);
+        if ((fd = spare_take(t, mode, r)) < 0 &&
+            (fd = open(t, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+            int e = errno;
+            free(t);
+            errno = e;
+            return -1;
         }
     }
     fchmod(fd, mode);

@@ -199,6 +199,11 @@ int main(void)
     ok(stat(spare, &ss) == 0, "its inode");
     struct ref r3 = {malloc(16u << 20), 0, 0};
     ok(pw_open(&w, path, false) == 0, "opened over the spare");
+    struct stat fs, ts;
+    ok(fstat(w.fd, &fs) == 0 && stat(w.tmp, &ts) == 0 &&
+           fs.st_ino == ts.st_ino && fs.st_ino == ss.st_ino &&
+           access(spare, F_OK) != 0,
+       "the spare moved to the temporary name, and opened there");
     feed(&w, &r3, 3u << 20);
     ok(pw_finish(&w, &sum) == 0 && pidx_write_end(&h, &w, path, sum) == 0,
        "written, in place");

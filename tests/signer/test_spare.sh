@@ -125,6 +125,17 @@ check "index spare open elsewhere: the open file keeps its bytes" \
     cmp -s "/proc/$$/fd/7" "$T/zsp.copy"
 exec 7<&-
 ok_zone "index spare open elsewhere" "$T/z2.zone" "$Q"
+# a symbolic link in the cache spare's place: its target keeps its bytes
+echo "not a cache" >"$T/cvictim"
+rm -f "$T/.q.signed.zsc.spare"
+ln -s "$T/cvictim" "$T/.q.signed.zsc.spare"
+sign "$T/z2.zone" "$Q" "$T/qsym.err" --previous "$Q"
+check "symbolic link as the cache spare: patched" grep -q "previous zone patched" "$T/qsym.err"
+check "symbolic link as the cache spare: its target untouched" \
+    grep -qx "not a cache" "$T/cvictim"
+check "symbolic link as the cache spare: a spare file in its place" \
+    test -f "$T/.q.signed.zsc.spare" -a ! -L "$T/.q.signed.zsc.spare"
+ok_zone "symbolic link as the cache spare" "$T/z2.zone" "$Q"
 # a full run keeps them too, and --no-spare removes them
 # (the full road writes the index once OUT is in place: over the old one)
 zo=$(ino "$Q.zsp")
