@@ -310,14 +310,11 @@ static int put_header(struct cput *o, uint64_t zsize, uint32_t serial,
 static FILE *tmp_open(const char *path, bool no_spare, char **tmp,
                       char **vbuf, int *err)
 {
-    char *spare = spare_path(path);
-    int fd = spare ? side_open(path, spare, no_spare, 0644, NULL, tmp) : -1;
-    int e = spare ? errno : ENOMEM;
+    int fd = side_open(path, no_spare, 0644, NULL, tmp);
     FILE *f;
-    free(spare);
     *vbuf = NULL;
     if (fd < 0) {
-        *err = -e;
+        *err = -errno;
         return NULL;
     }
     if (!(f = fdopen(fd, "w"))) { /* ("w": not truncated) */

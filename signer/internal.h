@@ -117,19 +117,18 @@ int spare_open(const char *out, const char *spare, bool no_spare,
 int spare_commit(const char *tmp, const char *out, const char *spare,
                  bool keep, reaper_t *r);
 /* The files beside OUT (OUT.zsc, OUT.zsp) have spares too, SPARE =
- * spare_path(PATH): side_open gives the file PATH's next version is
- * written to (mode MODE): SPARE moved to a new temporary name
+ * spare_path(PATH) (made here).  side_open gives the file PATH's next
+ * version is written to (mode MODE): SPARE moved to a new temporary name
  * PATH.tmp.XXXXXX (*TMP, malloc'd) unless NO_SPARE, and taken there
  * (spare_take), else a new file there; -1 with errno set if there is
- * none.  side_retire takes PATH's
- * name from the file that has it (before *TMP is renamed to PATH): kept
- * as SPARE if KEEP and it is a regular file with no other link, else
- * freed by R (and, without KEEP, a SPARE left from before removed).  R
- * may be NULL: files are then freed at once. */
-int side_open(const char *path, const char *spare, bool no_spare,
-              mode_t mode, reaper_t *r, char **tmp);
-void side_retire(const char *path, const char *spare, bool keep,
-                 reaper_t *r);
+ * none.  side_retire takes PATH's name from the file that has it (before
+ * *TMP is renamed to PATH): kept as SPARE if KEEP and it is a regular
+ * file with no other link, else freed by R (and, without KEEP, a SPARE
+ * left from before removed).  R may be NULL: files are then freed at
+ * once. */
+int side_open(const char *path, bool no_spare, mode_t mode, reaper_t *r,
+              char **tmp);
+void side_retire(const char *path, bool keep, reaper_t *r);
 
 typedef struct zone {
     arena_t a;          /* record blobs */

@@ -194,8 +194,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
                        bool cached)
 {
     const signer_opts_t *o = c->o;
-    char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc"),
-         *spare = zsp ? spare_path(zsp) : NULL;
+    char *zsp = path_ext(o->output, ".zsp"), *zsc = path_ext(o->output, ".zsc");
     struct pchunks pc = {0};
     struct pidx_hdr h;
     struct pwriter w = {.fd = -1};
@@ -205,7 +204,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     uint64_t sum = 0;
     reaper_t rp = {0};
     memset(&h, 0, sizeof(h));
-    if (!zsp || !zsc || !spare)
+    if (!zsp || !zsc)
         goto done;
     if (!cached)
         why = "no signature cache written";
@@ -221,7 +220,7 @@ void patch_index_write(struct sctx *c, const signer_stats_t *stats,
     /* an index beside OUT describes OUT, or is not there: the old one is
      * kept as the spare the new one is written over, or freed on a thread
      * while the new one is made (none is, or --no-spare) */
-    side_retire(zsp, spare, !why && !o->no_spare, &rp);
+    side_retire(zsp, !why && !o->no_spare, &rp);
     reap_start(&rp);
     if (why)
         goto done;
@@ -295,7 +294,6 @@ done:
     reap_join(&rp);
     free(zsp);
     free(zsc);
-    free(spare);
 }
 
 /* ---------------------------------------------------------------- */
@@ -2975,18 +2973,9 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
         return -ENOMEM;
     /* an index beside OUT describes OUT, or is not there: the old one goes
      * first (kept as the index's spare), and the new one comes after OUT */
-    char *zsp_spare = spare_path(p->zsp_out),
-         *zsc_spare = spare_path(p->zsc_out);
-    if (!zsp_spare || !zsc_spare) {
-        free(zsp_spare);
-        free(zsc_spare);
-        return -ENOMEM;
-    }
-    side_retire(p->zsp_out, zsp_spare, !o->no_spare, rp);
-    free(zsp_spare);
+    side_retire(p->zsp_out, !o->no_spare, rp);
     int rc = spare_commit(p->otmp, o->output, p->spare, !o->no_spare, rp);
     if (rc) {
-        free(zsc_spare);
         snprintf(diag->msg, sizeof(diag->msg), "%s: %s", o->output,
                  strerror(-rc));
         return SIGNER_EIO;
@@ -2999,11 +2988,10 @@ static int commit(struct patch *p, struct indexer *ix, signer_diag_t *diag)
      * directory's fsync below, which then waits behind it; the cache is
      * not synced (cache_patch_end) */
     if (r == 0) {
-        side_retire(p->zsc_out, zsc_spare, !o->no_spare, rp);
+        side_retire(p->zsc_out, !o->no_spare, rp);
         if (rename(p->ctmp, p->zsc_out) != 0)
             r = -errno;
     }
-    free(zsc_spare);
     if (r) {
         unlink(p->zsc_out);
         if (c->warn)

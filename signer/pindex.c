@@ -1202,16 +1202,13 @@ int pw_open(struct pwriter *w, const char *path, bool no_spare)
     w->fd = -1;
     w->buf = malloc(PW_BUF);
     w->st = xxl_new(false);
-    char *spare = spare_path(path);
-    if (!w->buf || !w->st || !spare) {
-        free(spare);
+    if (!w->buf || !w->st) {
         pw_abort(w);
         return -ENOMEM;
     }
     /* PATH's spare written over (reap.c), mode 0600: it holds the
      * digests' secret */
-    w->fd = side_open(path, spare, no_spare, 0600, NULL, &w->tmp);
-    free(spare);
+    w->fd = side_open(path, no_spare, 0600, NULL, &w->tmp);
     if (w->fd < 0) {
         pw_abort(w);
         return -EIO;

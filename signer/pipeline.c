@@ -503,12 +503,10 @@ static void after_rename(void *arg, int err)
     }
     if (path)
         snprintf(path, l + 5, "%s.zsc", c->o->output);
-    char *spare = path ? spare_path(path) : NULL;
     /* the old cache kept as the spare the next run writes over (reap.c) */
-    if (!err && c->cache_tmp && spare)
-        side_retire(path, spare, !c->o->no_spare, NULL);
-    if (c->cache_tmp &&
-        (err || !spare || rename(c->cache_tmp, path) != 0)) {
+    if (!err && c->cache_tmp && path)
+        side_retire(path, !c->o->no_spare, NULL);
+    if (c->cache_tmp && (err || !path || rename(c->cache_tmp, path) != 0)) {
         if (!err && !c->cache_diag.msg[0])
             snprintf(c->cache_diag.msg, sizeof(c->cache_diag.msg),
                      "%s: %s", c->cache_tmp, strerror(errno));
@@ -518,10 +516,8 @@ static void after_rename(void *arg, int err)
     free(c->cache_tmp);
     c->cache_tmp = NULL;
     if (!err && c->cache_ret) {
-        if (spare)
-            side_retire(path, spare, false, NULL); /* (and its spare) */
-        else if (path)
-            unlink(path);
+        if (path)
+            side_retire(path, false, NULL); /* (and its spare) */
         if (c->cw && c->warn) {
             char line[1200];
             snprintf(line, sizeof(line), "signature cache not written: %s",
@@ -531,7 +527,6 @@ static void after_rename(void *arg, int err)
         }
     }
     free(path);
-    free(spare);
     trace_mark("cache written");
 }
 

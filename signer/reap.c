@@ -215,12 +215,13 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
     return 0;
 }
 
-int side_open(const char *path, const char *spare, bool no_spare,
-              mode_t mode, reaper_t *r, char **tmp)
+int side_open(const char *path, bool no_spare, mode_t mode, reaper_t *r,
+              char **tmp)
 {
     size_t l = strlen(path) + 16;
-    char *t = malloc(l);
+    char *t = malloc(l), *spare = no_spare ? NULL : spare_path(path);
     if (!t) {
+        free(spare);
         errno = ENOMEM;
         return -1;
     }
@@ -229,6 +230,7 @@ int side_open(const char *path, const char *spare, bool no_spare,
     if (fd < 0) {
         int e = errno;
         free(t);
+        free(spare);
         errno = e;
         return -1;
     }
@@ -237,32 +239,37 @@ int side_open(const char *path, const char *spare, bool no_spare,
      * will replace; it is opened there, once moved: what is written over
      * is the file that has the temporary name, even if another file took
      * the spare's name meanwhile (side_retire on another thread) */
-    if (spare && !no_spare && rename(spare, t) == 0) {
+    if (spare && rename(spare, t) == 0) {
         close(fd);
         if ((fd = spare_take(t, mode, r)) < 0 &&
             (fd = open(t, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
             int e = errno;
             free(t);
+            free(spare);
             errno = e;
             return -1;
         }
     }
+    free(spare);
     fchmod(fd, mode);
     *tmp = t;
     return fd;
 }
 
-void side_retire(const char *path, const char *spare, bool keep,
-                 reaper_t *r)
+void side_retire(const char *path, bool keep, reaper_t *r)
 {
     struct stat st;
+    char *spare = spare_path(path);
     if (keep && spare && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_nlink == 1) {
         reap_hold(r, spare); /* (a spare not taken: replaced) */
-        if (rename(path, spare) == 0)
+        if (rename(path, spare) == 0) {
+            free(spare);
             return;
+        }
     }
     reap_unlink(r, path);
     if (spare && !keep)
         reap_unlink(r, spare); /* --no-spare: none kept */
+    free(spare);
 }
