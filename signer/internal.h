@@ -57,12 +57,6 @@ typedef struct arena {
     size_t len, cap;
 } arena_t;
 
-/* Large buffers on huge pages while a patched run is on (mem_huge_road,
- * set by patch_run): [P, P + N)'s whole 2 MiB pages advised; nothing for
- * less than 4 MiB, or on other roads (but memory advised here and freed
- * keeps its advice if malloc hands it out again: harmless). */
-void mem_huge_road(bool on);
-void mem_huge(void *p, size_t n);
 /* [P, P + N)'s whole pages made present and writable at once, before they
  * are written: one call instead of a page fault per page (or per huge
  * page) as they are first touched, which on a patched run also waited

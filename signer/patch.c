@@ -3352,7 +3352,6 @@ int patch_run(struct sctx *c, struct hsm_set *set,
     else {
         struct poolstart ps = {c, set, hooks, 0, {{0}}, 0, false, false};
         keys_pick(c);
-        mem_huge_road(true);
         if (c->pool)
             ps.joined = true;
         else if (pthread_create(&ps.th, NULL, pool_run, &ps) == 0)
@@ -3365,7 +3364,6 @@ int patch_run(struct sctx *c, struct hsm_set *set,
         if (r == 1 && pr)
             r = pr;
     }
-    mem_huge_road(false);
     if (r != 0) { /* back to where the other roads start */
         zone_free(c->z);
         memset(c->z, 0, sizeof(*c->z));

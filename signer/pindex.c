@@ -185,8 +185,6 @@ static int cs_grow(struct cscan *cs, size_t c)
         return -ENOMEM;
     cs->lines = l;
     cs->cap = c;
-    mem_huge(o, c * sizeof(*o));
-    mem_huge(l, c * sizeof(*l));
     return 0;
 }
 
@@ -217,7 +215,6 @@ static int cs_dgrow(struct cscan *cs, size_t c)
         return -ENOMEM;
     cs->dg = d;
     cs->dcap = c;
-    mem_huge(d, c * sizeof(*cs->dg));
     return 0;
 }
 
@@ -1490,7 +1487,6 @@ int vec_grow(void **p, size_t *cap, size_t need, size_t size)
         return -ENOMEM;
     *p = q;
     *cap = c;
-    mem_huge(q, c * size);
     return 0;
 }
 

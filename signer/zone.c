@@ -67,20 +67,17 @@ void trace_mark(const char *what)
     pthread_mutex_unlock(&mu);
 }
 
-/* Transparent huge pages for the large buffers of a patched run.  Such a
- * run makes some 20,000 fresh 4 KiB pages, each at its first touch a page
- * fault of about 2 us (zeroing included): one 2 MiB page in place of 512
- * of them halved the faults and took the run's CPU down by 3-6% (the 1M
- * benchmark zone's patched run against the build before, alternating
- * runs).  The full road is left as it is: neutral there, and it gives
- * back the pages behind it to keep the peak of a large zone down.
- * Advice only (the kernel's THP setting decides; "never" ignores it). */
-static atomic_bool huge_road;
-
-void mem_huge_road(bool on)
-{
-    atomic_store_explicit(&huge_road, on, memory_order_relaxed);
-}
+/* (No transparent huge pages, on any road.  A patched run once advised
+ * its large buffers onto 2 MiB pages, which halved its page faults and
+ * took 3-6% off its CPU when runs came back to back; but on a virtual
+ * machine that hands free memory back to its host (free page reporting),
+ * a huge page taken a few seconds after the memory was freed is one the
+ * host must fault in again, 4 KiB at a time, while the guest zeroes it:
+ * 1.8-2.5 ms per MiB against 0.45 ms for 4 KiB pages, which come from
+ * the free lists' small blocks that are not handed back.  A pipeline
+ * re-signs minutes apart, so its runs always met the slow case: without
+ * the advice a patched run of the 1M benchmark zone after 4 s idle took
+ * 0.86 of the time.) */
 
 /* ADVICE for the whole pages of PG octets (a power of two) inside
  * [P, P + N); none if there are none.  (Advice only: a kernel that refuses
@@ -91,13 +88,6 @@ static void advise_pages(void *p, size_t n, uintptr_t pg, int advice)
               e = ((uintptr_t)p + n) & ~(pg - 1);
     if (e > s)
         (void)madvise((void *)s, e - s, advice);
-}
-
-void mem_huge(void *p, size_t n)
-{
-    const uintptr_t hp = (uintptr_t)2 << 20;
-    if (n >= 2 * hp && atomic_load_explicit(&huge_road, memory_order_relaxed))
-        advise_pages(p, n, hp, MADV_HUGEPAGE);
 }
 
 void mem_populate(void *p, size_t n)
@@ -122,7 +112,6 @@ int arena_reserve(arena_t *a, size_t more)
         return -ENOMEM;
     a->buf = b;
     a->cap = cap;
-    mem_huge(b, cap);
     return 0;
 }
 
@@ -577,7 +566,6 @@ int zone_bins_lay_out(zone_t *z, zone_bins_t *const *parts, size_t np,
     free(z->idx);
     z->a.buf = buf;
     z->a.cap = cap;
-    mem_huge(buf, cap);
     z->a.len = total;
     z->idx = idx;
     z->n = z->cap = n;
