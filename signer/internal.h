@@ -58,8 +58,8 @@ typedef struct arena {
 } arena_t;
 
 /* [P, P + N)'s whole pages made present and writable at once, before they
- * are written: one call instead of a page fault per page (or per huge
- * page) as they are first touched, which on a patched run also waited
+ * are written: one call instead of a page fault per page as they
+ * are first touched, which on a patched run also waited
  * behind the threads that unmap large mappings meanwhile. */
 void mem_populate(void *p, size_t n);
 int arena_reserve(arena_t *a, size_t more);

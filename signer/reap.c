@@ -162,26 +162,39 @@ int spare_take(const char *spare, mode_t mode, reaper_t *r)
     return -1;
 }
 
+/* A new empty file PATH.tmp.XXXXXX of mode MODE (*TMP its name,
+ * malloc'd; NULL, and -1 with errno set, if there is none). */
+static int tmp_make(const char *path, mode_t mode, char **tmp)
+{
+    size_t l = strlen(path) + 16;
+    char *t = malloc(l);
+    int fd = -1;
+    if (t) {
+        snprintf(t, l, "%s.tmp.XXXXXX", path);
+        if ((fd = mkstemp(t)) >= 0)
+            fchmod(fd, mode);
+    }
+    if (fd < 0) {
+        int e = t ? errno : ENOMEM;
+        free(t);
+        t = NULL;
+        errno = e;
+    }
+    *tmp = t;
+    return fd;
+}
+
 int spare_open(const char *out, const char *spare, bool no_spare,
                reaper_t *r, char **tmp)
 {
     int fd = no_spare ? -1 : spare_take(spare, 0644, r);
-    size_t l = strlen(out) + 16;
-    char *t = fd >= 0 ? strdup(spare) : malloc(l);
-    if (t && fd < 0) {
-        snprintf(t, l, "%s.tmp.XXXXXX", out);
-        if ((fd = mkstemp(t)) >= 0)
-            fchmod(fd, 0644);
-    }
-    if (!t || fd < 0) {
-        int e = t ? errno : ENOMEM;
-        if (fd >= 0)
-            close(fd);
-        free(t);
-        errno = e;
+    if (fd < 0)
+        return tmp_make(out, 0644, tmp);
+    if (!(*tmp = strdup(spare))) {
+        close(fd);
+        errno = ENOMEM;
         return -1;
     }
-    *tmp = t;
     return fd;
 }
 
@@ -218,41 +231,27 @@ int spare_commit(const char *tmp, const char *out, const char *spare,
 int side_open(const char *path, bool no_spare, mode_t mode, reaper_t *r,
               char **tmp)
 {
-    size_t l = strlen(path) + 16;
-    char *t = malloc(l), *spare = no_spare ? NULL : spare_path(path);
-    if (!t) {
-        free(spare);
-        errno = ENOMEM;
-        return -1;
-    }
-    snprintf(t, l, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(t);
-    if (fd < 0) {
-        int e = errno;
-        free(t);
-        free(spare);
-        errno = e;
-        return -1;
-    }
+    int fd = tmp_make(path, mode, tmp);
+    char *spare = fd < 0 || no_spare ? NULL : spare_path(path);
     /* the spare moves to the temporary name (over the empty file just
      * made there), so that its own name is free for the file this one
      * will replace; it is opened there, once moved: what is written over
      * is the file that has the temporary name, even if another file took
      * the spare's name meanwhile (side_retire on another thread) */
-    if (spare && rename(spare, t) == 0) {
+    if (spare && rename(spare, *tmp) == 0) {
         close(fd);
-        if ((fd = spare_take(t, mode, r)) < 0 &&
-            (fd = open(t, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        fd = spare_take(*tmp, mode, r);
+        if (fd < 0 && (fd = open(*tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                                 0600)) >= 0)
+            fchmod(fd, mode);
+        if (fd < 0) {
             int e = errno;
-            free(t);
-            free(spare);
+            free(*tmp);
+            *tmp = NULL;
             errno = e;
-            return -1;
         }
     }
     free(spare);
-    fchmod(fd, mode);
-    *tmp = t;
     return fd;
 }
 

@@ -77,23 +77,17 @@ void trace_mark(const char *what)
  * the free lists' small blocks that are not handed back.  A pipeline
  * re-signs minutes apart, so its runs always met the slow case: without
  * the advice a patched run of the 1M benchmark zone after 4 s idle took
- * 0.86 of the time.) */
-
-/* ADVICE for the whole pages of PG octets (a power of two) inside
- * [P, P + N); none if there are none.  (Advice only: a kernel that refuses
- * it leaves the memory as it was.) */
-static void advise_pages(void *p, size_t n, uintptr_t pg, int advice)
-{
-    uintptr_t s = ((uintptr_t)p + pg - 1) & ~(pg - 1),
-              e = ((uintptr_t)p + n) & ~(pg - 1);
-    if (e > s)
-        (void)madvise((void *)s, e - s, advice);
-}
+ * 0.92 of the time, 40 runs each.) */
 
 void mem_populate(void *p, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
-    advise_pages(p, n, 4096, MADV_POPULATE_WRITE);
+    /* (advice only: a kernel that refuses it leaves the memory as it
+     * was, to be faulted in page by page) */
+    uintptr_t s = ((uintptr_t)p + 4095) & ~(uintptr_t)4095,
+              e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (e > s)
+        (void)madvise((void *)s, e - s, MADV_POPULATE_WRITE);
 #else
     (void)p;
     (void)n;
