@@ -2705,7 +2705,8 @@ static int names_span(struct span_out *so, uint64_t i, uint64_t end,
     return r;
 }
 
-static int new_index(struct patch *p, uint64_t *sum)
+/* OPENED: pw_open's outcome for p->pw, opened by the caller. */
+static int new_index(struct patch *p, uint64_t *sum, int opened)
 {
     const struct pidx *x = &p->x;
     struct pidx *nx = &p->nx;
@@ -2714,7 +2715,7 @@ static int new_index(struct patch *p, uint64_t *sum)
     struct piece *kp = NULL;
     size_t nkp = 0, kpcap = 0, mcap = 0;
     uint32_t *ids = malloc((p->pc.n + 1) * sizeof(*ids));
-    int r = ids ? pw_open(w, p->zsp_out, p->o->no_spare) : -ENOMEM;
+    int r = ids ? opened : -ENOMEM;
     nx->h = x->h;
     nx->h.nchunks = p->pc.n;
     if (r)
@@ -2875,6 +2876,7 @@ out:
 
 struct indexer {
     struct patch *p;
+    int opened; /* pw_open's outcome (index_open) */
     int ret;
     uint64_t sum;
     pthread_t th;
@@ -2888,11 +2890,21 @@ static void index_join(struct indexer *ix)
     ix->threaded = false;
 }
 
+/* The new index's file opened before its thread starts, on the thread
+ * that will commit: its spare is then taken before commit() may give the
+ * spare's name to the index it replaces (otherwise, on a loaded machine,
+ * the spare is found held and a new file written). */
+static void index_open(struct indexer *ix)
+{
+    struct patch *p = ix->p;
+    ix->opened = pw_open(&p->pw, p->zsp_out, p->o->no_spare);
+}
+
 static void *index_run(void *arg)
 {
     struct indexer *ix = arg;
     struct patch *p = ix->p;
-    ix->ret = new_index(p, &ix->sum);
+    ix->ret = new_index(p, &ix->sum, ix->opened);
     trace_mark("patch: index body written");
     /* the old index's body given back here, not at the end, once nothing
      * will read it: its digest checked, and no second index to make (the
@@ -3209,9 +3221,10 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
         return r;
     }
     trace_mark("patch: edits");
-    struct indexer ix = {p, 0, 0, 0, false};
+    struct indexer ix = {p, 0, 0, 0, 0, false};
     struct writer wr = {p, 0};
     pthread_t wth;
+    index_open(&ix);
     ix.threaded = pthread_create(&ix.th, NULL, index_run, &ix) == 0;
     if (!ix.threaded)
         index_run(&ix);
@@ -3276,6 +3289,7 @@ static int go(struct patch *p, struct poolstart *ps, signer_stats_t *stats,
             free(p->otmp);
             p->otmp = NULL;
         }
+        index_open(&ix);
         index_run(&ix);
         atomic_store(&p->fin_state, FIN_NONE);
         wr.ret = write_out(p);
